@@ -1,0 +1,161 @@
+"""Typed, strict configuration helpers.
+
+Every hyperparameter lives in a ``@dataclass`` next to the code that uses it.
+:func:`apply_overrides` sets fields from ``key=value`` strings or dicts; an
+unknown key or a value of the wrong type is a :class:`UserError` that names the
+closest valid key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from typing import Any
+
+from selfsup.errors import UserError, closest
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Convert ``value`` (often a string from the CLI) to type ``tp``."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
+            if type(None) in args:
+                return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, key)
+            except UserError as e:
+                errors.append(str(e))
+        raise UserError(f"bad value {value!r} for '{key}': expected {tp}")
+    if origin is typing.Literal:
+        allowed = typing.get_args(tp)
+        if value not in allowed:
+            guess = closest(str(value), [str(a) for a in allowed])
+            raise UserError(
+                f"bad value {value!r} for '{key}': choose one of {', '.join(map(str, allowed))}",
+                hint=f"did you mean '{guess}'?" if guess else None,
+            )
+        return value
+    if origin in (tuple, list):
+        args = typing.get_args(tp)
+        if isinstance(value, str):
+            value = [v for v in value.strip("()[] ").split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)):
+            raise UserError(f"bad value {value!r} for '{key}': expected a list")
+        inner = args[0] if args else str
+        out = [_coerce(v.strip() if isinstance(v, str) else v, inner, key) for v in value]
+        return tuple(out) if origin is tuple else out
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on"):
+            return True
+        if isinstance(value, str) and value.lower() in ("0", "false", "no", "off"):
+            return False
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        raise UserError(f"bad value {value!r} for '{key}': expected true/false")
+    if tp is int:
+        if isinstance(value, bool):
+            raise UserError(f"bad value {value!r} for '{key}': expected an integer")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        try:
+            return int(str(value))
+        except ValueError:
+            try:
+                f = float(str(value))
+            except ValueError:
+                f = None
+            if f is not None and f.is_integer():
+                return int(f)
+            raise UserError(f"bad value {value!r} for '{key}': expected an integer") from None
+    if tp is float:
+        if isinstance(value, bool):
+            raise UserError(f"bad value {value!r} for '{key}': expected a number")
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise UserError(f"bad value {value!r} for '{key}': expected a number") from None
+    if tp is str:
+        if not isinstance(value, (str, int, float)):
+            raise UserError(f"bad value {value!r} for '{key}': expected a string")
+        return str(value)
+    return value
+
+
+def parse_set(pairs: list[str] | None) -> dict[str, str]:
+    """Parse CLI ``key=value`` strings into a dict."""
+    out: dict[str, str] = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise UserError(f"bad --set '{pair}': expected key=value", hint="e.g. --set temperature=0.5")
+        key, value = pair.split("=", 1)
+        out[key.strip()] = value.strip()
+    return out
+
+
+def valid_keys(*configs: Any) -> list[str]:
+    """All field names of the given dataclass instances or types."""
+    return [f.name for cfg in configs for f in dataclasses.fields(cfg)]
+
+
+def apply_overrides(cfg: Any, overrides: dict[str, Any], *, also_valid: list[str] | None = None) -> Any:
+    """Return a copy of dataclass ``cfg`` with ``overrides`` applied strictly.
+
+    Args:
+        cfg: a dataclass instance.
+        overrides: field name -> value (strings are converted to the field's type).
+        also_valid: keys that belong to other configs (only used for the suggestion).
+    """
+    types_ = _field_types(type(cfg))
+    changes = {}
+    for key, value in overrides.items():
+        if key not in types_:
+            guess = closest(key, list(types_) + list(also_valid or []))
+            raise UserError(
+                f"unknown config key '{key}' for {type(cfg).__name__}",
+                hint=f"did you mean '{guess}'?" if guess else f"valid keys: {', '.join(types_)}",
+            )
+        changes[key] = _coerce(value, types_[key], key)
+    new = dataclasses.replace(cfg, **changes)
+    check = getattr(new, "validate", None)
+    if callable(check):
+        check()
+    return new
+
+
+def split_overrides(overrides: dict[str, Any], *configs: Any) -> list[dict[str, Any]]:
+    """Route each key to the first config that has it; unknown keys raise."""
+    out: list[dict[str, Any]] = [{} for _ in configs]
+    all_keys = valid_keys(*configs)
+    for key, value in overrides.items():
+        for i, cfg in enumerate(configs):
+            if key in {f.name for f in dataclasses.fields(cfg)}:
+                out[i][key] = value
+                break
+        else:
+            guess = closest(key, all_keys)
+            raise UserError(
+                f"unknown config key '{key}'",
+                hint=f"did you mean '{guess}'?" if guess else f"valid keys: {', '.join(all_keys)}",
+            )
+    return out
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """A JSON/YAML-friendly dict of a dataclass."""
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(cfg).items()}

@@ -1,0 +1,92 @@
+"""User arrays: ``npz:PATH`` (arrays ``x`` and optional ``y``, ``x_test``, ``y_test``) or a ``.npy`` of x."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from selfsup.data.base import ArrayDataset, stratified_split
+from selfsup.data.registry import register_dataset
+from selfsup.errors import UserError
+
+
+def _load_arrays(path: Path) -> dict[str, np.ndarray]:
+    if not path.exists():
+        raise UserError(f"array file {path} does not exist", hint="pass npz:PATH to an existing .npz or .npy file")
+    try:
+        if path.suffix == ".npy":
+            return {"x": np.load(path, allow_pickle=False)}
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as e:
+        raise UserError(
+            f"cannot read arrays from {path}: {e}",
+            hint="save with numpy.savez(path, x=..., y=...) (object arrays are refused for safety)",
+        ) from None
+
+
+def _as_images_or_vectors(x: np.ndarray, path: Path, key: str) -> tuple[torch.Tensor, str]:
+    """uint8 images (N, C, H, W) when x looks like images, else float32 vectors."""
+    if x.dtype.kind not in "uif" and x.dtype != np.bool_:
+        raise UserError(f"{path}: '{key}' has dtype {x.dtype}; expected numbers")
+    if x.ndim < 2 or len(x) == 0:
+        raise UserError(f"{path}: '{key}' has shape {x.shape}; expected (N, ...) with N >= 1")
+    if x.dtype.kind == "f" and not np.isfinite(x).all():
+        raise UserError(f"{path}: '{key}' contains NaN or inf values", hint="clean or impute them first")
+    if x.ndim == 3 and x.dtype == np.uint8:
+        x = x[:, None]
+    if x.ndim == 4:
+        if x.shape[-1] in (1, 3) and x.shape[1] not in (1, 3):
+            x = x.transpose(0, 3, 1, 2)  # NHWC -> NCHW
+        if x.dtype == np.uint8:
+            return torch.from_numpy(np.ascontiguousarray(x)), "image"
+        if x.dtype.kind == "f" and x.min() >= 0 and x.max() <= 1:
+            return torch.from_numpy(np.round(x * 255).astype(np.uint8)), "image"
+        if x.dtype.kind in "iu" and x.min() >= 0 and x.max() <= 255:
+            return torch.from_numpy(x.astype(np.uint8)), "image"
+    return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), "vector"
+
+
+def _labels(y: np.ndarray, n: int, path: Path, key: str) -> np.ndarray:
+    if y.ndim != 1 or len(y) != n:
+        raise UserError(f"{path}: '{key}' has shape {y.shape}; expected ({n},) to match the inputs")
+    if y.dtype.kind == "f":
+        if not np.isfinite(y).all() or not np.all(y == np.round(y)):
+            raise UserError(f"{path}: '{key}' must hold integer class ids")
+    elif y.dtype.kind not in "iu":
+        raise UserError(f"{path}: '{key}' has dtype {y.dtype}; expected integer class ids")
+    if y.min() < 0:
+        raise UserError(f"{path}: '{key}' has negative class ids")
+    return y.astype(np.int64)
+
+
+@register_dataset("npz", "numpy arrays: x (N, ...) and optional y, x_test, y_test (.npz or .npy)", prefix=True)
+def load_npz(path_str: str, **_: object) -> ArrayDataset:
+    """Load user arrays; without ``x_test`` a fixed stratified 80/20 split (seed 0) is made."""
+    path = Path(path_str).expanduser()
+    arrays = _load_arrays(path)
+    if "x" not in arrays:
+        raise UserError(f"{path} has no array named 'x' (found: {', '.join(arrays) or 'none'})",
+                        hint="save with numpy.savez(path, x=inputs, y=labels)")
+    x, modality = _as_images_or_vectors(arrays["x"], path, "x")
+    y = _labels(arrays["y"], len(x), path, "y") if "y" in arrays else None
+    if "x_test" in arrays:
+        xt, mod_t = _as_images_or_vectors(arrays["x_test"], path, "x_test")
+        if mod_t != modality or xt.shape[1:] != x.shape[1:]:
+            raise UserError(f"{path}: x_test shape {tuple(xt.shape)} does not match x {tuple(x.shape)}")
+        yt = _labels(arrays["y_test"], len(xt), path, "y_test") if "y_test" in arrays else None
+        y_tr, y_te = y, yt
+        x_tr, x_te = x, xt
+    else:
+        tr, te = stratified_split(y, len(x), 0.2, seed=0) if len(x) >= 5 else (np.arange(len(x)), np.arange(0))
+        x_tr, x_te = x[tr], x[te]
+        y_tr = None if y is None else y[tr]
+        y_te = None if y is None else y[te]
+    t = (lambda a: None if a is None else torch.from_numpy(a))
+    return ArrayDataset(
+        name=f"npz:{path}", x_train=x_tr, y_train=t(y_tr), x_test=x_te, y_test=t(y_te),
+        modality=modality, meta={"source": str(path)},
+    )

@@ -1,0 +1,6 @@
+"""Pure tensor math: losses and small differentiable helpers. torch only, no state."""
+
+from selfsup.functional.info_nce import info_nce
+from selfsup.functional.nt_xent import nt_xent
+
+__all__ = ["info_nce", "nt_xent"]

@@ -1,0 +1,82 @@
+"""The method interface and the method registry.
+
+A method is a plain ``nn.Module`` with:
+
+* ``encoder``: the part that is kept and evaluated;
+* ``training_step(batch) -> StepOutput``: the loss of one batch (views are made inside,
+  batched, on the batch's device);
+* ``on_after_optimizer_step(step)``: optional explicit state updates (EMA, queue, bank);
+* ``embed(x)``: the representation for downstream use.
+
+Users can drive a method from their own loop; :mod:`selfsup.train` drives it with Lightning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import Tensor, nn
+
+from selfsup.errors import unknown_name
+
+
+@dataclass
+class StepOutput:
+    """The result of one training step: the loss to minimise and scalar logs."""
+
+    loss: Tensor
+    logs: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class DataInfo:
+    """What a method needs to know about its inputs (no dataset names)."""
+
+    input_shape: tuple[int, ...]
+    mean: tuple[float, ...] = (0.0,)
+    std: tuple[float, ...] = (1.0,)
+    num_samples: int = 0
+
+
+@dataclass
+class MethodSpec:
+    """A registry entry.
+
+    Attributes:
+        name: command-line name.
+        family: "context", "temporal" or "contrastive".
+        modality: the data it trains on ("image", "words", "graph", "series", ...).
+        config_cls: the method's typed hyperparameter dataclass.
+        build: ``build(cfg, encoder, info, seed) -> nn.Module``.
+        description: one line for ``selfsup list``.
+        presets: named overrides of the config defaults.
+        aug_defaults: overrides of :class:`selfsup.augment.ImageAugConfig` for this method.
+    """
+
+    name: str
+    family: str
+    modality: str
+    config_cls: type
+    build: Callable[..., nn.Module]
+    description: str
+    presets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    aug_defaults: dict[str, Any] = field(default_factory=dict)
+    optim_defaults: dict[str, Any] = field(default_factory=dict)
+
+
+METHODS: dict[str, MethodSpec] = {}
+
+
+def register_method(spec: MethodSpec) -> MethodSpec:
+    METHODS[spec.name] = spec
+    return spec
+
+
+def get_method(name: str) -> MethodSpec:
+    from selfsup import methods  # noqa: F401  (registers the built-in methods)
+
+    if name not in METHODS:
+        raise unknown_name("method", name, METHODS)
+    return METHODS[name]

@@ -1,0 +1,124 @@
+"""Optimisers (Adam, AdamW, SGD, LARS) and the warmup + cosine learning-rate schedule."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from selfsup.errors import UserError
+
+
+@dataclass
+class OptimConfig:
+    """Optimiser and schedule.
+
+    Attributes:
+        optimizer: "adam", "adamw", "sgd" or "lars".
+        lr: peak learning rate (after warmup).
+        weight_decay: L2 / decoupled weight decay (not applied to biases and norm layers).
+        momentum: SGD/LARS momentum.
+        warmup_epochs: linear warmup length in epochs (fractions allowed).
+        schedule: "cosine" (to ``min_lr_ratio * lr``) or "constant" after warmup.
+        min_lr_ratio: final learning rate as a fraction of ``lr``.
+        lars_eta: LARS trust coefficient.
+    """
+
+    optimizer: Literal["adam", "adamw", "sgd", "lars"] = "adam"
+    lr: float = 2e-3
+    weight_decay: float = 1e-6
+    momentum: float = 0.9
+    warmup_epochs: float = 0.25
+    schedule: Literal["cosine", "constant"] = "cosine"
+    min_lr_ratio: float = 0.01
+    lars_eta: float = 0.02
+
+    def validate(self) -> None:
+        if self.lr <= 0:
+            raise UserError(f"lr must be > 0, got {self.lr}")
+        if self.weight_decay < 0:
+            raise UserError("weight_decay must be >= 0")
+        if self.warmup_epochs < 0:
+            raise UserError("warmup_epochs must be >= 0")
+        if not 0 <= self.min_lr_ratio <= 1:
+            raise UserError("min_lr_ratio must be in [0, 1]")
+
+
+class LARS(torch.optim.Optimizer):
+    """LARS (You et al., 2017): SGD with momentum where each parameter's step is
+    scaled by the trust ratio ``eta * ||w|| / (||g|| + wd ||w||)``. Parameters in
+    groups with ``lars_exclude=True`` (biases, norm layers) take plain SGD steps."""
+
+    def __init__(self, params, lr: float, momentum: float = 0.9, weight_decay: float = 0.0, eta: float = 0.02) -> None:
+        defaults = dict(lr=lr, momentum=momentum, weight_decay=weight_decay, eta=eta, lars_exclude=False)
+        super().__init__(params, defaults)
+
+    @torch.no_grad()
+    def step(self, closure=None):  # type: ignore[override]
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                g = p.grad
+                if not group["lars_exclude"]:
+                    g = g.add(p, alpha=group["weight_decay"])
+                    w_norm, g_norm = torch.norm(p), torch.norm(g)
+                    trust = torch.where(
+                        (w_norm > 0) & (g_norm > 0), group["eta"] * w_norm / g_norm, torch.ones_like(w_norm)
+                    )
+                    g = g.mul(trust)
+                state = self.state[p]
+                buf = state.get("momentum_buffer")
+                if buf is None:
+                    buf = state["momentum_buffer"] = torch.clone(g).detach()
+                else:
+                    buf.mul_(group["momentum"]).add_(g)
+                p.add_(buf, alpha=-group["lr"])
+        return loss
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """Two groups: weights with decay; biases and normalisation parameters without."""
+    decay: list[Tensor] = []
+    no_decay: list[Tensor] = []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        (no_decay if p.ndim <= 1 else decay).append(p)
+    return [
+        {"params": decay, "weight_decay": weight_decay, "lars_exclude": False},
+        {"params": no_decay, "weight_decay": 0.0, "lars_exclude": True},
+    ]
+
+
+def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer:
+    """The optimiser of ``cfg`` over ``model``'s trainable parameters."""
+    groups = param_groups(model, cfg.weight_decay)
+    if cfg.optimizer == "lars":
+        return LARS(groups, lr=cfg.lr, momentum=cfg.momentum, eta=cfg.lars_eta)
+    for g in groups:
+        g.pop("lars_exclude")
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(groups, lr=cfg.lr)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=cfg.lr)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=True)
+    raise UserError(f"unknown optimizer '{cfg.optimizer}'")
+
+
+def lr_factor(step: int, total_steps: int, warmup_steps: int, cfg: OptimConfig) -> float:
+    """Multiplier of the peak lr at ``step``: linear warmup, then cosine or constant."""
+    if warmup_steps > 0 and step < warmup_steps:
+        return (step + 1) / warmup_steps
+    if cfg.schedule == "constant" or total_steps <= warmup_steps:
+        return 1.0
+    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+    return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))

@@ -1,0 +1,308 @@
+"""Pretraining runs: build a method from the registry, train it with Lightning,
+and write a self-describing run directory.
+
+Run directory::
+
+    run.json             what was run (method, data, encoder, all configs, timings)
+    config.yaml          the resolved configuration (editable, reusable with --config)
+    metrics.csv          step, epoch, loss, lr, elapsed_s, samples_per_s
+    checkpoints/         step-XXXXXXXX.ckpt (atomic, resumable, loaded weights_only)
+    encoder.safetensors  the encoder's weights (what downstream use needs)
+    model.safetensors    the whole method (encoder, heads, queues, ...)
+    loss.png             the training loss curve
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import warnings
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from selfsup import __version__
+from selfsup.augment import ImageAugConfig
+from selfsup.config import apply_overrides, split_overrides, to_dict
+from selfsup.encoders import build_encoder
+from selfsup.errors import UserError
+from selfsup.methods import DataInfo, MethodSpec, get_method
+from selfsup.train.callbacks import AtomicCheckpoint, MetricsCSV
+from selfsup.train.checkpoint import atomic_save_safetensors, atomic_write_text, latest_valid_checkpoint
+from selfsup.train.config import TrainConfig
+from selfsup.train.loader import BatchLoader
+from selfsup.train.module import SelfSupModule
+from selfsup.train.optim import OptimConfig
+
+
+@dataclass
+class RunConfig:
+    """Everything that defines a pretraining run."""
+
+    method: str
+    data: str
+    encoder: str
+    encoder_width: float | None
+    method_cfg: Any
+    aug: ImageAugConfig
+    optim: OptimConfig
+    train: TrainConfig
+    image_size: int | None = None
+    data_dir: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "data": self.data,
+            "encoder": self.encoder,
+            "encoder_width": self.encoder_width,
+            "image_size": self.image_size,
+            "data_dir": self.data_dir,
+            "method_config": to_dict(self.method_cfg),
+            "augment": to_dict(self.aug),
+            "optim": to_dict(self.optim),
+            "train": to_dict(self.train),
+        }
+
+
+def resolve_config(
+    method: str,
+    data: str,
+    *,
+    encoder: str = "small-cnn",
+    encoder_width: float | None = None,
+    overrides: dict[str, Any] | None = None,
+    preset: str | None = None,
+    image_size: int | None = None,
+    data_dir: str | None = None,
+) -> RunConfig:
+    """Build the typed configs of a run: defaults, then the method's defaults and
+    preset, then user overrides (``--config``/``--set``), each checked strictly."""
+    spec = get_method(method)
+    mcfg = spec.config_cls()
+    aug = ImageAugConfig()
+    optim = OptimConfig()
+    train = TrainConfig()
+    if spec.aug_defaults:
+        aug = apply_overrides(aug, spec.aug_defaults)
+    if spec.optim_defaults:
+        optim = apply_overrides(optim, spec.optim_defaults)
+    if preset:
+        if preset not in spec.presets:
+            from selfsup.errors import unknown_name
+
+            raise unknown_name(f"preset of {method}", preset, spec.presets)
+        m_o, a_o, o_o, t_o = split_overrides(spec.presets[preset], mcfg, aug, optim, train)
+        mcfg, aug = apply_overrides(mcfg, m_o), apply_overrides(aug, a_o)
+        optim, train = apply_overrides(optim, o_o), apply_overrides(train, t_o)
+    m_o, a_o, o_o, t_o = split_overrides(dict(overrides or {}), mcfg, aug, optim, train)
+    mcfg, aug = apply_overrides(mcfg, m_o), apply_overrides(aug, a_o)
+    optim, train = apply_overrides(optim, o_o), apply_overrides(train, t_o)
+    for c in (mcfg, aug, optim, train):
+        if hasattr(c, "validate"):
+            c.validate()
+    return RunConfig(method, data, encoder, encoder_width, mcfg, aug, optim, train, image_size, data_dir)
+
+
+def config_from_dict(d: dict[str, Any]) -> RunConfig:
+    """Rebuild a :class:`RunConfig` from ``run.json``'s ``config``."""
+    over: dict[str, Any] = {}
+    for section in ("method_config", "augment", "optim", "train"):
+        over.update(d.get(section, {}))
+    return resolve_config(
+        d["method"], d["data"], encoder=d["encoder"], encoder_width=d.get("encoder_width"),
+        overrides=over, image_size=d.get("image_size"), data_dir=d.get("data_dir"),
+    )
+
+
+def build_method(cfg: RunConfig, spec: MethodSpec, info: DataInfo) -> torch.nn.Module:
+    """Encoder + method from the registry, seeded."""
+    torch.manual_seed(cfg.train.seed)
+    encoder = build_encoder(cfg.encoder, info.input_shape, cfg.encoder_width)
+    return spec.build(cfg.method_cfg, encoder, info, cfg.aug, cfg.train.seed)
+
+
+def _precision(p: str) -> str:
+    if p == "auto":
+        if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+            return "bf16-mixed"
+        return "32-true"
+    return "32-true" if p == "32" else p
+
+
+def write_loss_plot(run_dir: Path) -> None:
+    """``loss.png`` from ``metrics.csv``."""
+    import csv
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = run_dir / "metrics.csv"
+    if not path.exists():
+        return
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        return
+    steps = [int(r["step"]) for r in rows]
+    loss = [float(r["loss"]) for r in rows]
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    ax.plot(steps, loss, lw=1.2)
+    ax.set_xlabel("step")
+    ax.set_ylabel("training loss")
+    ax.set_title(run_dir.name)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(run_dir / "loss.png", dpi=120)
+    plt.close(fig)
+
+
+def pretrain(cfg: RunConfig, run_dir: Path, *, data: Any = None, resume: bool = False, progress: bool = True,
+             schedule_by_time: bool = False) -> dict[str, Any]:
+    """Pretrain ``cfg.method`` on ``cfg.data`` into ``run_dir``.
+
+    Args:
+        cfg: the resolved run configuration.
+        run_dir: output directory (created; must be empty or absent unless ``resume``).
+        data: an already loaded dataset (else loaded from the registry).
+        resume: continue from the newest valid checkpoint in ``run_dir``.
+        progress: show a progress bar.
+        schedule_by_time: anneal the lr by the wall-clock budget when it binds first.
+
+    Returns:
+        The content of ``run.json``.
+    """
+    import lightning as L
+
+    from selfsup.data import load_dataset
+
+    run_dir = Path(run_dir)
+    spec = get_method(cfg.method)
+    if not resume and run_dir.exists() and any(run_dir.iterdir()):
+        raise UserError(
+            f"run directory {run_dir} already exists and is not empty",
+            hint=f"choose another --out, delete it, or continue it with: selfsup pretrain --resume {run_dir}",
+        )
+    ckpt_path = None
+    if resume:
+        ckpt_path = latest_valid_checkpoint(run_dir / "checkpoints")
+        if ckpt_path is None:
+            warnings.warn(f"no complete checkpoint in {run_dir}/checkpoints; starting from scratch", stacklevel=2)
+    if cfg.train.threads > 0:
+        torch.set_num_threads(cfg.train.threads)
+    if data is None:
+        data = load_dataset(cfg.data, data_dir=cfg.data_dir, image_size=cfg.image_size)
+    if spec.modality == "image" and data.modality != "image" and cfg.encoder != "mlp":
+        raise UserError(f"{cfg.method} with encoder {cfg.encoder} needs images; {cfg.data} holds vectors",
+                        hint="use --encoder mlp")
+    mean, std = data.channel_stats()
+    info = DataInfo(tuple(data.input_shape), mean, std, len(data.x_train))
+    method = build_method(cfg, spec, info)
+    if getattr(cfg.method_cfg, "channels_last", False):
+        method = method.to(memory_format=torch.channels_last)
+    loader = BatchLoader(data.x_train, cfg.train.batch_size, seed=cfg.train.seed)
+    max_seconds = cfg.train.max_minutes * 60
+    module = SelfSupModule(method, cfg.optim, loader, cfg.train.epochs, max_seconds, schedule_by_time)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "selfsup_version": __version__,
+        "torch_version": torch.__version__,
+        "method": cfg.method,
+        "family": spec.family,
+        "dataset": cfg.data,
+        "encoder": cfg.encoder,
+        "encoder_width": cfg.encoder_width,
+        "input_shape": list(info.input_shape),
+        "mean": list(mean),
+        "std": list(std),
+        "config": cfg.to_dict(),
+        "status": "running",
+    }
+    if not resume or not (run_dir / "run.json").exists():
+        atomic_write_text(run_dir / "run.json", json.dumps(meta, indent=2))
+        atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    ckpt_cb = AtomicCheckpoint(run_dir / "checkpoints", cfg.train.keep_checkpoints, cfg.train.ckpt_every_minutes)
+    max_steps = int(-(-cfg.train.epochs * len(loader) // 1))
+    trainer = L.Trainer(
+        accelerator=cfg.train.accelerator,
+        devices=cfg.train.devices if cfg.train.devices == "auto" else _devices(cfg.train.devices),
+        num_nodes=cfg.train.num_nodes,
+        strategy=cfg.train.strategy,
+        sync_batchnorm=cfg.train.sync_batchnorm,
+        precision=_precision(cfg.train.precision),
+        max_epochs=int(-(-cfg.train.epochs // 1)),
+        max_steps=max_steps,
+        max_time=timedelta(seconds=max_seconds) if max_seconds > 0 else None,
+        callbacks=[ckpt_cb, MetricsCSV(run_dir / "metrics.csv", cfg.train.log_every_steps)],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        use_distributed_sampler=False,
+        deterministic=False,
+        default_root_dir=str(run_dir),
+    )
+    t0 = time.monotonic()
+    interrupted = False
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+            warnings.filterwarnings("ignore", message=".*`max_epochs` was not set.*")
+            trainer.fit(module, ckpt_path=str(ckpt_path) if ckpt_path else None, weights_only=True)
+    except KeyboardInterrupt:
+        interrupted = True
+    if trainer.interrupted:
+        interrupted = True
+    train_seconds = module.elapsed()
+    if trainer.is_global_zero:
+        m = method
+        atomic_save_safetensors(m.encoder.state_dict(), run_dir / "encoder.safetensors",
+                                metadata={"encoder": cfg.encoder, "method": cfg.method})
+        atomic_save_safetensors(m.state_dict(), run_dir / "model.safetensors", metadata={"method": cfg.method})
+        meta.update(
+            status="interrupted" if interrupted else "finished",
+            train_seconds=round(train_seconds, 2),
+            steps=int(trainer.global_step),
+            epochs=round(trainer.global_step / max(1, len(loader)), 3),
+            final_loss=module.last_loss,
+            wall_seconds_this_segment=round(time.monotonic() - t0, 2),
+        )
+        atomic_write_text(run_dir / "run.json", json.dumps(meta, indent=2))
+        write_loss_plot(run_dir)
+    if interrupted:
+        raise KeyboardInterrupt
+    return meta
+
+
+def _devices(spec: str) -> Any:
+    s = str(spec)
+    if "," in s:
+        return [int(v) for v in s.split(",") if v.strip()]
+    try:
+        return int(s)
+    except ValueError:
+        return s
+
+
+def load_run(run_dir: Path) -> dict[str, Any]:
+    """Read ``run.json`` of a run directory with a clear error."""
+    path = Path(run_dir) / "run.json"
+    if not path.is_file():
+        raise UserError(f"{run_dir} is not a selfsup run directory (no run.json)",
+                        hint="pass the --out directory of a `selfsup pretrain` run")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise UserError(f"{path} is corrupt: {e}") from None
+
+
+def env_threads() -> int:
+    return int(os.environ.get("SELFSUP_THREADS", "0"))
