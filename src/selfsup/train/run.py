@@ -216,6 +216,7 @@ def pretrain(cfg: RunConfig, run_dir: Path, *, data: Any = None, resume: bool = 
         "torch_version": torch.__version__,
         "method": cfg.method,
         "family": spec.family,
+        "modality": spec.modality,
         "dataset": cfg.data,
         "encoder": cfg.encoder,
         "encoder_width": cfg.encoder_width,

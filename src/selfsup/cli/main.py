@@ -1,0 +1,271 @@
+"""``selfsup`` command line.
+
+    selfsup list
+    selfsup pretrain METHOD --data NAME --out RUN_DIR [--encoder E] [--epochs N] [--max-minutes M]
+                     [--batch-size B] [--seed S] [--config FILE.yaml] [--set key=value ...]
+    selfsup pretrain --resume RUN_DIR
+    selfsup evaluate RUN_DIR [--protocols knn,linear,finetune,fewshot] [--labels 1%,10%,100%]
+    selfsup embed RUN_DIR INPUT -o OUT.npy
+    selfsup quickstart [--out DIR]
+
+User errors print one message (and a hint) and exit with status 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+from selfsup.errors import UserError
+
+EXIT_USER_ERROR = 2
+
+
+def _quiet_lightning() -> None:
+    os.environ.setdefault("LITLOGGER_DISABLE_TIPS", "1")
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning", "pytorch_lightning"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message=".*litlogger.*")
+
+
+def _csv(s: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in s.split(",") if v.strip())
+
+
+def _load_yaml(path: str) -> dict[str, Any]:
+    import yaml
+
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"config file {p} not found")
+    try:
+        d = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise UserError(f"config file {p} is not valid YAML: {e}") from None
+    if not isinstance(d, dict):
+        raise UserError(f"config file {p} must hold a mapping of key: value")
+    flat: dict[str, Any] = {}
+    for k, v in d.items():  # accept flat files and the sections of a run's config.yaml
+        if isinstance(v, dict) and k in ("method_config", "augment", "optim", "train"):
+            flat.update(v)
+        elif k in ("method", "data", "encoder", "encoder_width", "image_size", "data_dir"):
+            continue
+        else:
+            flat[k] = v
+    return flat
+
+
+# --------------------------------------------------------------------------- list
+def cmd_list(args: argparse.Namespace) -> int:
+    from selfsup.data import DATASETS, dataset_names
+    from selfsup.encoders import ENCODERS
+    from selfsup.eval.harness import BASELINES, PROTOCOLS
+    from selfsup.methods import METHODS
+
+    print("methods:")
+    for fam in ("context", "temporal", "contrastive"):
+        for name, spec in sorted(METHODS.items()):
+            if spec.family == fam:
+                presets = f" [presets: {', '.join(spec.presets)}]" if spec.presets else ""
+                print(f"  {name:<18} {fam:<12} {spec.modality:<7} {spec.description}{presets}")
+    print("datasets:")
+    for name in dataset_names():
+        entry = DATASETS[name.split(":")[0]]
+        print(f"  {name:<18} {entry.description}")
+    print("encoders:")
+    for name, (_, desc) in sorted(ENCODERS.items()):
+        print(f"  {name:<18} {desc}")
+    print("protocols:")
+    print(f"  {', '.join(PROTOCOLS)} (label fractions via --labels, e.g. 1%,10%,100%)")
+    print(f"baselines:\n  {', '.join(BASELINES)}")
+    return 0
+
+
+# --------------------------------------------------------------------------- pretrain
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    from selfsup.config import parse_set
+    from selfsup.train.run import config_from_dict, load_run, pretrain, resolve_config
+
+    if args.resume:
+        run_dir = Path(args.resume)
+        meta = load_run(run_dir)
+        cfg = config_from_dict(meta["config"])
+        print(f"resuming {meta['method']} in {run_dir}")
+        pretrain(cfg, run_dir, resume=True)
+        print(f"done: {run_dir}")
+        return 0
+    if not args.method:
+        raise UserError("pretrain needs a METHOD (or --resume RUN_DIR)", hint="see `selfsup list`")
+    if not args.data or not args.out:
+        raise UserError("pretrain needs --data NAME and --out RUN_DIR", hint="e.g. selfsup pretrain simclr --data fashion-mnist --out runs/simclr")
+    overrides: dict[str, Any] = {}
+    if args.config:
+        overrides.update(_load_yaml(args.config))
+    overrides.update(parse_set(args.set))
+    for flag, key in (("epochs", "epochs"), ("max_minutes", "max_minutes"), ("batch_size", "batch_size"), ("seed", "seed")):
+        v = getattr(args, flag)
+        if v is not None:
+            overrides[key] = v
+    from selfsup.cli.runners import pretrain_runner
+    from selfsup.methods import get_method
+
+    spec = get_method(args.method)
+    return pretrain_runner(spec.modality)(args, spec, overrides)
+
+
+# --------------------------------------------------------------------------- evaluate
+def eval_config(args: argparse.Namespace):
+    from selfsup.eval.harness import EvalConfig
+
+    kw: dict[str, Any] = {}
+    if args.protocols:
+        kw["protocols"] = _csv(args.protocols)
+    if args.labels:
+        kw["labels"] = _csv(args.labels)
+    if args.seeds:
+        kw["seeds"] = tuple(int(s) for s in _csv(args.seeds))
+    if args.baselines is not None:
+        kw["baselines"] = tuple(b for b in _csv(args.baselines) if b != "none")
+    if args.k:
+        kw["knn_k"] = args.k
+    return EvalConfig(**kw)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from selfsup.cli.runners import evaluate_runner
+    from selfsup.train.run import load_run
+
+    meta = load_run(Path(args.run_dir))
+    return evaluate_runner(meta.get("modality", "image"))(args, meta)
+
+
+# --------------------------------------------------------------------------- embed
+def cmd_embed(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+
+    from selfsup.data import load_dataset
+    from selfsup.data.arrays import _as_images_or_vectors, _load_arrays
+    from selfsup.data.folder import decode, scan
+    from selfsup.eval.features import load_run_encoder
+
+    featurizer, meta = load_run_encoder(Path(args.run_dir))
+    shape = tuple(meta["input_shape"])
+    p = Path(args.input)
+    if p.is_dir():  # a folder of images, resized to the encoder's input size
+        paths, _, _ = scan(p)
+        if not paths:
+            raise UserError(f"no images found in {p}")
+        xs = torch.from_numpy(decode(paths, shape[-1] if len(shape) == 3 else 32)[0])
+    elif p.suffix in (".npz", ".npy"):
+        xs, _ = _as_images_or_vectors(_load_arrays(p)["x"] if p.suffix == ".npy" else _load_arrays(p).get("x", np.zeros(0)), p, "x")
+    else:  # a registered dataset name: train then test split
+        data = load_dataset(args.input, image_size=shape[-1] if len(shape) == 3 else None)
+        xs = data.x_train if data.x_test is None else torch.cat([data.x_train, data.x_test])
+    if tuple(xs.shape[1:]) != shape:
+        raise UserError(f"inputs have shape {tuple(xs.shape[1:])}, the encoder expects {shape}",
+                        hint="pass inputs with the training data's channels and size (image folders are resized)")
+    feats = featurizer(xs, desc="embedding").numpy()
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp.npy")
+    np.save(tmp, feats)
+    os.replace(tmp, out)
+    print(f"wrote {out}: {feats.shape[0]} x {feats.shape[1]} features")
+    return 0
+
+
+# --------------------------------------------------------------------------- quickstart
+def cmd_quickstart(args: argparse.Namespace) -> int:
+    from selfsup.cli.quickstart import run_quickstart
+
+    run_quickstart(Path(args.out), minutes=args.minutes, data_dir=args.data_dir, download=args.download,
+                   fresh=args.fresh)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="selfsup", description="Self-supervised representation learning: pretrain, evaluate, embed.")
+    from selfsup import __version__
+
+    p.add_argument("--version", action="version", version=f"selfsup {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    s = sub.add_parser("list", help="list methods, datasets, encoders and protocols")
+    s.set_defaults(func=cmd_list)
+
+    s = sub.add_parser("pretrain", help="pretrain a method without labels")
+    s.add_argument("method", nargs="?", help="method name (see `selfsup list`)")
+    s.add_argument("--data", help="dataset: fashion-mnist, digits, folder:PATH, npz:PATH, ...")
+    s.add_argument("--out", help="run directory to create")
+    s.add_argument("--encoder", default="small-cnn", help="encoder (default: small-cnn)")
+    s.add_argument("--epochs", type=float, help="passes over the training data")
+    s.add_argument("--max-minutes", type=float, help="wall-clock budget for training")
+    s.add_argument("--batch-size", type=int)
+    s.add_argument("--seed", type=int)
+    s.add_argument("--config", help="YAML file of key: value settings")
+    s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any method/optimizer/train setting (repeatable)")
+    s.add_argument("--preset", help="a named preset of the method")
+    s.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
+    s.add_argument("--data-dir", help="where dataset files are (else $SELFSUP_DATA_DIR, system locations)")
+    s.add_argument("--image-size", type=int, help="side length for folder:PATH images (default 32)")
+    s.add_argument("--download", action="store_true", help="allow downloading the dataset from its official source")
+    s.add_argument("--skip-bad-files", action="store_true", help="skip unreadable files with a warning instead of stopping")
+    s.set_defaults(func=cmd_pretrain)
+
+    s = sub.add_parser("evaluate", help="evaluate a run's encoder with few labels (writes results.json)")
+    s.add_argument("run_dir")
+    s.add_argument("--protocols", help="comma list of knn,linear,finetune,fewshot (default knn,linear,fewshot)")
+    s.add_argument("--labels", help="label fractions, e.g. 1%%,10%%,100%%")
+    s.add_argument("--seeds", help="label-subset seeds, e.g. 0,1,2")
+    s.add_argument("--baselines", help="comma list of raw,pca,random_init,supervised or 'none'")
+    s.add_argument("--k", type=int, help="neighbours of the kNN classifier (default 200)")
+    s.add_argument("--task", help="downstream task for modalities with several (e.g. text: fortunes, polarity)")
+    s.add_argument("--data-dir")
+    s.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("embed", help="write the representation of inputs to a .npy file")
+    s.add_argument("run_dir")
+    s.add_argument("input", help="a folder of images, a .npz/.npy file, or a dataset name")
+    s.add_argument("-o", "--output", required=True, help="output .npy path")
+    s.set_defaults(func=cmd_embed)
+
+    s = sub.add_parser("quickstart", help="pretrain SimCLR on Fashion-MNIST and evaluate it against baselines")
+    s.add_argument("--out", default="runs/quickstart", help="output directory (default runs/quickstart)")
+    s.add_argument("--minutes", type=float, default=5.0, help="pretraining budget in minutes (default 5)")
+    s.add_argument("--data-dir")
+    s.add_argument("--download", action="store_true")
+    s.add_argument("--fresh", action="store_true", help="delete an existing quickstart directory first")
+    s.set_defaults(func=cmd_quickstart)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    _quiet_lightning()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except UserError as e:
+        print(f"selfsup: error: {e.message}", file=sys.stderr)
+        if e.hint:
+            print(f"  hint: {e.hint}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("selfsup: interrupted; the last checkpoint is kept (resume with selfsup pretrain --resume RUN_DIR)",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""results.json, report.md and the plots of an evaluation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from torch import Tensor
+
+from selfsup.eval.lowlabel import parse_fraction
+
+NAMES = {"method": "method", "raw": "raw input", "pca": "PCA", "random_init": "random-init encoder",
+         "supervised": "supervised (scratch)"}
+
+
+def _fmt(entry: dict[str, Any] | None) -> str:
+    if not entry:
+        return "–"
+    if "ci95" in entry:
+        return f"{entry['mean']:.3f} ± {entry['ci95']:.3f}"
+    return f"{entry['mean']:.3f} ± {entry['std']:.3f}"
+
+
+def _columns(results: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    cols = [(results.get("method", "method"), results.get("protocols", {}))]
+    for name, res in results.get("baselines", {}).items():
+        cols.append((NAMES.get(name, name), res))
+    return cols
+
+
+def markdown_report(results: dict[str, Any]) -> str:
+    """A Markdown summary: one table per protocol, method vs baselines."""
+    lines = [
+        f"# {results.get('method', 'method')} on {results.get('dataset', '?')}",
+        "",
+        f"encoder `{results.get('encoder')}`, {results.get('epochs')} epochs, "
+        f"{results.get('train_seconds')} s of pretraining; accuracies on the test set "
+        "(mean ± std over label seeds; few-shot: mean ± 95% CI).",
+        "",
+    ]
+    cols = _columns(results)
+    protos = list(results.get("protocols", {}))
+    for b in results.get("baselines", {}).values():
+        protos += [p for p in b if p not in protos]
+    for proto in protos:
+        keys: list[str] = []
+        for _, res in cols:
+            keys += [k for k in res.get(proto, {}) if k not in keys]
+        if not keys:
+            continue
+        lines += [f"## {proto}", "", "| labels | " + " | ".join(n for n, _ in cols) + " |",
+                  "|---|" + "---|" * len(cols)]
+        for k in keys:
+            lines.append(f"| {k} | " + " | ".join(_fmt(res.get(proto, {}).get(k)) for _, res in cols) + " |")
+        lines.append("")
+    lines += ["Plots: `accuracy_vs_labels.png`, `embedding_map.png`, `loss.png`.", ""]
+    return "\n".join(lines)
+
+
+def plot_accuracy_vs_labels(results: dict[str, Any], path: Path) -> None:
+    """Accuracy vs label fraction (log x), one panel per low-label protocol."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    protos = [p for p in ("knn", "linear", "finetune") if any(p in r for _, r in _columns(results))]
+    if not protos:
+        return
+    fig, axes = plt.subplots(1, len(protos), figsize=(4.2 * len(protos), 3.4), squeeze=False)
+    for ax, proto in zip(axes[0], protos):
+        for name, res in _columns(results):
+            entry = res.get(proto)
+            if not entry:
+                continue
+            labs = sorted(entry, key=parse_fraction)
+            xs = [100 * parse_fraction(k) for k in labs]
+            ys = [entry[k]["mean"] for k in labs]
+            es = [entry[k]["std"] for k in labs]
+            lw = 2.4 if name == results.get("method") else 1.2
+            ax.errorbar(xs, ys, yerr=es, marker="o", ms=4, lw=lw, capsize=3, label=name)
+        ax.set_xscale("log")
+        ax.set_xlabel("% of training labels")
+        ax.set_ylabel("test accuracy")
+        ax.set_title(proto)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_embedding_map(features: Tensor, labels: Tensor, path: Path, classes: list[str] | None = None,
+                       n: int = 2000, seed: int = 0, title: str = "") -> None:
+    """2-D t-SNE map of (a sample of) the test features, coloured by class."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+
+    rng = np.random.default_rng(seed)
+    idx = rng.choice(len(features), size=min(n, len(features)), replace=False)
+    x = features[idx].float().numpy()
+    y = labels[idx].numpy()
+    if x.shape[1] > 50:
+        x = PCA(50, random_state=seed).fit_transform(x)
+    perplexity = min(30.0, max(2.0, (len(x) - 1) / 3))
+    xy = TSNE(2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(x) if len(x) > 5 else x[:, :2]
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    sc = ax.scatter(xy[:, 0], xy[:, 1], c=y, cmap="tab10", s=4)
+    if classes and len(classes) <= 20:
+        handles = [plt.Line2D([], [], ls="", marker="o", color=sc.cmap(sc.norm(i)), label=c) for i, c in enumerate(classes)]
+        ax.legend(handles=handles, fontsize=7, markerscale=1, loc="best")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title or "t-SNE of test features")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_results(out_dir: Path, results: dict[str, Any]) -> None:
+    """Write results.json (without private keys) and report.md atomically."""
+    import os
+    import tempfile
+
+    out_dir = Path(out_dir)
+    clean = {k: v for k, v in results.items() if not k.startswith("_")}
+    for name, text in (("results.json", json.dumps(clean, indent=2)), ("report.md", markdown_report(clean))):
+        fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{name}.", suffix=".tmp")
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, out_dir / name)
