@@ -1,0 +1,229 @@
+"""Time series datasets (modality "series", x float32 (N, C, T)).
+
+* ``ucr:NAME``: a UCR/UEA archive set bundled with sktime (offline; univariate or multivariate);
+  the official train/test split is kept.
+* ``mnist1d``: MNIST-1D (Greydanus, 2020) generated offline (4000 train / 1000 test).
+* ``series:PATH``: user arrays, ``.npz`` with ``x`` (N, C, T) or (N, T) and optional ``y``,
+  ``x_test``, ``y_test``; or a ``.csv`` with one series per row and the label in the first column.
+
+Ragged (unequal-length) or NaN-containing input is refused with the options to fix it:
+``length=pad`` (right-pad with the last value), ``length=truncate`` (cut to the shortest),
+``length=resample`` (linear interpolation to the longest), and ``nan=interpolate`` / ``nan=zero``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from selfsup.data.base import ArrayDataset, stratified_split
+from selfsup.data.registry import register_dataset
+from selfsup.errors import UserError
+
+LENGTH_OPTIONS = ("error", "pad", "truncate", "resample")
+NAN_OPTIONS = ("error", "interpolate", "zero")
+
+
+def _fill_nan_1d(v: np.ndarray, how: str) -> np.ndarray:
+    bad = ~np.isfinite(v)
+    if not bad.any():
+        return v
+    if how == "zero" or bad.all():
+        return np.where(bad, 0.0, v)
+    idx = np.arange(len(v))
+    return np.interp(idx, idx[~bad], v[~bad])
+
+
+def _resample_1d(v: np.ndarray, t: int) -> np.ndarray:
+    if len(v) == t:
+        return v
+    if len(v) == 1:
+        return np.full(t, v[0])
+    return np.interp(np.linspace(0, len(v) - 1, t), np.arange(len(v)), v)
+
+
+def to_series_array(
+    seqs: list[np.ndarray] | np.ndarray, *, length: str = "error", nan: str = "error", source: str = "input",
+    target_length: int | None = None,
+) -> np.ndarray:
+    """Stack series into one float32 (N, C, T) array, refusing ragged/NaN input unless told how to fix it.
+
+    Args:
+        seqs: an (N, C, T) / (N, T) array or a list of (C, T_i) / (T_i,) arrays.
+        length: "error", "pad", "truncate" or "resample" for unequal lengths.
+        nan: "error", "interpolate" (linear, per channel) or "zero" for NaN/inf values.
+        source: what to call the input in error messages.
+        target_length: force every series to this length (with ``length`` != "error").
+    """
+    if length not in LENGTH_OPTIONS:
+        raise UserError(f"length={length!r} is not an option", hint=f"use one of {', '.join(LENGTH_OPTIONS)}")
+    if nan not in NAN_OPTIONS:
+        raise UserError(f"nan={nan!r} is not an option", hint=f"use one of {', '.join(NAN_OPTIONS)}")
+    items = [np.asarray(s, dtype=np.float64) for s in seqs]
+    if not items:
+        raise UserError(f"{source}: no series")
+    items = [s[None] if s.ndim == 1 else s for s in items]
+    if any(s.ndim != 2 for s in items):
+        raise UserError(f"{source}: each series must be (C, T) or (T,)", hint="pass x with shape (N, C, T)")
+    chans = {s.shape[0] for s in items}
+    if len(chans) > 1:
+        raise UserError(f"{source}: series have different channel counts {sorted(chans)}")
+    lens = np.array([s.shape[1] for s in items])
+    if lens.min() < 1:
+        raise UserError(f"{source}: a series has length 0")
+    finite = all(np.isfinite(s).all() for s in items)
+    if not finite:
+        if nan == "error":
+            n_bad = sum(not np.isfinite(s).all() for s in items)
+            raise UserError(
+                f"{source}: {n_bad} series contain NaN or inf values",
+                hint="pass --set nan=interpolate (linear, per channel) or --set nan=zero, or clean the data",
+            )
+        items = [np.stack([_fill_nan_1d(c, nan) for c in s]) for s in items]
+    ragged = lens.min() != lens.max()
+    if ragged and length == "error":
+        raise UserError(
+            f"{source}: series have unequal lengths ({lens.min()}..{lens.max()})",
+            hint="pass --set length=pad (repeat the last value), length=truncate (cut to the shortest) "
+                 "or length=resample (interpolate to the longest)",
+        )
+    t = target_length or (int(lens.min()) if length == "truncate" else int(lens.max()))
+    if ragged or target_length:
+        if length == "pad":
+            items = [np.concatenate([s, np.repeat(s[:, -1:], t - s.shape[1], 1)], 1) if s.shape[1] < t
+                     else s[:, :t] for s in items]
+        elif length == "truncate":
+            items = [s[:, :t] for s in items]
+        else:  # resample
+            items = [np.stack([_resample_1d(c, t) for c in s]) for s in items]
+    return np.ascontiguousarray(np.stack(items), dtype=np.float32)
+
+
+def _encode_labels(y_train: np.ndarray, y_test: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
+    all_y = y_train if y_test is None else np.concatenate([y_train, y_test])
+    classes = sorted({str(v) for v in all_y}, key=lambda s: (len(s), s) if s.lstrip("-").isdigit() else (0, s))
+    index = {c: i for i, c in enumerate(classes)}
+    enc = (lambda a: np.array([index[str(v)] for v in a], dtype=np.int64))
+    return enc(y_train), None if y_test is None else enc(y_test), classes
+
+
+def _ucr_split(name: str, split: str) -> tuple[list[np.ndarray], np.ndarray]:
+    try:
+        from sktime.datasets import load_UCR_UEA_dataset
+    except ImportError:
+        raise UserError("ucr:NAME needs sktime", hint="pip install 'selfsup[series]'") from None
+    try:
+        x, y = load_UCR_UEA_dataset(name, split=split, return_X_y=True, return_type="nested_univ")
+    except Exception as e:  # sktime raises various errors when a set is neither bundled nor downloadable
+        raise UserError(
+            f"UCR/UEA set '{name}' is not available offline ({type(e).__name__})",
+            hint="sets bundled with sktime include GunPoint, ArrowHead, ItalyPowerDemand, OSULeaf, ACSF1, "
+                 "UnitTest, BasicMotions, JapaneseVowels (names are case-sensitive)",
+        ) from None
+    seqs = [np.stack([np.asarray(x.iloc[i, c], dtype=np.float64) for c in range(x.shape[1])]) for i in range(len(x))]
+    return seqs, np.asarray(y)
+
+
+@register_dataset("ucr", "UCR/UEA time series bundled with sktime (official split), e.g. ucr:GunPoint",
+                  prefix=True, modality="series")
+def load_ucr(name: str, length: str = "error", nan: str = "error", **_: Any) -> ArrayDataset:
+    """Load a UCR/UEA archive set with its official train/test split."""
+    tr, ytr = _ucr_split(name, "train")
+    te, yte = _ucr_split(name, "test")
+    lens = [s.shape[1] for s in tr + te]
+    target = max(lens) if length in ("pad", "resample") else (min(lens) if length == "truncate" else None)
+    xtr = to_series_array(tr, length=length, nan=nan, source=f"ucr:{name} (train)", target_length=target)
+    xte = to_series_array(te, length=length, nan=nan, source=f"ucr:{name} (test)", target_length=target)
+    ytr_i, yte_i, classes = _encode_labels(ytr, yte)
+    return ArrayDataset(
+        name=f"ucr:{name}", x_train=torch.from_numpy(xtr), y_train=torch.from_numpy(ytr_i),
+        x_test=torch.from_numpy(xte), y_test=torch.from_numpy(yte_i), classes=classes,
+        modality="series", meta={"source": "sktime bundled UCR/UEA archive"},
+    )
+
+
+@register_dataset("mnist1d", "MNIST-1D (Greydanus 2020), generated offline: 4000 train / 1000 test, length 40",
+                  modality="series")
+def load_mnist1d(seed: int = 42, **_: Any) -> ArrayDataset:
+    """MNIST-1D from ``mnist1d.data.make_dataset`` with the package's default arguments (no download)."""
+    try:
+        from mnist1d.data import get_dataset_args, make_dataset
+    except ImportError:
+        raise UserError("mnist1d needs the mnist1d package", hint="pip install 'selfsup[series]'") from None
+    args = get_dataset_args()
+    args.seed = int(seed)
+    d = make_dataset(args)
+    xtr = np.asarray(d["x"], dtype=np.float32)[:, None]
+    xte = np.asarray(d["x_test"], dtype=np.float32)[:, None]
+    return ArrayDataset(
+        name="mnist1d", x_train=torch.from_numpy(xtr), y_train=torch.from_numpy(np.asarray(d["y"], dtype=np.int64)),
+        x_test=torch.from_numpy(xte), y_test=torch.from_numpy(np.asarray(d["y_test"], dtype=np.int64)),
+        classes=[str(i) for i in range(10)], modality="series", meta={"source": "mnist1d.make_dataset"},
+    )
+
+
+def _read_csv(path: Path) -> tuple[list[np.ndarray], np.ndarray]:
+    rows, labels = [], []
+    for i, line in enumerate(path.read_text().splitlines()):
+        parts = [p.strip() for p in line.split(",")]
+        if not line.strip():
+            continue
+        try:
+            vals = [float(p) if p not in ("", "nan", "NaN") else np.nan for p in parts]
+        except ValueError:
+            if i == 0:
+                continue  # header
+            raise UserError(f"{path}: line {i + 1} has a non-numeric value") from None
+        labels.append(vals[0])
+        rows.append(np.array(vals[1:]))
+    return rows, np.array(labels)
+
+
+@register_dataset("series", "user time series: .npz with x (N, C, T) [+ y, x_test, y_test] or .csv (label, values...)",
+                  prefix=True, modality="series")
+def load_series(path_str: str, length: str = "error", nan: str = "error", **_: Any) -> ArrayDataset:
+    """Load user series; without a test split a fixed stratified 80/20 split (seed 0) is made."""
+    path = Path(path_str).expanduser()
+    if not path.exists():
+        raise UserError(f"series file {path} does not exist", hint="pass series:PATH to an .npz or .csv file")
+    if path.suffix == ".csv":
+        seqs, y = _read_csv(path)
+        arrays: dict[str, Any] = {"x": seqs, "y": y}
+    else:
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+        except Exception as e:
+            raise UserError(f"cannot read arrays from {path}: {e}", hint="save with numpy.savez(path, x=..., y=...)") from None
+    if "x" not in arrays:
+        raise UserError(f"{path} has no array named 'x'", hint="save with numpy.savez(path, x=series, y=labels)")
+    x = to_series_array(arrays["x"], length=length, nan=nan, source=f"{path} 'x'")
+    y = None
+    if "y" in arrays:
+        y = np.asarray(arrays["y"])
+        if y.shape != (len(x),):
+            raise UserError(f"{path}: 'y' has shape {y.shape}; expected ({len(x)},)")
+    if "x_test" in arrays:
+        xt = to_series_array(arrays["x_test"], length=length, nan=nan, source=f"{path} 'x_test'",
+                             target_length=x.shape[2] if length != "error" else None)
+        if xt.shape[1:] != x.shape[1:]:
+            raise UserError(f"{path}: x_test shape {xt.shape} does not match x {x.shape}",
+                            hint="pass --set length=resample to bring both to one length")
+        yt = np.asarray(arrays["y_test"]) if "y_test" in arrays else None
+        x_tr, x_te, y_tr, y_te = x, xt, y, yt
+    else:
+        tr, te = stratified_split(None if y is None else y.astype(str), len(x), 0.2, seed=0) \
+            if len(x) >= 5 else (np.arange(len(x)), np.arange(0))
+        x_tr, x_te = x[tr], x[te]
+        y_tr, y_te = (None, None) if y is None else (y[tr], y[te])
+    classes = None
+    if y_tr is not None:
+        y_tr, y_te, classes = _encode_labels(y_tr, y_te)
+    t = (lambda a: None if a is None else torch.from_numpy(a))
+    return ArrayDataset(
+        name=f"series:{path}", x_train=torch.from_numpy(x_tr), y_train=t(y_tr), x_test=torch.from_numpy(x_te),
+        y_test=t(y_te), classes=classes, modality="series", meta={"source": str(path)},
+    )
