@@ -14,6 +14,8 @@ from selfsup.errors import UserError
 from selfsup.losses import NTXentLoss
 from selfsup.methods.base import DataInfo, MethodSpec, StepOutput, register_method
 from selfsup.modules import projection_head
+from selfsup.functional.nt_xent_gathered import nt_xent_gathered
+from selfsup.modules.distributed import gather_with_grad, world_info
 
 
 @dataclass
@@ -26,6 +28,8 @@ class SimCLRConfig:
         proj_hidden_dim: hidden width of the MLP head.
         proj_out_dim: output width of the head (ignored for "none").
         channels_last: run conv encoders in channels_last memory format (faster on CPUs).
+        gather_negatives: with several processes (torch.distributed initialised), use every
+            process's embeddings as negatives (gathered with gradient); no effect in one process.
     """
 
     temperature: float = 0.2
@@ -33,6 +37,7 @@ class SimCLRConfig:
     proj_hidden_dim: int = 512
     proj_out_dim: int = 128
     channels_last: bool = True
+    gather_negatives: bool = True
 
     def validate(self) -> None:
         if self.temperature <= 0:
@@ -70,7 +75,11 @@ class SimCLR(nn.Module):
             v1, v2 = self.views(x)  # 2 x (B, C, S, S)
         h = self._features(torch.cat([v1, v2]))  # (2B, D): both views in one call
         z = self.head(h)  # (2B, P)
-        loss = self.loss_fn(z)
+        rank, world = world_info()
+        if world > 1 and self.cfg.gather_negatives:
+            loss = nt_xent_gathered(z, gather_with_grad(z), rank, self.cfg.temperature)
+        else:
+            loss = self.loss_fn(z)
         return StepOutput(loss, {"loss": float(loss.detach())})
 
     def on_after_optimizer_step(self, step: int) -> None:

@@ -1,0 +1,93 @@
+"""BYOL (Grill et al. 2020): an online network (encoder, projector, predictor) predicts the
+projection of the other view made by a target network, an EMA copy of encoder + projector
+(no gradients, not optimised). Loss: symmetric ``2 - 2 cos(p, sg(z'))``. The target momentum
+follows BYOL's cosine schedule from ``momentum`` to 1 over ``momentum_steps`` (0 = constant)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from selfsup.augment import ImageAugConfig, ImageAugment, MultiView
+from selfsup.errors import UserError
+from selfsup.functional.noncontrastive import negative_cosine
+from selfsup.methods.base import DataInfo, MethodSpec, StepOutput, register_method
+from selfsup.modules import mlp_head
+from selfsup.modules.ema import cosine_momentum, ema_update, momentum_copy
+
+
+@dataclass
+class BYOLConfig:
+    momentum: float = 0.99
+    momentum_steps: int = 0
+    proj_hidden_dim: int = 512
+    proj_out_dim: int = 128
+    pred_hidden_dim: int = 512
+    channels_last: bool = True
+
+    def validate(self) -> None:
+        if not 0.0 <= self.momentum <= 1.0:
+            raise UserError("momentum must be in [0, 1]")
+        if min(self.proj_hidden_dim, self.proj_out_dim, self.pred_hidden_dim) < 1:
+            raise UserError("head sizes must be >= 1")
+
+
+class BYOL(nn.Module):
+    def __init__(self, encoder: nn.Module, views: MultiView, cfg: BYOLConfig) -> None:
+        super().__init__()
+        cfg.validate()
+        self.cfg = cfg
+        self.encoder = encoder
+        self.views = views
+        self.projector = mlp_head(encoder.out_dim, cfg.proj_hidden_dim, cfg.proj_out_dim)
+        self.predictor = mlp_head(cfg.proj_out_dim, cfg.pred_hidden_dim, cfg.proj_out_dim)
+        self.target_encoder = momentum_copy(encoder)
+        self.target_projector = momentum_copy(self.projector)
+
+    def _cl(self, x: Tensor) -> Tensor:
+        return x.contiguous(memory_format=torch.channels_last) if self.cfg.channels_last and x.dim() == 4 else x
+
+    def loss_on_views(self, v1: Tensor, v2: Tensor) -> Tensor:
+        x = self._cl(torch.cat([v1, v2]))
+        p1, p2 = self.predictor(self.projector(self.encoder(x))).chunk(2)
+        with torch.no_grad():
+            z1, z2 = self.target_projector(self.target_encoder(x)).chunk(2)
+        return 2 + (negative_cosine(p1, z2) + negative_cosine(p2, z1))  # = mean of (2 - 2cos) over both
+
+    def training_step(self, batch) -> StepOutput:
+        x = batch[0] if isinstance(batch, (tuple, list)) else batch
+        with torch.no_grad():
+            v1, v2 = self.views(x)
+        loss = self.loss_on_views(v1, v2)
+        return StepOutput(loss, {"loss": float(loss.detach())})
+
+    @torch.no_grad()
+    def on_after_optimizer_step(self, step: int) -> None:
+        m = cosine_momentum(self.cfg.momentum, step, self.cfg.momentum_steps)
+        ema_update(self.target_encoder, self.encoder, m)
+        ema_update(self.target_projector, self.projector, m)
+
+    @torch.no_grad()
+    def embed(self, x: Tensor) -> Tensor:
+        return self.encoder(self._cl(self.views.pipelines[0].plain(x)))
+
+
+def build_byol(cfg: BYOLConfig, encoder: nn.Module, info: DataInfo, aug: ImageAugConfig, seed: int) -> BYOL:
+    size = info.input_shape[-1]
+    return BYOL(encoder, MultiView([ImageAugment(aug, size, info.mean, info.std, seed=seed + i) for i in range(2)]), cfg)
+
+
+register_method(
+    MethodSpec(
+        name="byol",
+        family="contrastive",
+        modality="image",
+        config_cls=BYOLConfig,
+        build=build_byol,
+        description="BYOL: online predictor vs EMA target network, no negatives (Grill et al. 2020)",
+        presets={"paper": {"momentum": 0.996, "proj_hidden_dim": 4096, "proj_out_dim": 256, "pred_hidden_dim": 4096}},
+        aug_defaults={"blur_p": 0.5},
+    )
+)

@@ -1,0 +1,128 @@
+"""Memory bank / instance discrimination (Wu et al. 2018): every image is its own class.
+
+The encoder plus a linear layer gives a unit feature ``f`` (dim 128). The bank holds one
+vector ``v_j`` per training sample; the non-parametric softmax is
+``P(i | f) = exp(v_i . f / t) / sum_j exp(v_j . f / t)``. With ``num_negatives = 0`` (or
+>= the dataset size) the full softmax over the bank is used; otherwise ``num_negatives``
+bank entries are sampled uniformly per step and the loss is InfoNCE over
+(own entry + sampled entries), the sampled approximation of the full softmax. After the
+optimizer step the batch's entries are updated with momentum (features and indices gathered
+from all processes, so every rank's bank is identical). The bank is also a kNN classifier
+(:meth:`selfsup.modules.memory_bank.MemoryBank.knn_predict`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from selfsup.augment import ImageAugConfig, ImageAugment, MultiView
+from selfsup.errors import UserError
+from selfsup.functional import info_nce
+from selfsup.methods.base import DataInfo, MethodSpec, StepOutput, register_method
+from selfsup.modules.distributed import gather_no_grad
+from selfsup.modules.memory_bank import MemoryBank
+
+
+@dataclass
+class MemoryBankConfig:
+    """Attributes:
+    feature_dim: bank/feature dimension.
+    temperature: softmax temperature.
+    num_negatives: sampled negatives per step (0 = full softmax over the bank).
+    bank_momentum: m in ``v <- normalize(m v + (1 - m) f)``.
+    """
+
+    feature_dim: int = 128
+    temperature: float = 0.07
+    num_negatives: int = 4096
+    bank_momentum: float = 0.5
+    channels_last: bool = True
+
+    def validate(self) -> None:
+        if self.temperature <= 0:
+            raise UserError("temperature must be > 0")
+        if self.num_negatives < 0:
+            raise UserError("num_negatives must be >= 0")
+        if not 0.0 <= self.bank_momentum < 1.0:
+            raise UserError("bank_momentum must be in [0, 1)")
+        if self.feature_dim < 1:
+            raise UserError("feature_dim must be >= 1")
+
+
+class InstanceDiscrimination(nn.Module):
+    def __init__(self, encoder: nn.Module, views: MultiView, cfg: MemoryBankConfig, num_samples: int, seed: int = 0):
+        super().__init__()
+        cfg.validate()
+        if num_samples < 1:
+            raise UserError("the memory bank needs the dataset size (DataInfo.num_samples >= 1)")
+        self.cfg = cfg
+        self.encoder = encoder
+        self.views = views
+        self.head = nn.Linear(encoder.out_dim, cfg.feature_dim)
+        self.bank = MemoryBank(num_samples, cfg.feature_dim, cfg.bank_momentum, seed=seed)
+        self._gen = torch.Generator().manual_seed(seed + 104729)
+        self._pending: tuple[Tensor, Tensor] | None = None
+
+    def features(self, x: Tensor) -> Tensor:
+        if self.cfg.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return F.normalize(self.head(self.encoder(x)).float(), dim=1)
+
+    def loss_on_view(self, v: Tensor, idx: Tensor) -> Tensor:
+        f = self.features(v)
+        n = self.bank.bank.shape[0]
+        t = self.cfg.temperature
+        if self.cfg.num_negatives == 0 or self.cfg.num_negatives >= n:
+            loss = F.cross_entropy(f @ self.bank().t() / t, idx.to(f.device))
+        else:
+            neg_idx = torch.randint(0, n, (self.cfg.num_negatives,), generator=self._gen).to(f.device)
+            loss = info_nce(f, self.bank(idx), self.bank(neg_idx), t, normalize=False)
+        self._pending = (gather_no_grad(idx.to(f.device)), gather_no_grad(f.detach()))
+        return loss
+
+    def training_step(self, batch: tuple[Tensor, ...]) -> StepOutput:
+        if not isinstance(batch, (tuple, list)) or len(batch) < 2:
+            raise UserError("memory-bank needs (images, dataset indices) batches")
+        x, idx = batch[0], batch[1]
+        with torch.no_grad():
+            (v,) = self.views(x)
+        loss = self.loss_on_view(v, idx)
+        return StepOutput(loss, {"loss": float(loss.detach())})
+
+    @torch.no_grad()
+    def on_after_optimizer_step(self, step: int) -> None:
+        if self._pending is not None:
+            self.bank.update(*self._pending)
+            self._pending = None
+
+    @torch.no_grad()
+    def embed(self, x: Tensor) -> Tensor:
+        v = self.views.pipelines[0].plain(x)
+        if self.cfg.channels_last and v.dim() == 4:
+            v = v.contiguous(memory_format=torch.channels_last)
+        return self.encoder(v)
+
+
+def build_memory_bank(cfg: MemoryBankConfig, encoder: nn.Module, info: DataInfo, aug: ImageAugConfig, seed: int):
+    size = info.input_shape[-1]
+    views = MultiView([ImageAugment(aug, size, info.mean, info.std, seed=seed)])
+    return InstanceDiscrimination(encoder, views, cfg, info.num_samples, seed=seed)
+
+
+register_method(
+    MethodSpec(
+        name="memory-bank",
+        family="contrastive",
+        modality="image",
+        config_cls=MemoryBankConfig,
+        build=build_memory_bank,
+        description="Instance discrimination with a memory bank, non-parametric softmax (Wu et al. 2018)",
+        presets={"paper": {"num_negatives": 4096, "temperature": 0.07, "bank_momentum": 0.5},
+                 "full-softmax": {"num_negatives": 0}},
+        aug_defaults={"crop_scale_min": 0.2},
+    )
+)

@@ -1,0 +1,191 @@
+"""MoCo v1 and v2 (He et al. 2020; Chen et al. 2020): a query encoder trained by InfoNCE
+against a momentum key encoder's key of the other view (positive) and a queue of K past keys
+(negatives). v1: linear head and weaker augmentation; v2: MLP head and blur.
+
+BatchNorm leak: with several processes the key batch is shuffled across processes
+(shuffle-BN). In one process the batches are split into ``bn_groups`` chunks normalised
+separately, and the key batch is randomly permuted before chunking, so a query and its key
+never share BatchNorm statistics by construction (see
+:func:`selfsup.modules.distributed.grouped_forward`). Keys from all processes are enqueued,
+so every rank's queue is identical.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from selfsup.augment import ImageAugConfig, ImageAugment, MultiView
+from selfsup.errors import UserError
+from selfsup.functional import info_nce
+from selfsup.methods.base import DataInfo, MethodSpec, StepOutput, register_method
+from selfsup.modules import projection_head
+from selfsup.modules.distributed import batch_shuffle, batch_unshuffle, gather_no_grad, grouped_forward, world_info
+from selfsup.modules.ema import momentum_copy, ema_update
+from selfsup.modules.queue import FeatureQueue
+
+
+@dataclass
+class MoCoConfig:
+    """MoCo hyperparameters.
+
+    Attributes:
+        queue_size: K, number of negative keys.
+        momentum: key-encoder EMA momentum m.
+        temperature: InfoNCE temperature.
+        head: "linear" (v1) or "mlp" (v2).
+        proj_hidden_dim / proj_out_dim: head sizes.
+        bn_groups: single-process shuffle-BN substitute: number of separately normalised chunks
+            (1 disables it; ignored with several processes, which use real shuffle-BN).
+        symmetric: also use view 2 as query (the loss is averaged over both directions).
+    """
+
+    queue_size: int = 4096
+    momentum: float = 0.999
+    temperature: float = 0.2
+    head: Literal["linear", "mlp"] = "mlp"
+    proj_hidden_dim: int = 512
+    proj_out_dim: int = 128
+    bn_groups: int = 2
+    symmetric: bool = False
+    channels_last: bool = True
+
+    def validate(self) -> None:
+        if self.queue_size < 1:
+            raise UserError("queue_size must be >= 1")
+        if not 0.0 <= self.momentum <= 1.0:
+            raise UserError(f"momentum must be in [0, 1], got {self.momentum}")
+        if self.temperature <= 0:
+            raise UserError("temperature must be > 0")
+        if self.bn_groups < 1:
+            raise UserError("bn_groups must be >= 1")
+
+
+class MoCo(nn.Module):
+    def __init__(self, encoder: nn.Module, views: MultiView, cfg: MoCoConfig, seed: int = 0) -> None:
+        super().__init__()
+        cfg.validate()
+        self.cfg = cfg
+        self.encoder = encoder
+        self.views = views
+        self.head = projection_head(cfg.head, encoder.out_dim, cfg.proj_hidden_dim, cfg.proj_out_dim)
+        self.key_encoder = momentum_copy(encoder)
+        self.key_head = momentum_copy(self.head)
+        self.queue = FeatureQueue(cfg.queue_size, cfg.proj_out_dim, seed=seed)
+        self._gen = torch.Generator().manual_seed(seed + 7919)
+        self._pending: Tensor | None = None
+
+    def _q(self, x: Tensor) -> Tensor:
+        if self.cfg.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self.head(self.encoder(x))
+
+    def _k(self, x: Tensor) -> Tensor:
+        if self.cfg.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self.key_head(self.key_encoder(x))
+
+    def _groups(self) -> int:
+        return 1 if world_info()[1] > 1 else self.cfg.bn_groups
+
+    @torch.no_grad()
+    def keys(self, x: Tensor) -> Tensor:
+        """Normalised keys in the original row order (shuffle-BN / grouped BN applied)."""
+        if world_info()[1] > 1:
+            xs, unshuf = batch_shuffle(x, self._gen)
+            k = batch_unshuffle(self._k(xs), unshuf)
+        else:
+            perm = torch.randperm(x.shape[0], generator=self._gen).to(x.device) if self._groups() > 1 else None
+            k = grouped_forward(self._k, x, self._groups(), perm)
+        return F.normalize(k.float(), dim=1)
+
+    def loss_on_views(self, v1: Tensor, v2: Tensor) -> Tensor:
+        """InfoNCE of queries from ``v1`` against keys from ``v2`` and the queue; keeps the
+        (gathered) new keys to enqueue after the optimizer step."""
+        negatives = self.queue()
+        pairs = [(v1, v2), (v2, v1)] if self.cfg.symmetric else [(v1, v2)]
+        losses, new_keys = [], []
+        for a, b in pairs:
+            q = grouped_forward(self._q, a, self._groups())
+            k = self.keys(b)
+            losses.append(info_nce(q, k, negatives, self.cfg.temperature))
+            new_keys.append(k)
+        self._pending = gather_no_grad(torch.cat(new_keys))
+        return torch.stack(losses).mean()
+
+    def training_step(self, batch: tuple[Tensor, ...] | Tensor) -> StepOutput:
+        x = batch[0] if isinstance(batch, (tuple, list)) else batch
+        with torch.no_grad():
+            v1, v2 = self.views(x)
+        loss = self.loss_on_views(v1, v2)
+        return StepOutput(loss, {"loss": float(loss.detach())})
+
+    @torch.no_grad()
+    def on_after_optimizer_step(self, step: int) -> None:
+        """Momentum update of the key encoder, then enqueue this step's keys."""
+        ema_update(self.key_encoder, self.encoder, self.cfg.momentum)
+        ema_update(self.key_head, self.head, self.cfg.momentum)
+        if self._pending is not None:
+            self.queue.enqueue(self._pending)
+            self._pending = None
+
+    @torch.no_grad()
+    def embed(self, x: Tensor) -> Tensor:
+        v = self.views.pipelines[0].plain(x)
+        if self.cfg.channels_last and v.dim() == 4:
+            v = v.contiguous(memory_format=torch.channels_last)
+        return self.encoder(v)
+
+
+def _builder():
+    def build(cfg: MoCoConfig, encoder: nn.Module, info: DataInfo, aug: ImageAugConfig, seed: int) -> MoCo:
+        size = info.input_shape[-1]
+        views = MultiView([ImageAugment(aug, size, info.mean, info.std, seed=seed + i) for i in range(2)])
+        return MoCo(encoder, views, cfg, seed=seed)
+
+    return build
+
+
+@dataclass
+class MoCoV1Config(MoCoConfig):
+    """MoCo v1 defaults: linear head, temperature 0.07."""
+
+    head: Literal["linear", "mlp"] = "linear"
+    temperature: float = 0.07
+
+
+_PRESETS = {
+    "paper": {"queue_size": 65536, "momentum": 0.999},
+    "fast": {"queue_size": 4096, "momentum": 0.99},
+    "symmetric": {"symmetric": True},
+    "no-bn-groups": {"bn_groups": 1},
+}
+
+register_method(
+    MethodSpec(
+        name="moco-v1",
+        family="contrastive",
+        modality="image",
+        config_cls=MoCoV1Config,
+        build=_builder(),
+        description="MoCo v1: momentum key encoder + queue of negatives, linear head (He et al. 2020)",
+        presets=_PRESETS,
+        aug_defaults={"jitter_p": 0.8, "gray_p": 0.2, "blur_p": 0.0, "crop_scale_min": 0.2},
+    )
+)
+register_method(
+    MethodSpec(
+        name="moco-v2",
+        family="contrastive",
+        modality="image",
+        config_cls=MoCoConfig,
+        build=_builder(),
+        description="MoCo v2: MoCo with MLP head and blur augmentation (Chen et al. 2020)",
+        presets=_PRESETS,
+        aug_defaults={"blur_p": 0.5},
+    )
+)

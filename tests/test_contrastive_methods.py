@@ -1,0 +1,112 @@
+import pytest
+import torch
+
+from selfsup.augment import ImageAugConfig
+from selfsup.data import load_dataset
+from selfsup.encoders import build_encoder
+from selfsup.methods import DataInfo, get_method
+
+NAMES = ["moco-v1", "moco-v2", "memory-bank", "byol", "simsiam", "barlow-twins", "vicreg"]
+SMALL = {
+    "moco-v1": {"queue_size": 32, "proj_hidden_dim": 16, "proj_out_dim": 8},
+    "moco-v2": {"queue_size": 32, "proj_hidden_dim": 16, "proj_out_dim": 8},
+    "memory-bank": {"feature_dim": 8, "num_negatives": 20},
+    "byol": {"proj_hidden_dim": 16, "proj_out_dim": 8, "pred_hidden_dim": 16},
+    "simsiam": {"proj_dim": 16, "pred_hidden_dim": 8},
+    "barlow-twins": {"proj_dim": 16},
+    "vicreg": {"proj_dim": 16},
+}
+
+
+def make(name, seed=0, **over):
+    spec = get_method(name)
+    torch.manual_seed(seed)
+    enc = build_encoder("small-cnn", (1, 8, 8), 8)
+    cfg = spec.config_cls(**{**SMALL[name], **over})
+    return spec.build(cfg, enc, DataInfo((1, 8, 8), (0.3,), (0.3,), 100), ImageAugConfig(), seed)
+
+
+def tiny_batch(n=16):
+    d = load_dataset("digits")
+    return d.x_train[:n], torch.arange(n)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_step_finite_only_trainable_params_change(name):
+    m = make(name)
+    spec = get_method(name)
+    assert spec.family == "contrastive" and spec.modality == "image" and spec.presets
+    trainable = {k for k, p in m.named_parameters() if p.requires_grad}
+    frozen = {k for k, p in m.named_parameters() if not p.requires_grad}
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    opt = torch.optim.SGD([p for p in m.parameters() if p.requires_grad], lr=0.1)
+    out = m.training_step(tiny_batch())
+    assert torch.isfinite(out.loss) and "loss" in out.logs
+    out.loss.backward()
+    for k, p in m.named_parameters():
+        if p.requires_grad:
+            assert p.grad is not None and torch.isfinite(p.grad).all(), k
+        else:
+            assert p.grad is None, k  # no gradient reaches momentum copies
+    opt.step()
+    changed = {k for k, v in m.state_dict().items() if not torch.equal(v, before[k])}
+    assert trainable <= changed
+    assert not (changed & frozen)  # momentum networks move only in on_after_optimizer_step
+    assert all(k in trainable or "running" in k or "num_batches" in k for k in changed)
+    m.on_after_optimizer_step(1)
+    assert m.embed(tiny_batch(4)[0]).shape == (4, m.encoder.out_dim)
+
+
+@pytest.mark.parametrize("name", ["moco-v2", "byol"])
+def test_momentum_network_follows_ema(name):
+    m = make(name)
+    tgt = m.key_encoder if name.startswith("moco") else m.target_encoder
+    t0 = [p.clone() for p in tgt.parameters()]
+    opt = torch.optim.SGD([p for p in m.parameters() if p.requires_grad], lr=0.1)
+    m.training_step(tiny_batch()).loss.backward()
+    opt.step()
+    m.on_after_optimizer_step(1)
+    mom = m.cfg.momentum
+    for a, b, o in zip(tgt.parameters(), t0, m.encoder.parameters()):
+        assert torch.allclose(a, mom * b + (1 - mom) * o, atol=1e-6)
+
+
+def test_moco_queue_gets_keys_and_is_checkpointed():
+    m = make("moco-v2")
+    q0 = m.queue.queue.clone()
+    m.training_step(tiny_batch(16))
+    m.on_after_optimizer_step(1)
+    assert int(m.queue.ptr) == 16 and not torch.equal(m.queue.queue[:16], q0[:16])
+    assert torch.equal(m.queue.queue[16:], q0[16:])
+    sd = m.state_dict()
+    assert "queue.queue" in sd and "queue.ptr" in sd and "key_encoder" in "".join(sd)
+    r = make("moco-v2", seed=1)
+    r.load_state_dict(sd)
+    assert torch.equal(r.queue.queue, m.queue.queue) and int(r.queue.ptr) == 16
+
+
+def test_memory_bank_updates_batch_rows_and_full_softmax():
+    m = make("memory-bank", num_negatives=0)
+    b0 = m.bank.bank.clone()
+    x, idx = tiny_batch(8)
+    assert torch.isfinite(m.training_step((x, idx + 50)).loss)
+    m.on_after_optimizer_step(1)
+    rows = torch.zeros(100, dtype=torch.bool)
+    rows[50:58] = True
+    assert not torch.equal(m.bank.bank[rows], b0[rows]) and torch.equal(m.bank.bank[~rows], b0[~rows])
+    assert "bank.bank" in m.state_dict()
+
+
+def test_short_moco_run_lowers_loss():
+    m = make("moco-v2", momentum=0.9)
+    opt = torch.optim.Adam([p for p in m.parameters() if p.requires_grad], lr=3e-3)
+    x, i = tiny_batch(64)
+    losses = []
+    for s in range(25):
+        out = m.training_step((x, i))
+        opt.zero_grad()
+        out.loss.backward()
+        opt.step()
+        m.on_after_optimizer_step(s)
+        losses.append(out.loss.item())
+    assert all(torch.isfinite(torch.tensor(losses)))
