@@ -29,7 +29,7 @@ def _load_all() -> None:
     """Import the modality glue modules (each calls :func:`register_runner`)."""
     import importlib
 
-    for mod in ("selfsup.cli.image",):
+    for mod in ("selfsup.cli.image", "selfsup.cli.graph", "selfsup.cli.series"):
         importlib.import_module(mod)
 
 

@@ -3,10 +3,13 @@
 | family | methods |
 |---|---|
 | contrastive | simclr, moco-v1, moco-v2, memory-bank, byol, simsiam, barlow-twins, vicreg |
+| contrastive (graph) | dgi |
 """
 
 from selfsup.methods import simclr  # noqa: F401
 from selfsup.methods import barlow_twins, byol, memory_bank, moco, simsiam, vicreg  # noqa: F401
+from selfsup.methods import dgi  # noqa: F401
+from selfsup.methods import cpc, temporal_contrast  # noqa: F401
 from selfsup.methods.base import METHODS, DataInfo, MethodSpec, StepOutput, get_method, register_method
 
 __all__ = ["METHODS", "DataInfo", "MethodSpec", "StepOutput", "get_method", "register_method"]

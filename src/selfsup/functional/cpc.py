@@ -1,0 +1,44 @@
+"""CPC logits (van den Oord et al., 2018, "Representation Learning with Contrastive Predictive Coding").
+
+For prediction step k, the context c_t predicts ``p_{t,k} = W_k c_t``; its positive is the true
+future encoding ``z_{t+k}`` of the same sequence, and every other ``z_{s+k}`` in the batch (other
+sequences and other time steps) is a negative. The loss is the cross-entropy of these logits with
+the positive index (InfoNCE), computed without forming ``exp``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def cpc_logits(pred: Tensor, z: Tensor, k: int) -> tuple[Tensor, Tensor]:
+    """Logits and positive indices for prediction step ``k``.
+
+    Args:
+        pred: (B, T, D) predictions ``W_k c_t`` for every t (only t < T - k are used).
+        z: (B, T, D) encodings.
+        k: prediction step, 1 <= k < T.
+
+    Returns:
+        logits (N, N) with N = B * (T - k), row ``b * (T - k) + t`` scoring ``p_{t,k}`` of sequence b
+        against every future encoding ``z_{s+k}`` of every sequence; and positives (N,), the column of
+        ``z_{t+k}`` of sequence b (which is the row index).
+    """
+    b, t, d = z.shape
+    if not 1 <= k < t:
+        raise ValueError(f"k must be in [1, {t - 1}], got {k}")
+    q = pred[:, : t - k].reshape(-1, d).float()  # (N, D)
+    keys = z[:, k:].reshape(-1, d).float()  # (N, D)
+    logits = q @ keys.t()  # (N, N)
+    return logits, torch.arange(q.shape[0], device=z.device)
+
+
+def cpc_loss(preds: list[Tensor], z: Tensor) -> Tensor:
+    """Mean InfoNCE over steps k = 1..len(preds); ``preds[k-1]`` is (B, T, D) for step k."""
+    losses = []
+    for k, p in enumerate(preds, start=1):
+        logits, pos = cpc_logits(p, z, k)
+        losses.append(F.cross_entropy(logits, pos))
+    return torch.stack(losses).mean()

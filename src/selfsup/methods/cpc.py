@@ -1,0 +1,104 @@
+"""Contrastive Predictive Coding on time series (van den Oord et al., 2018).
+
+g_enc (strided 1-D conv) maps a series to encodings z_t, g_ar (GRU) summarises z_{<=t} into a
+context c_t, and one linear predictor per step k = 1..K scores the true z_{t+k} against every
+other z in the batch (other sequences and other time steps) with InfoNCE.
+Downstream representation: mean-pooled c_t concatenated with mean-pooled z_t.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from selfsup.augment.sequence import jitter, scaling
+from selfsup.errors import UserError
+from selfsup.functional.cpc import cpc_loss
+from selfsup.methods.base import DataInfo, MethodSpec, StepOutput, register_method
+from selfsup.modules.autoregressor import GRUAutoregressor
+
+
+@dataclass
+class CPCConfig:
+    """CPC hyperparameters.
+
+    Attributes:
+        steps: number of future steps K predicted from each context.
+        context_dim: GRU width H.
+        jitter: std of additive noise on the input (0 = none).
+        scaling: std of per-channel scaling (0 = none).
+        seed: seed of the augmentation generator.
+    """
+
+    steps: int = 4
+    context_dim: int = 64
+    jitter: float = 0.03
+    scaling: float = 0.1
+    seed: int = 0
+
+    def validate(self) -> None:
+        if self.steps < 1:
+            raise UserError(f"steps must be >= 1, got {self.steps}")
+        if self.context_dim < 1:
+            raise UserError("context_dim must be >= 1")
+
+
+class CPC(nn.Module):
+    """CPC composed from g_enc (``encoder``, with ``forward_seq``), a GRU g_ar and K linear predictors."""
+
+    def __init__(self, encoder: nn.Module, cfg: CPCConfig) -> None:
+        super().__init__()
+        cfg.validate()
+        self.cfg = cfg
+        self.encoder = encoder
+        self.ar = GRUAutoregressor(encoder.out_dim, cfg.context_dim)
+        self.predictors = nn.ModuleList(nn.Linear(cfg.context_dim, encoder.out_dim) for _ in range(cfg.steps))
+        self.gen = torch.Generator().manual_seed(cfg.seed)
+        self.out_dim = encoder.out_dim + cfg.context_dim
+
+    def training_step(self, batch: tuple[Tensor, ...] | Tensor) -> StepOutput:
+        x = (batch[0] if isinstance(batch, (tuple, list)) else batch).float()  # (B, C, T)
+        with torch.no_grad():
+            if self.cfg.scaling > 0:
+                x = scaling(x, self.cfg.scaling, self.gen)
+            if self.cfg.jitter > 0:
+                x = jitter(x, self.cfg.jitter, self.gen)
+        z = self.encoder.forward_seq(x)  # (B, T', D)
+        k_max = min(self.cfg.steps, z.shape[1] - 1)
+        if k_max < 1:
+            raise UserError(f"series too short for CPC: the encoder leaves {z.shape[1]} step(s)",
+                            hint="use fewer/smaller strides (--set strides=...) or longer series")
+        c = self.ar(z)  # (B, T', H)
+        preds = [self.predictors[k - 1](c) for k in range(1, k_max + 1)]  # K x (B, T', D)
+        loss = cpc_loss(preds, z)
+        return StepOutput(loss, {"loss": float(loss.detach())})
+
+    def on_after_optimizer_step(self, step: int) -> None:
+        """CPC keeps no state between steps."""
+
+    @torch.no_grad()
+    def embed(self, x: Tensor) -> Tensor:
+        """(B, C, T) -> (B, D + H): mean-pooled z_t and c_t."""
+        z = self.encoder.forward_seq(x.float())
+        c = self.ar(z)
+        return torch.cat([z.mean(1), c.mean(1)], dim=1)
+
+
+def build_cpc(cfg: CPCConfig, encoder: nn.Module, info: DataInfo, seed: int) -> CPC:
+    cfg.seed = seed
+    return CPC(encoder, cfg)
+
+
+register_method(
+    MethodSpec(
+        name="cpc",
+        family="temporal",
+        modality="series",
+        config_cls=CPCConfig,
+        build=build_cpc,
+        description="CPC: strided conv g_enc + GRU g_ar predict z_{t+k}, InfoNCE (van den Oord et al. 2018)",
+        presets={"paper": {"steps": 12}},
+    )
+)
