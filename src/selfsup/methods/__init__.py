@@ -4,6 +4,7 @@
 |---|---|
 | contrastive | simclr, moco-v1, moco-v2, memory-bank, byol, simsiam, barlow-twins, vicreg |
 | contrastive (graph) | dgi |
+| temporal (series) | cpc, temporal-contrast |
 """
 
 from selfsup.methods import simclr  # noqa: F401
