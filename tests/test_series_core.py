@@ -127,7 +127,7 @@ def test_series_npz_and_csv(tmp_path) -> None:
     assert d.x_train.shape[1:] == (1, 3)
 
 
-@pytest.mark.parametrize("method", ["cpc", "temporal-contrast"])
+@pytest.mark.parametrize("method", ["cpc", "temporal-contrast", "ts2vec"])
 def test_series_method_step_finite_and_short_run_lowers_loss(method: str) -> None:
     from selfsup.cli.series import TRAIN_KEYS, build_series_method, train_series
     from selfsup.methods import get_method
@@ -141,3 +141,25 @@ def test_series_method_step_finite_and_short_run_lowers_loss(method: str) -> Non
     assert all(math.isfinite(v) for v in losses)
     assert losses[-1] < losses[0]
     assert model.embed(x[:4]).shape[0] == 4
+
+
+def test_hierarchical_contrast_matches_loop_and_prefers_aligned_views() -> None:
+    from selfsup.functional.hierarchical import instance_contrast, temporal_contrast, hierarchical_contrast
+
+    torch.manual_seed(0)
+    z1 = torch.randn(3, 4, 5)
+    z2 = torch.randn(3, 4, 5)
+    # slow loop for the instance loss at t = every step
+    rows = []
+    for t in range(4):
+        z = torch.cat([z1[:, t], z2[:, t]])  # (2B, D)
+        for i in range(6):
+            scores = torch.stack([z[i] @ z[j] for j in range(6) if j != i])
+            others = [j for j in range(6) if j != i]
+            pos = others.index((i + 3) % 6)
+            rows.append(-(scores[pos] - torch.logsumexp(scores, 0)))
+    assert torch.allclose(instance_contrast(z1, z2), torch.stack(rows).mean(), atol=1e-5)
+    aligned = hierarchical_contrast(z1 * 5, z1 * 5 + 0.01 * torch.randn_like(z1))
+    random = hierarchical_contrast(z1 * 5, torch.randn_like(z1) * 5)
+    assert aligned < random
+    assert temporal_contrast(z1[:, :1], z2[:, :1]) == 0  # one timestamp: nothing to contrast

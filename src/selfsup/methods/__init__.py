@@ -4,13 +4,13 @@
 |---|---|
 | contrastive | simclr, moco-v1, moco-v2, memory-bank, byol, simsiam, barlow-twins, vicreg |
 | contrastive (graph) | dgi |
-| temporal (series) | cpc, temporal-contrast |
+| temporal (series) | cpc, temporal-contrast, ts2vec (contrastive) |
 """
 
 from selfsup.methods import simclr  # noqa: F401
 from selfsup.methods import barlow_twins, byol, memory_bank, moco, simsiam, vicreg  # noqa: F401
 from selfsup.methods import dgi  # noqa: F401
-from selfsup.methods import cpc, temporal_contrast  # noqa: F401
+from selfsup.methods import cpc, temporal_contrast, ts2vec  # noqa: F401
 from selfsup.methods.base import METHODS, DataInfo, MethodSpec, StepOutput, get_method, register_method
 
 __all__ = ["METHODS", "DataInfo", "MethodSpec", "StepOutput", "get_method", "register_method"]

@@ -1,0 +1,90 @@
+"""TS2Vec-style hierarchical contrast (Yue et al., 2022): two overlapping random crops of each
+series, random timestamp masking, a dilated conv encoder, and instance + temporal contrast at
+every time scale on the overlapping part. Representation: max-pooled timestamp features.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from selfsup.errors import UserError
+from selfsup.functional.hierarchical import hierarchical_contrast
+from selfsup.methods.base import DataInfo, MethodSpec, StepOutput, register_method
+
+
+@dataclass
+class TS2VecConfig:
+    """Hyperparameters.
+
+    Attributes:
+        alpha: weight of the instance loss (1 - alpha: temporal).
+        mask_prob: probability of masking each timestamp (Bernoulli, as in the paper: 0.5).
+        seed: seed of the view generator.
+    """
+
+    alpha: float = 0.5
+    mask_prob: float = 0.5
+    seed: int = 0
+
+    def validate(self) -> None:
+        if not 0 <= self.alpha <= 1:
+            raise UserError(f"alpha must be in [0, 1], got {self.alpha}")
+        if not 0 <= self.mask_prob < 1:
+            raise UserError(f"mask_prob must be in [0, 1), got {self.mask_prob}")
+
+
+class TS2Vec(nn.Module):
+    """Encoder with ``forward_seq(x, mask)`` (see :class:`selfsup.encoders.conv1d.DilatedConv1d`)."""
+
+    def __init__(self, encoder: nn.Module, cfg: TS2VecConfig) -> None:
+        super().__init__()
+        cfg.validate()
+        self.cfg = cfg
+        self.encoder = encoder
+        self.gen = torch.Generator().manual_seed(cfg.seed)
+
+    def training_step(self, batch: tuple[Tensor, ...] | Tensor) -> StepOutput:
+        x = (batch[0] if isinstance(batch, (tuple, list)) else batch).float()  # (B, C, T)
+        b, _, t = x.shape
+        g = self.gen
+        # overlap [a2, b1) of crops [a1, b1) and [a2, b2), with a1 <= a2 < b1 <= b2 (one draw per batch, as TS2Vec)
+        crop_l = int(torch.randint(2, t + 1, (1,), generator=g)) if t > 2 else t
+        a2 = int(torch.randint(0, t - crop_l + 1, (1,), generator=g))
+        b1 = a2 + crop_l
+        a1 = int(torch.randint(0, a2 + 1, (1,), generator=g))
+        b2 = int(torch.randint(b1, t + 1, (1,), generator=g))
+        v1, v2 = x[..., a1:b1], x[..., a2:b2]
+        m1 = torch.rand(b, v1.shape[-1], generator=g) >= self.cfg.mask_prob
+        m2 = torch.rand(b, v2.shape[-1], generator=g) >= self.cfg.mask_prob
+        z1 = self.encoder.forward_seq(v1, m1.to(x.device))[:, a2 - a1:]  # (B, L, D) overlap
+        z2 = self.encoder.forward_seq(v2, m2.to(x.device))[:, : crop_l]  # (B, L, D)
+        loss = hierarchical_contrast(z1, z2, self.cfg.alpha)
+        return StepOutput(loss, {"loss": float(loss.detach())})
+
+    def on_after_optimizer_step(self, step: int) -> None:
+        """No state between steps."""
+
+    @torch.no_grad()
+    def embed(self, x: Tensor) -> Tensor:
+        """(B, C, T) -> (B, D): max-pooled timestamp representations of the whole series."""
+        return self.encoder(x.float())
+
+
+def build_ts2vec(cfg: TS2VecConfig, encoder: nn.Module, info: DataInfo, seed: int) -> TS2Vec:
+    cfg.seed = seed
+    return TS2Vec(encoder, cfg)
+
+
+register_method(
+    MethodSpec(
+        name="ts2vec",
+        family="contrastive",
+        modality="series",
+        config_cls=TS2VecConfig,
+        build=build_ts2vec,
+        description="TS2Vec-style hierarchical (instance + temporal) contrast over crops (Yue et al. 2022)",
+    )
+)
