@@ -42,6 +42,7 @@ def register_dataset(
 def _ensure_builtin() -> None:
     # Importing the loader modules registers them.
     from selfsup.data import arrays, digits, fashion_mnist, folder  # noqa: F401
+    from selfsup.data import graph  # noqa: F401
     from selfsup.data import series  # noqa: F401
 
 

@@ -1,0 +1,114 @@
+"""Contrastive family on Fashion-MNIST under one wall-clock budget.
+
+For every method (simclr + moco-v1, moco-v2, memory-bank, byol, simsiam, barlow-twins,
+vicreg): pretrain with ``selfsup pretrain`` for ``--minutes`` of training, evaluate with
+``selfsup evaluate`` (kNN 100%, linear 1% and 100%, baselines raw/PCA/random-init), and
+measure the throughput of the method's training step (images/s: forward + backward +
+optimizer step + on_after_optimizer_step on a batch of 256, after warm-up).
+
+    nice -n 19 .venv/bin/python benchmarks/contrastive_family.py --minutes 2 --seeds 0 --out bench_runs/contrastive
+
+Prints one markdown table (mean ± std over seeds) to paste into BENCHMARKS.md and writes
+``summary.json`` in ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+METHODS = ["simclr", "moco-v1", "moco-v2", "memory-bank", "byol", "simsiam", "barlow-twins", "vicreg"]
+
+
+def step_images_per_s(name: str, batch: int = 256, steps: int = 5) -> float:
+    from selfsup.data import load_dataset
+    from selfsup.methods import get_method
+    from selfsup.train.optim import build_optimizer
+    from selfsup.train.run import build_method, resolve_config
+
+    d = load_dataset("fashion-mnist")
+    cfg = resolve_config(name, "fashion-mnist")
+    from selfsup.methods import DataInfo
+
+    mean, std = d.channel_stats()
+    info = DataInfo(tuple(d.input_shape), mean, std, len(d.x_train))
+    m = build_method(cfg, get_method(name), info)
+    opt = build_optimizer(m, cfg.optim)
+    x, idx = d.x_train[:batch], torch.arange(batch)
+    times = []
+    for s in range(steps + 1):
+        t0 = time.perf_counter()
+        loss = m.training_step((x, idx)).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        m.on_after_optimizer_step(s)
+        times.append(time.perf_counter() - t0)
+    return batch / statistics.median(times[1:])
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--minutes", type=float, default=2.0)
+    ap.add_argument("--seeds", default="0")
+    ap.add_argument("--methods", default=",".join(METHODS))
+    ap.add_argument("--out", default="bench_runs/contrastive")
+    ap.add_argument("--skip-train", action="store_true", help="only measure step throughput")
+    a = ap.parse_args()
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    exe = [sys.executable, "-m", "selfsup.cli.main"]
+    summary: dict = {}
+    for name in a.methods.split(","):
+        row: dict = {"images_per_s": step_images_per_s(name), "runs": []}
+        if not a.skip_train:
+            for seed in a.seeds.split(","):
+                run = out / f"{name}-s{seed}"
+                subprocess.run([*exe, "pretrain", name, "--data", "fashion-mnist", "--out", str(run),
+                                "--max-minutes", str(a.minutes), "--epochs", "100", "--seed", seed], check=True)
+                subprocess.run([*exe, "evaluate", str(run), "--protocols", "knn,linear", "--labels", "1%,100%",
+                                "--baselines", "raw,pca,random_init"], check=True)
+                row["runs"].append(json.loads((run / "results.json").read_text()))
+        summary[name] = row
+        (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    print(table(summary))
+    return 0
+
+
+def _ms(vals: list[float]) -> str:
+    if not vals:
+        return "n/a"
+    sd = statistics.stdev(vals) if len(vals) > 1 else 0.0
+    return f"{100 * statistics.mean(vals):.1f} ± {100 * sd:.1f}"
+
+
+def table(summary: dict) -> str:
+    lines = ["| method | kNN 100% | linear 1% | linear 100% | step images/s |", "|---|---|---|---|---|"]
+    base: dict = {}
+    for name, row in summary.items():
+        get = lambda r, p, f: r["protocols"].get(p, {}).get(f, {}).get("mean")  # noqa: E731
+        cells = [_ms([v for r in row["runs"] if (v := get(r, p, f)) is not None])
+                 for p, f in (("knn", "100%"), ("linear", "1%"), ("linear", "100%"))]
+        lines.append(f"| {name} | {' | '.join(cells)} | {row['images_per_s']:.0f} |")
+        for r in row["runs"]:
+            for b, res in r.get("baselines", {}).items():
+                base.setdefault(b, res)
+    for b, res in base.items():
+        g = lambda p, f: res.get(p, {}).get(f, {}).get("mean")  # noqa: E731
+        cells = [f"{100 * v:.1f}" if (v := g(p, f)) is not None else "n/a"
+                 for p, f in (("knn", "100%"), ("linear", "1%"), ("linear", "100%"))]
+        lines.append(f"| baseline: {b} | {' | '.join(cells)} | |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("SELFSUP_DATA_DIR", str(Path(__file__).resolve().parents[2] / "shared" / "data"))
+    raise SystemExit(main())

@@ -1,0 +1,198 @@
+"""Text corpora as re-iterable streams of token lists.
+
+Every corpus is a :class:`TextCorpus`: iterate it (any number of times) to get lists of
+lowercased tokens, one per sentence or document. Names on the command line:
+
+* ``enwiki-sample`` - the shortened English Wikipedia dump plus ``head500.noblanks.cor`` that
+  gensim ships as test data (~784k tokens);
+* ``lee`` - the Lee background news corpus (gensim test data);
+* ``kjv`` - the King James Bible, one verse a line (Debian ``bible-kjv``: ``bible`` command);
+* ``text:PATH`` - a plain-text file (or a folder of ``*.txt``), one sentence or document a line,
+  lowercased and split on whitespace.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from selfsup.data.registry import register_dataset
+from selfsup.errors import UserError
+
+_TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+
+
+def simple_tokens(line: str) -> list[str]:
+    """Lowercase and split on whitespace (the ``text:PATH`` rule)."""
+    return line.lower().split()
+
+
+def word_tokens(line: str) -> list[str]:
+    """Lowercase and keep alphanumeric words (punctuation dropped)."""
+    return _TOKEN.findall(line.lower())
+
+
+@dataclass
+class TextCorpus:
+    """A named, re-iterable stream of token lists."""
+
+    name: str
+    make_iter: Callable[[], Iterator[list[str]]]
+    description: str = ""
+
+    def __iter__(self) -> Iterator[list[str]]:
+        return self.make_iter()
+
+    def summary(self) -> str:
+        n_docs = n_tok = 0
+        for s in self:
+            n_docs += 1
+            n_tok += len(s)
+        return f"{self.name}: {n_docs} lines/documents, {n_tok} tokens"
+
+
+def _gensim_test_file(name: str) -> Path:
+    try:
+        from gensim.test.utils import datapath
+    except ImportError as e:
+        raise UserError(f"the corpus file {name} ships with gensim's test data, and gensim is not installed",
+                        hint="pip install 'selfsup[text]' (or pip install gensim)") from e
+    path = Path(datapath(name))
+    if not path.exists():
+        raise UserError(f"{path} not found in gensim's test data")
+    return path
+
+
+def _lines(path: Path, tokenizer: Callable[[str], list[str]], encoding: str = "utf-8") -> Iterator[list[str]]:
+    with open(path, encoding=encoding, errors="replace") as f:
+        for line in f:
+            toks = tokenizer(line)
+            if toks:
+                yield toks
+
+
+def _wiki_articles(path: Path) -> Iterator[list[str]]:
+    from gensim.corpora.wikicorpus import WikiCorpus
+
+    wiki = WikiCorpus(str(path), dictionary={}, processes=1, lower=True)
+    wiki.metadata = False
+    yield from wiki.get_texts()
+
+
+def _cached(name: str, make: Callable[[], Iterator[list[str]]]) -> Callable[[], Iterator[list[str]]]:
+    """Materialise a slow-to-parse corpus once per process."""
+    cache: list[list[list[str]]] = []
+
+    def it() -> Iterator[list[str]]:
+        if not cache:
+            cache.append(list(make()))
+        return iter(cache[0])
+
+    return it
+
+
+def enwiki_sample() -> TextCorpus:
+    wiki = _gensim_test_file("enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2")
+    head = _gensim_test_file("head500.noblanks.cor")
+
+    def make() -> Iterator[list[str]]:
+        yield from _wiki_articles(wiki)
+        yield from _lines(head, simple_tokens)
+
+    return TextCorpus("enwiki-sample", _cached("enwiki-sample", make),
+                      "shortened English Wikipedia dump + head500 (gensim test data)")
+
+
+def lee() -> TextCorpus:
+    path = _gensim_test_file("lee_background.cor")
+    return TextCorpus("lee", lambda: _lines(path, word_tokens, encoding="latin-1"), "Lee background news corpus")
+
+
+def _kjv_lines() -> list[str]:
+    env = os.environ.get("SELFSUP_KJV")
+    if env:
+        return Path(env).read_text(encoding="utf-8", errors="replace").splitlines()
+    exe = shutil.which("bible") or ("/usr/bin/bible" if Path("/usr/bin/bible").exists() else None)
+    if exe is None:
+        raise UserError("the KJV Bible needs the Debian package bible-kjv (the `bible` command)",
+                        hint="apt-get install bible-kjv, or set SELFSUP_KJV=/path/to/kjv.txt (one verse a line)")
+    out = subprocess.run([exe, "-f", "-l100000", "gen1:1-rev22:21"], capture_output=True, text=True, check=False)
+    if out.returncode != 0 or not out.stdout.strip():
+        raise UserError(f"`bible` failed: {out.stderr.strip()[:200]}")
+    lines = []
+    for line in out.stdout.splitlines():
+        # "Genesis 1:1 In the beginning ..." -> drop the reference
+        m = re.match(r"^\s*(?:[1-3] )?[A-Za-z]+(?: of [A-Za-z]+)? \d+:\d+\s*(.*)$", line)
+        lines.append(m.group(1) if m else line)
+    return lines
+
+
+def kjv() -> TextCorpus:
+    cache: list[list[list[str]]] = []
+
+    def it() -> Iterator[list[str]]:
+        if not cache:
+            cache.append([t for t in (word_tokens(v) for v in _kjv_lines()) if t])
+        return iter(cache[0])
+
+    return TextCorpus("kjv", it, "King James Bible, one verse a line (Debian bible-kjv)")
+
+
+def text_file(path: str | os.PathLike) -> TextCorpus:
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise UserError(f"text corpus {p} not found", hint="text:PATH takes a file (one sentence a line) or folder")
+    files = sorted(p.rglob("*.txt")) if p.is_dir() else [p]
+    if not files:
+        raise UserError(f"no *.txt files under {p}")
+
+    def it() -> Iterator[list[str]]:
+        for f in files:
+            yield from _lines(f, simple_tokens)
+
+    return TextCorpus(f"text:{p}", it, f"plain text from {p}")
+
+
+def iterable(sentences) -> TextCorpus:
+    """Wrap any re-iterable of token lists."""
+    return TextCorpus("iterable", lambda: iter(sentences))
+
+
+CORPORA: dict[str, Callable[[], TextCorpus]] = {"enwiki-sample": enwiki_sample, "lee": lee, "kjv": kjv}
+
+
+def load_text_corpus(name: str) -> TextCorpus:
+    """Resolve a corpus name (``enwiki-sample``, ``lee``, ``kjv``, ``text:PATH``)."""
+    if name.startswith("text:"):
+        return text_file(name[5:])
+    if name not in CORPORA:
+        from selfsup.errors import unknown_name
+
+        raise unknown_name("text corpus", name, [*CORPORA, "text:PATH"])
+    return CORPORA[name]()
+
+
+@register_dataset("enwiki-sample", "shortened English Wikipedia + head500 (gensim test data), ~784k tokens",
+                  modality="words")
+def _reg_enwiki(arg=None, **_: object) -> TextCorpus:
+    return enwiki_sample()
+
+
+@register_dataset("lee", "Lee background news corpus (gensim test data)", modality="words")
+def _reg_lee(arg=None, **_: object) -> TextCorpus:
+    return lee()
+
+
+@register_dataset("kjv", "King James Bible, one verse a line (Debian bible-kjv)", modality="words")
+def _reg_kjv(arg=None, **_: object) -> TextCorpus:
+    return kjv()
+
+
+@register_dataset("text", "plain text, one sentence or document a line (text:PATH)", prefix=True, modality="words")
+def _reg_text(arg=None, **_: object) -> TextCorpus:
+    return text_file(arg)

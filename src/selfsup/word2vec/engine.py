@@ -1,0 +1,227 @@
+"""The word2vec hot loop: numba-compiled, one Hogwild thread per worker.
+
+Each worker owns a contiguous slice of the sentences and its own linear-congruential random
+stream (the one word2vec.c uses), and updates the shared float32 matrices without locks
+(Hogwild, as word2vec.c and gensim do). With ``workers=1`` and a seed, training is deterministic.
+
+Per (center, context) update, skip-gram with negative sampling (SGNS), for input vector ``v_c``
+of the context word and output vectors ``u_k`` of the center word (label 1) and ``negative``
+drawn words (label 0): ``g = (label - sigmoid(u_k . v_c)) * alpha``; ``u_k += g v_c``;
+``v_c += sum_k g u_k``. CBOW replaces ``v_c`` by the mean (``cbow_mean=1``) or sum of the
+window's input vectors and spreads the error back to each of them (divided by the window size
+for the mean, as gensim). Hierarchical softmax walks the Huffman code of the predicted word.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+EXP_TABLE_SIZE = 1000
+MAX_EXP = 6.0
+_EXP = np.exp((np.arange(EXP_TABLE_SIZE, dtype=np.float64) / EXP_TABLE_SIZE * 2 - 1) * MAX_EXP)
+SIGMOID_TABLE = (_EXP / (_EXP + 1)).astype(np.float32)
+
+_MULT = np.uint64(25214903917)
+_ADD = np.uint64(11)
+
+
+@njit(inline="always")
+def _next(r):
+    return r * _MULT + _ADD
+
+
+@njit(inline="always")
+def _sigmoid(f, table):
+    if f <= -MAX_EXP:
+        return 0.0
+    if f >= MAX_EXP:
+        return 1.0
+    return table[int((f + MAX_EXP) * (EXP_TABLE_SIZE / MAX_EXP / 2))]
+
+
+@njit(inline="always")
+def _draw_negative(r, cum_table):
+    # cum_table[-1] == 2**31 - 1; use the high bits of the LCG state
+    target = (r >> np.uint64(16)) % np.uint64(cum_table[-1])
+    lo = 0
+    hi = cum_table.shape[0] - 1
+    t = np.int64(target)
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if cum_table[mid] <= t:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@njit(inline="always")
+def _ns_update(h, target, syn1neg, neg, cum_table, alpha, work, r, table):
+    """Negative sampling: predict ``target`` from hidden vector ``h``; accumulate dh in ``work``."""
+    dim = h.shape[0]
+    for d in range(neg + 1):
+        if d == 0:
+            w = target
+            label = 1.0
+        else:
+            r = _next(r)
+            w = _draw_negative(r, cum_table)
+            if w == target:
+                continue
+            label = 0.0
+        f = np.float32(0.0)
+        for k in range(dim):
+            f += h[k] * syn1neg[w, k]
+        g = np.float32((label - _sigmoid(f, table)) * alpha)
+        for k in range(dim):
+            work[k] += g * syn1neg[w, k]
+            syn1neg[w, k] += g * h[k]
+    return r
+
+
+@njit(inline="always")
+def _hs_update(h, target, syn1, codes, points, lengths, alpha, work, table):
+    dim = h.shape[0]
+    for j in range(lengths[target]):
+        node = points[target, j]
+        f = np.float32(0.0)
+        for k in range(dim):
+            f += h[k] * syn1[node, k]
+        if f <= -MAX_EXP or f >= MAX_EXP:
+            continue
+        g = np.float32((1.0 - codes[target, j] - _sigmoid(f, table)) * alpha)
+        for k in range(dim):
+            work[k] += g * syn1[node, k]
+            syn1[node, k] += g * h[k]
+
+
+@njit(nogil=True, fastmath=True, cache=True)
+def _train_slice(ids, offsets, s_begin, s_end, syn0, syn1neg, syn1, keep, cum_table, codes, points, lengths,
+                 sg, cbow_mean, window, neg, hs, alpha0, min_alpha, epoch, epochs, seed, table):
+    dim = syn0.shape[1]
+    work = np.zeros(dim, dtype=np.float32)
+    neu1 = np.zeros(dim, dtype=np.float32)
+    buf = np.empty(10000, dtype=np.int32)
+    r = np.uint64(seed)
+    total = offsets[s_end] - offsets[s_begin]
+    done = 0
+    processed = 0
+    for s in range(s_begin, s_end):
+        a = offsets[s]
+        b = offsets[s + 1]
+        n = 0
+        for i in range(a, b):
+            w = ids[i]
+            r = _next(r)
+            if keep[w] < 1.0:
+                if keep[w] * 4294967296.0 <= np.float64((r >> np.uint64(16)) & np.uint64(0xFFFFFFFF)):
+                    continue
+            buf[n] = w
+            n += 1
+        progress = (epoch + done / max(total, 1)) / epochs
+        alpha = alpha0 - (alpha0 - min_alpha) * progress
+        if alpha < min_alpha:
+            alpha = min_alpha
+        done += b - a
+        processed += n
+        for pos in range(n):
+            r = _next(r)
+            red = np.int64((r >> np.uint64(16)) % np.uint64(window))
+            lo = pos - window + red
+            if lo < 0:
+                lo = 0
+            hi = pos + window + 1 - red
+            if hi > n:
+                hi = n
+            center = buf[pos]
+            if sg:
+                for c in range(lo, hi):
+                    if c == pos:
+                        continue
+                    ctx = buf[c]
+                    h = syn0[ctx]
+                    for k in range(dim):
+                        work[k] = 0.0
+                    if hs:
+                        _hs_update(h, center, syn1, codes, points, lengths, alpha, work, table)
+                    if neg > 0:
+                        r = _ns_update(h, center, syn1neg, neg, cum_table, alpha, work, r, table)
+                    for k in range(dim):
+                        h[k] += work[k]
+            else:
+                cnt = 0
+                for k in range(dim):
+                    neu1[k] = 0.0
+                    work[k] = 0.0
+                for c in range(lo, hi):
+                    if c == pos:
+                        continue
+                    ctx = buf[c]
+                    cnt += 1
+                    for k in range(dim):
+                        neu1[k] += syn0[ctx, k]
+                if cnt == 0:
+                    continue
+                if cbow_mean:
+                    inv = np.float32(1.0 / cnt)
+                    for k in range(dim):
+                        neu1[k] *= inv
+                if hs:
+                    _hs_update(neu1, center, syn1, codes, points, lengths, alpha, work, table)
+                if neg > 0:
+                    r = _ns_update(neu1, center, syn1neg, neg, cum_table, alpha, work, r, table)
+                if cbow_mean:
+                    inv = np.float32(1.0 / cnt)
+                    for k in range(dim):
+                        work[k] *= inv
+                for c in range(lo, hi):
+                    if c == pos:
+                        continue
+                    ctx = buf[c]
+                    for k in range(dim):
+                        syn0[ctx, k] += work[k]
+    return processed
+
+
+@njit(parallel=True, nogil=True, cache=True)
+def _train_epoch_parallel(ids, offsets, bounds, seeds, syn0, syn1neg, syn1, keep, cum_table, codes, points, lengths,
+                          sg, cbow_mean, window, neg, hs, alpha0, min_alpha, epoch, epochs, table):
+    nw = bounds.shape[0] - 1
+    out = np.zeros(nw, dtype=np.int64)
+    for t in prange(nw):
+        out[t] = _train_slice(ids, offsets, bounds[t], bounds[t + 1], syn0, syn1neg, syn1, keep, cum_table, codes,
+                              points, lengths, sg, cbow_mean, window, neg, hs, alpha0, min_alpha, epoch, epochs,
+                              seeds[t], table)
+    return out.sum()
+
+
+def split_sentences(offsets: np.ndarray, parts: int) -> np.ndarray:
+    """Sentence boundaries that split the tokens into ``parts`` nearly equal slices."""
+    n_tok = offsets[-1]
+    targets = np.linspace(0, n_tok, parts + 1)
+    bounds = np.searchsorted(offsets, targets).astype(np.int64)
+    bounds[0], bounds[-1] = 0, len(offsets) - 1
+    return np.maximum.accumulate(bounds)
+
+
+def train_epoch(ids, offsets, syn0, syn1neg, syn1, keep, cum_table, codes, points, lengths, *, sg, cbow_mean,
+                window, negative, hs, alpha, min_alpha, epoch, epochs, workers, seed) -> int:
+    """One epoch over the encoded corpus; returns the number of tokens trained on (after subsampling)."""
+    workers = max(1, int(workers))
+    rng = np.random.default_rng([seed, epoch])
+    seeds = rng.integers(1, 2**62, size=workers, dtype=np.int64).astype(np.uint64)
+    bounds = split_sentences(offsets, workers)
+    if workers == 1:
+        return int(_train_slice(ids, offsets, 0, len(offsets) - 1, syn0, syn1neg, syn1, keep, cum_table, codes, points,
+                                lengths, sg, cbow_mean, window, negative, hs, alpha, min_alpha, epoch, epochs,
+                                seeds[0], SIGMOID_TABLE))
+    prev = numba.get_num_threads()
+    numba.set_num_threads(min(workers, numba.config.NUMBA_NUM_THREADS))
+    try:
+        return int(_train_epoch_parallel(ids, offsets, bounds, seeds, syn0, syn1neg, syn1, keep, cum_table, codes,
+                                         points, lengths, sg, cbow_mean, window, negative, hs, alpha, min_alpha, epoch,
+                                         epochs, SIGMOID_TABLE))
+    finally:
+        numba.set_num_threads(prev)

@@ -1,0 +1,106 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from selfsup.cli.main import main
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "selfsup.cli.main", *args], capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["pretrain", "simclrr", "--data", "digits", "--out", "X"], "did you mean 'simclr'"),
+    (["pretrain", "simclr", "--data", "digitz", "--out", "X"], "did you mean 'digits'"),
+    (["pretrain", "simclr", "--data", "digits", "--out", "X", "--set", "temprature=1"], "did you mean 'temperature'"),
+    (["pretrain", "simclr", "--data", "digits", "--out", "X", "--set", "lr=fast"], "expected a number"),
+    (["pretrain", "simclr", "--data", "npz:/nonexistent.npz", "--out", "X"], "does not exist"),
+    (["evaluate", "/nonexistent-run"], "not a selfsup run directory"),
+    (["pretrain", "simclr"], "needs --data"),
+])
+def test_user_errors_exit_nonzero_without_traceback(args, needle, tmp_path):
+    args = [a.replace("X", str(tmp_path / "run")) for a in args]
+    r = run_cli(*args)
+    assert r.returncode == 2, r.stderr
+    assert needle in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_help_everywhere():
+    for cmd in ([], ["pretrain"], ["evaluate"], ["embed"], ["quickstart"], ["list"]):
+        r = run_cli(*cmd, "--help")
+        assert r.returncode == 0 and "usage" in r.stdout
+
+
+def test_pretrain_evaluate_embed_resume(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["pretrain", "simclr", "--data", "digits", "--out", str(run), "--epochs", "2", "--batch-size", "64",
+                 "--set", "encoder_width=8", "--seed", "3"]) == 0
+    for f in ("run.json", "config.yaml", "metrics.csv", "encoder.safetensors", "model.safetensors", "loss.png"):
+        assert (run / f).exists(), f
+    ckpts = sorted((run / "checkpoints").glob("step-*.ckpt"))
+    assert ckpts and ckpts[-1].name == "step-00000042.ckpt"
+    # existing run dir is refused
+    assert main(["pretrain", "simclr", "--data", "digits", "--out", str(run)]) == 2
+    assert main(["evaluate", str(run), "--protocols", "knn,linear,fewshot", "--labels", "10%,100%", "--seeds", "0,1",
+                 "--baselines", "raw,pca,random_init"]) == 0
+    res = json.loads((run / "results.json").read_text())
+    assert set(res["protocols"]) == {"knn", "linear", "fewshot"}
+    assert set(res["protocols"]["knn"]) == {"10%", "100%"}
+    assert 0.5 < res["protocols"]["linear"]["100%"]["mean"] <= 1.0
+    assert set(res["baselines"]) == {"raw", "pca", "random_init"}
+    assert "5way5shot" in res["protocols"]["fewshot"]
+    for f in ("report.md", "accuracy_vs_labels.png", "embedding_map.png"):
+        assert (run / f).exists()
+    # embed, and a checkpoint saved and loaded gives identical embeddings
+    np.savez(tmp_path / "in.npz", x=np.load(tmp_path / "in.npz")["x"] if False else
+             __import__("selfsup.data", fromlist=["x"]).load_dataset("digits").x_test[:20].numpy())
+    assert main(["embed", str(run), str(tmp_path / "in.npz"), "-o", str(tmp_path / "e.npy")]) == 0
+    e1 = np.load(tmp_path / "e.npy")
+    assert e1.shape == (20, 64)
+    from selfsup.eval.features import load_run_encoder
+
+    f2, _ = load_run_encoder(run)
+    from selfsup.data import load_dataset
+
+    e2 = f2(load_dataset("digits").x_test[:20]).numpy()
+    np.testing.assert_array_equal(e1, e2)
+
+
+def test_resume_continues_to_the_same_weights(tmp_path):
+    """An interrupted run resumed from its checkpoint ends with the uninterrupted run's weights."""
+    from safetensors.torch import load_file
+
+    from selfsup.train.run import pretrain, resolve_config
+
+    over = {"epochs": 2, "batch_size": 64, "seed": 1}
+    full = tmp_path / "full"
+    pretrain(resolve_config("simclr", "digits", overrides=over, encoder_width=8), full, progress=False)
+    part = tmp_path / "part"
+    pretrain(resolve_config("simclr", "digits", overrides={**over, "epochs": 1}, encoder_width=8), part, progress=False)
+    # continue the 1-epoch run as a 2-epoch run from its last checkpoint
+    meta = json.loads((part / "run.json").read_text())
+    meta["config"]["train"]["epochs"] = 2
+    (part / "run.json").write_text(json.dumps(meta))
+    assert main(["pretrain", "--resume", str(part)]) == 0
+    a, b = load_file(str(full / "model.safetensors")), load_file(str(part / "model.safetensors"))
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6, msg=k)
+
+
+def test_tampered_checkpoint_is_refused(tmp_path):
+    from selfsup.errors import UserError
+    from selfsup.train.checkpoint import latest_valid_checkpoint, load_checkpoint
+
+    ck = tmp_path / "checkpoints"
+    ck.mkdir()
+    (ck / "step-00000001.ckpt").write_bytes(b"\x80\x04junk")
+    with pytest.raises(UserError):
+        load_checkpoint(ck / "step-00000001.ckpt")
+    with pytest.warns(UserWarning):
+        assert latest_valid_checkpoint(ck) is None
