@@ -156,6 +156,13 @@ def cmd_embed(args: argparse.Namespace) -> int:
     from selfsup.data.folder import decode, scan
     from selfsup.eval.features import load_run_encoder
 
+    from selfsup.cli.runners import embed_runner
+    from selfsup.train.run import load_run
+
+    run_meta = load_run(Path(args.run_dir))
+    custom = embed_runner(run_meta.get("modality", "image"))
+    if custom is not None:  # word vectors, node vectors
+        return custom(args, run_meta)
     featurizer, meta = load_run_encoder(Path(args.run_dir))
     shape = tuple(meta["input_shape"])
     p = Path(args.input)
@@ -233,7 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("embed", help="write the representation of inputs to a .npy file")
     s.add_argument("run_dir")
-    s.add_argument("input", help="a folder of images, a .npz/.npy file, or a dataset name")
+    s.add_argument("input", help="a folder of images, a .npz/.npy file, or a dataset name; "
+                   "for word2vec runs a file of words or a comma list (king,queen)")
     s.add_argument("-o", "--output", required=True, help="output .npy path")
     s.set_defaults(func=cmd_embed)
 

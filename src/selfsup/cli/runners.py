@@ -18,6 +18,7 @@ from typing import Any
 
 PRETRAIN: dict[str, Callable[..., int]] = {}
 EVALUATE: dict[str, Callable[..., int]] = {}
+EMBED: dict[str, Callable[..., int]] = {}  # modality -> embed(args, meta) for `selfsup embed` (others: encoders)
 
 
 def register_runner(modality: str, pretrain: Callable[..., int], evaluate: Callable[..., int]) -> None:
@@ -25,11 +26,21 @@ def register_runner(modality: str, pretrain: Callable[..., int], evaluate: Calla
     EVALUATE[modality] = evaluate
 
 
+def register_embedder(modality: str, embed: Callable[..., int]) -> None:
+    """``selfsup embed`` for a modality whose runs are not encoders (word vectors, node vectors)."""
+    EMBED[modality] = embed
+
+
+def embed_runner(modality: str) -> Callable[..., int] | None:
+    _load_all()
+    return EMBED.get(modality)
+
+
 def _load_all() -> None:
     """Import the modality glue modules (each calls :func:`register_runner`)."""
     import importlib
 
-    for mod in ("selfsup.cli.image", "selfsup.cli.graph", "selfsup.cli.series"):
+    for mod in ("selfsup.cli.image", "selfsup.cli.graph", "selfsup.cli.series", "selfsup.cli.words"):
         importlib.import_module(mod)
 
 

@@ -11,6 +11,7 @@ from selfsup.methods import simclr  # noqa: F401
 from selfsup.methods import barlow_twins, byol, memory_bank, moco, simsiam, vicreg  # noqa: F401
 from selfsup.methods import dgi  # noqa: F401
 from selfsup.methods import cpc, temporal_contrast, ts2vec  # noqa: F401
+from selfsup.methods import word2vec  # noqa: F401  (word2vec, deepwalk)
 from selfsup.methods.base import METHODS, DataInfo, MethodSpec, StepOutput, get_method, register_method
 
 __all__ = ["METHODS", "DataInfo", "MethodSpec", "StepOutput", "get_method", "register_method"]

@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from selfsup.errors import UserError
 from selfsup.word2vec import engine
+from selfsup.word2vec.keyed import KeyedVectors
 from selfsup.word2vec.vocab import Vocab, build_vocab, encode_corpus, huffman_tree, keep_probabilities, negative_cum_table
 
 
 @dataclass
 class TrainStats:
+    """Timings and token counts of the last :meth:`Word2Vec.train` call."""
+
     vocab_seconds: float = 0.0
     encode_seconds: float = 0.0
     train_seconds: float = 0.0
-    raw_words: int = 0  # raw tokens per epoch x epochs
+    raw_words: int = 0  # raw tokens per epoch x epochs (the words/s numerator, as gensim's)
     effective_words: int = 0  # tokens trained on after OOV removal and subsampling
     per_epoch_seconds: list[float] = field(default_factory=list)
 
@@ -26,84 +30,77 @@ class TrainStats:
         return self.raw_words / max(self.train_seconds, 1e-9)
 
 
-class KeyedVectors:
-    """Word vectors with lookup, cosine similarity and nearest neighbours."""
-
-    def __init__(self, words: Sequence[str], vectors: np.ndarray) -> None:
-        self.words = list(words)
-        self.vectors = np.asarray(vectors, dtype=np.float32)
-        self.index = {w: i for i, w in enumerate(self.words)}
-        self._unit: np.ndarray | None = None
-
-    def __contains__(self, word: str) -> bool:
-        return word in self.index
-
-    def __getitem__(self, word: str) -> np.ndarray:
-        return self.vectors[self.index[word]]
-
-    def __len__(self) -> int:
-        return len(self.words)
-
-    @property
-    def unit(self) -> np.ndarray:
-        if self._unit is None:
-            norm = np.linalg.norm(self.vectors, axis=1, keepdims=True)
-            self._unit = self.vectors / np.maximum(norm, 1e-12)
-        return self._unit
-
-    def similarity(self, a: str, b: str) -> float:
-        return float(self.unit[self.index[a]] @ self.unit[self.index[b]])
-
-    def most_similar(self, word: str, topn: int = 10) -> list[tuple[str, float]]:
-        from selfsup.errors import UserError
-
-        if word not in self.index:
-            raise UserError(f"'{word}' is not in the vocabulary ({len(self)} words)")
-        sims = self.unit @ self.unit[self.index[word]]
-        sims[self.index[word]] = -np.inf
-        top = np.argsort(-sims)[:topn]
-        return [(self.words[i], float(sims[i])) for i in top]
+def check_params(*, vector_size: int, window: int, min_count: int, sample: float, negative: int, hs: int, sg: int,
+                 cbow_mean: int, alpha: float, min_alpha: float, epochs: int, workers: int) -> None:
+    """Raise a :class:`UserError` naming the first bad hyperparameter."""
+    checks = [
+        (vector_size >= 1, f"vector_size must be at least 1 (got {vector_size})"),
+        (window >= 1, f"window must be at least 1 (got {window})"),
+        (min_count >= 1, f"min_count must be at least 1 (got {min_count})"),
+        (sample >= 0, f"sample must be >= 0 (0 disables subsampling; got {sample})"),
+        (negative >= 0, f"negative must be >= 0 (got {negative})"),
+        (hs in (0, 1), f"hs must be 0 or 1 (got {hs})"),
+        (sg in (0, 1), f"sg must be 0 (CBOW) or 1 (skip-gram) (got {sg})"),
+        (cbow_mean in (0, 1), f"cbow_mean must be 0 (sum) or 1 (mean) (got {cbow_mean})"),
+        (alpha > 0, f"alpha must be > 0 (got {alpha})"),
+        (0 <= min_alpha <= alpha, f"min_alpha must be in [0, alpha] (got {min_alpha}, alpha {alpha})"),
+        (epochs >= 1, f"epochs must be at least 1 (got {epochs})"),
+        (workers >= 1, f"workers must be at least 1 (got {workers})"),
+        (negative > 0 or hs == 1, "no training objective: set negative > 0 or hs=1"),
+    ]
+    for ok, msg in checks:
+        if not ok:
+            raise UserError(msg)
 
 
 class Word2Vec:
-    """Skip-gram / CBOW with negative sampling or hierarchical softmax (gensim's parameter names).
+    """Skip-gram / CBOW with negative sampling and/or hierarchical softmax (gensim's parameter names).
 
     ``Word2Vec(sentences, ...)`` builds the vocabulary and trains at once, as gensim does; pass
     ``sentences=None`` and call :meth:`build_vocab` and :meth:`train` to time them separately.
+    ``sentences`` is any re-iterable of token lists (a list, a :class:`selfsup.data.text.TextCorpus`).
+
+    Training runs ``workers`` threads without locks (Hogwild, as word2vec.c and gensim); with
+    ``workers=1`` the result depends only on ``seed``.
     """
 
     def __init__(self, sentences: Iterable[list[str]] | None = None, *, vector_size: int = 100, window: int = 5,
                  min_count: int = 5, max_vocab_size: int | None = None, sample: float = 1e-3, negative: int = 5,
                  hs: int = 0, sg: int = 0, cbow_mean: int = 1, alpha: float = 0.025, min_alpha: float = 0.0001,
                  epochs: int = 5, workers: int = 3, seed: int = 1) -> None:
+        check_params(vector_size=vector_size, window=window, min_count=min_count, sample=sample, negative=negative,
+                     hs=hs, sg=sg, cbow_mean=cbow_mean, alpha=alpha, min_alpha=min_alpha, epochs=epochs,
+                     workers=workers)
         self.vector_size, self.window, self.min_count = vector_size, window, min_count
         self.max_vocab_size, self.sample, self.negative, self.hs = max_vocab_size, sample, negative, hs
         self.sg, self.cbow_mean, self.alpha, self.min_alpha = sg, cbow_mean, alpha, min_alpha
         self.epochs, self.workers, self.seed = epochs, workers, seed
-        if negative <= 0 and not hs:
-            from selfsup.errors import UserError
-
-            raise UserError("no training objective: set negative > 0 or hs=1")
         self.stats = TrainStats()
         self.vocab: Vocab | None = None
         if sentences is not None:
-            sentences = sentences if isinstance(sentences, list) else list(sentences)
+            if iter(sentences) is sentences:  # a one-shot iterator: keep it for the second pass
+                sentences = list(sentences)
             self.build_vocab(sentences)
             self.train(sentences)
 
     def build_vocab(self, sentences: Iterable[list[str]]) -> Vocab:
+        """Count words, then initialise the weights, the subsampling, negative and Huffman tables."""
         t0 = time.perf_counter()
-        self.vocab = build_vocab(sentences, self.min_count, self.max_vocab_size)
+        self.set_vocab(build_vocab(sentences, self.min_count, self.max_vocab_size))
+        self.stats.vocab_seconds = time.perf_counter() - t0
+        return self.vocab
+
+    def set_vocab(self, vocab: Vocab) -> None:
+        """Use a ready vocabulary (e.g. node ids counted over random walks) and initialise the weights."""
+        self.vocab = vocab
         v, d = len(self.vocab), self.vector_size
         if v == 0:
-            from selfsup.errors import UserError
-
             raise UserError(f"empty vocabulary: no word occurs min_count={self.min_count} times",
                             hint="lower min_count or pass a larger corpus")
         rng = np.random.default_rng(self.seed)
-        self.syn0 = ((rng.random((v, d), dtype=np.float32) - 0.5) / d).astype(np.float32)
-        self.syn1neg = np.zeros((v, d) if self.negative > 0 else (1, d), dtype=np.float32)
-        self.syn1 = np.zeros((max(v - 1, 1), d) if self.hs else (1, d), dtype=np.float32)
+        self.syn0 = ((rng.random((v, d), dtype=np.float32) - 0.5) / d).astype(np.float32)  # input vectors (V, D)
+        self.syn1neg = np.zeros((v, d) if self.negative > 0 else (1, d), dtype=np.float32)  # NS output (V, D)
+        self.syn1 = np.zeros((max(v - 1, 1), d) if self.hs else (1, d), dtype=np.float32)  # HS inner nodes (V-1, D)
         self.keep = keep_probabilities(self.vocab.counts, self.sample)
         self.cum_table = negative_cum_table(self.vocab.counts)
         if self.hs:
@@ -112,20 +109,31 @@ class Word2Vec:
             self.codes = np.zeros((1, 1), np.uint8)
             self.points = np.zeros((1, 1), np.int32)
             self.lengths = np.zeros(1, np.int32)
-        self.stats.vocab_seconds = time.perf_counter() - t0
-        return self.vocab
 
     def encode(self, sentences: Iterable[list[str]]) -> tuple[np.ndarray, np.ndarray, int]:
-        assert self.vocab is not None, "call build_vocab first"
+        """The corpus as (ids, sentence offsets, raw token count); pass it to :meth:`train` as ``encoded``."""
+        if self.vocab is None:
+            raise UserError("call build_vocab before encode/train")
         t0 = time.perf_counter()
         out = encode_corpus(sentences, self.vocab)
         self.stats.encode_seconds = time.perf_counter() - t0
         return out
 
     def train(self, sentences: Iterable[list[str]] | None = None, *, encoded: tuple | None = None,
-              callback=None) -> TrainStats:
-        """Train for ``epochs`` passes. ``encoded`` (from :meth:`encode`) skips re-encoding."""
-        ids, offsets, raw = encoded if encoded is not None else self.encode(sentences)
+              callback: Callable[[int], None] | None = None) -> TrainStats:
+        """Train for ``epochs`` passes with a linearly decaying learning rate.
+
+        Args:
+            sentences: the corpus (re-iterable token lists); or
+            encoded: the output of :meth:`encode`, to skip re-encoding.
+            callback: called with the epoch number after each epoch.
+        """
+        if encoded is None:
+            if sentences is None:
+                raise UserError("train needs sentences (or encoded=model.encode(sentences))")
+            encoded = self.encode(sentences)
+        ids, offsets, raw = encoded
+        self.stats.per_epoch_seconds = []
         t0 = time.perf_counter()
         eff = 0
         for epoch in range(self.epochs):
@@ -146,7 +154,9 @@ class Word2Vec:
 
     @property
     def wv(self) -> KeyedVectors:
-        assert self.vocab is not None
+        """The trained input vectors (shares memory with the model)."""
+        if self.vocab is None:
+            raise UserError("the model has no vocabulary yet; call build_vocab and train")
         return KeyedVectors(self.vocab.words, self.syn0)
 
 
@@ -154,6 +164,5 @@ def warmup() -> None:
     """Compile the numba kernels on a tiny corpus (so timings exclude JIT compilation)."""
     sents = [["a", "b", "c", "d", "a", "b"]] * 20
     for sg in (0, 1):
-        for hs, neg in ((0, 2), (1, 0)):
-            Word2Vec(sents, vector_size=8, min_count=1, sg=sg, hs=hs, negative=neg, epochs=1, workers=1)
-            Word2Vec(sents, vector_size=8, min_count=1, sg=sg, hs=hs, negative=neg, epochs=1, workers=2)
+        for workers in (1, 2):
+            Word2Vec(sents, vector_size=8, min_count=1, sg=sg, hs=1, negative=2, epochs=1, workers=workers)
