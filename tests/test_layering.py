@@ -12,7 +12,6 @@ ALLOWED = {
     "encoders": set(),
     "data": set(),
     "word2vec": set(),  # the numba word2vec engine and random walks (numpy/numba only)
-    "word2vec": set(),  # the numba word2vec engine and random walks (numpy/numba only)
     "losses": {"functional"},
     "modules": {"functional"},
     "methods": {"functional", "losses", "modules", "augment", "encoders", "word2vec"},
