@@ -145,7 +145,8 @@ def random_walks(indptr: np.ndarray, indices: np.ndarray, num_walks: int = 10, w
 
 def node_embeddings(graph: Any, *, num_walks: int = 10, walk_length: int = 80, p: float = 1.0, q: float = 1.0,
                     num_nodes: int | None = None, **w2v: Any) -> tuple[np.ndarray, Word2Vec]:
-    """DeepWalk / node2vec: walks over ``graph`` trained by :class:`Word2Vec` (``w2v``: its hyperparameters).
+    """DeepWalk / node2vec: walks over ``graph`` trained by :class:`Word2Vec` (``w2v``: its hyperparameters;
+    defaults differ from word2vec's as in DeepWalk: ``sg=1``, ``min_count=1``, ``sample=0``).
 
     Returns:
         (N, vector_size) float32 node vectors (row i = node i) and the trained model.
@@ -166,7 +167,8 @@ def node_embeddings(graph: Any, *, num_walks: int = 10, walk_length: int = 80, p
                   index={str(i): r for r, i in enumerate(order)}, raw_tokens=int(len(ids)))
     rank = np.empty(n, dtype=np.int32)
     rank[order] = np.arange(n, dtype=np.int32)
-    w2v.setdefault("min_count", 1)
+    for key, value in (("min_count", 1), ("sample", 0.0), ("sg", 1)):  # DeepWalk: skip-gram, every node, no subsampling
+        w2v.setdefault(key, value)
     model = Word2Vec(None, **w2v)
     model.set_vocab(vocab)
     model.train(encoded=(rank[ids], offsets, int(len(ids))))
