@@ -5,12 +5,14 @@
 | contrastive | simclr, moco-v1, moco-v2, memory-bank, byol, simsiam, barlow-twins, vicreg |
 | contrastive (graph) | dgi |
 | temporal (series) | cpc, temporal-contrast, ts2vec (contrastive) |
+| temporal (video) | frame-order, time-contrastive, tracking |
 """
 
 from selfsup.methods import simclr  # noqa: F401
 from selfsup.methods import barlow_twins, byol, memory_bank, moco, simsiam, vicreg  # noqa: F401
 from selfsup.methods import dgi  # noqa: F401
 from selfsup.methods import cpc, temporal_contrast, ts2vec  # noqa: F401
+from selfsup.methods import frame_order, time_contrastive, tracking  # noqa: F401
 from selfsup.methods import word2vec  # noqa: F401  (word2vec, deepwalk)
 from selfsup.methods.base import METHODS, DataInfo, MethodSpec, StepOutput, get_method, register_method
 

@@ -1,0 +1,141 @@
+"""Frame-order verification (Misra et al., 2016, "Shuffle and Learn") and its N-frame
+permutation-classification variant (Lee et al., 2017).
+
+Tuples of frames from high-motion windows go through one shared frame encoder; a small
+classifier over the concatenated features says whether the order is correct (``triplet``)
+or which permutation class was applied (``permutation``). The label is made from time
+alone: no annotation is used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from selfsup.augment import ImageAugConfig
+from selfsup.augment.frames import gather_frames, normalize_frames, order_tuples, permutation_classes, permutation_tuples
+from selfsup.errors import UserError
+from selfsup.methods.base import DataInfo, MethodSpec, StepOutput, register_method
+from selfsup.modules import mlp_head
+
+
+@dataclass
+class FrameOrderConfig:
+    """Hyperparameters.
+
+    Attributes:
+        variant: "triplet" (binary order verification of 3 frames, Misra et al.) or
+            "permutation" (classify which of the ``num_frames``!/2 orders was applied).
+        num_frames: frames per tuple of the permutation variant.
+        span: the frames of a tuple come from a window of this many frames.
+        motion_quantile: windows are drawn among those at or above this quantile of their
+            clip's motion (0 = any window).
+        hidden_dim: hidden width of the order classifier.
+        channels_last: run the encoder in channels_last memory format.
+        seed: seed of the tuple sampler.
+    """
+
+    variant: Literal["triplet", "permutation"] = "triplet"
+    num_frames: int = 4
+    span: int = 10
+    motion_quantile: float = 0.5
+    hidden_dim: int = 256
+    channels_last: bool = True
+    seed: int = 0
+
+    def validate(self) -> None:
+        if self.variant not in ("triplet", "permutation"):
+            raise UserError(f"variant must be 'triplet' or 'permutation', got '{self.variant}'")
+        if not 3 <= self.num_frames <= 6:
+            raise UserError(f"num_frames must be in [3, 6], got {self.num_frames}")
+        need = 5 if self.variant == "triplet" else self.num_frames
+        if self.span < need:
+            raise UserError(f"span must be >= {need} frames for the {self.variant} variant, got {self.span}")
+        if not 0 <= self.motion_quantile < 1:
+            raise UserError(f"motion_quantile must be in [0, 1), got {self.motion_quantile}")
+
+    @property
+    def tuple_size(self) -> int:
+        return 3 if self.variant == "triplet" else self.num_frames
+
+    @property
+    def num_classes(self) -> int:
+        return 2 if self.variant == "triplet" else len(permutation_classes(self.num_frames))
+
+
+class FrameOrder(nn.Module):
+    """Shared frame encoder + order classifier on concatenated tuple features."""
+
+    def __init__(self, encoder: nn.Module, cfg: FrameOrderConfig, mean: tuple[float, ...] = (0.0,),
+                 std: tuple[float, ...] = (1.0,)) -> None:
+        super().__init__()
+        cfg.validate()
+        self.cfg = cfg
+        self.encoder = encoder
+        self.classifier = mlp_head(cfg.tuple_size * encoder.out_dim, cfg.hidden_dim, cfg.num_classes, 2)
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32), persistent=False)
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32), persistent=False)
+        self.gen = torch.Generator().manual_seed(cfg.seed)
+
+    def _features(self, frames: Tensor) -> Tensor:
+        """uint8 (N, C, H, W) -> (N, D)."""
+        x = normalize_frames(frames, self.mean, self.std)
+        if self.cfg.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self.encoder(x)
+
+    def sample(self, clips: Tensor, gen: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        """Tuples (B, k, C, H, W) and their order labels (B,) for a batch of clips."""
+        gen = gen or self.gen
+        if self.cfg.variant == "triplet":
+            idx, labels = order_tuples(clips, gen, self.cfg.span, self.cfg.motion_quantile)
+        else:
+            idx, labels = permutation_tuples(clips, gen, self.cfg.num_frames, self.cfg.span, self.cfg.motion_quantile)
+        return gather_frames(clips, idx), labels.to(clips.device)
+
+    def order_logits(self, tuples: Tensor) -> Tensor:
+        """Classifier logits (B, classes) of frame tuples (B, k, C, H, W)."""
+        b, k = tuples.shape[:2]
+        h = self._features(tuples.reshape(b * k, *tuples.shape[2:]))  # (B*k, D): all frames in one call
+        return self.classifier(h.reshape(b, k * h.shape[1]))  # (B, classes)
+
+    def training_step(self, batch: tuple[Tensor, ...] | Tensor) -> StepOutput:
+        clips = batch[0] if isinstance(batch, (tuple, list)) else batch  # (B, T, C, H, W) uint8
+        with torch.no_grad():
+            tuples, labels = self.sample(clips)
+        logits = self.order_logits(tuples)
+        loss = F.cross_entropy(logits.float(), labels)
+        acc = (logits.argmax(1) == labels).float().mean()
+        return StepOutput(loss, {"loss": float(loss.detach()), "order_acc": float(acc)})
+
+    def on_after_optimizer_step(self, step: int) -> None:
+        """No state between steps."""
+
+    @torch.no_grad()
+    def embed(self, x: Tensor) -> Tensor:
+        """Encoder features (B, D) of uint8 frames (B, C, H, W)."""
+        return self._features(x)
+
+
+def build_frame_order(cfg: FrameOrderConfig, encoder: nn.Module, info: DataInfo, aug: ImageAugConfig,
+                      seed: int) -> FrameOrder:
+    cfg.seed = seed
+    return FrameOrder(encoder, cfg, info.mean, info.std)
+
+
+register_method(
+    MethodSpec(
+        name="frame-order",
+        family="temporal",
+        modality="video",
+        config_cls=FrameOrderConfig,
+        build=build_frame_order,
+        description="frame-order verification of 3-frame tuples (Misra et al. 2016); variant=permutation",
+        presets={"permutation": {"variant": "permutation", "num_frames": 4}},
+        optim_defaults={"lr": 1e-3},
+    )
+)
