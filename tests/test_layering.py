@@ -9,7 +9,7 @@ BASE = {"errors", "config", "__init__", "__version__"}
 ALLOWED = {
     "functional": set(),
     "augment": set(),
-    "encoders": set(),
+    "encoders": {"functional"},  # pure math only (split-brain's Lab conversion inside SplitEncoder)
     "data": set(),
     "word2vec": set(),  # the numba word2vec engine and random walks (numpy/numba only)
     "losses": {"functional"},

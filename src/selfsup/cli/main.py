@@ -70,7 +70,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     from selfsup.methods import METHODS
 
     print("methods:")
-    for fam in ("context", "temporal", "contrastive"):
+    for fam in ("context", "temporal", "contrastive", "classical"):
         for name, spec in sorted(METHODS.items()):
             if spec.family == fam:
                 presets = f" [presets: {', '.join(spec.presets)}]" if spec.presets else ""
@@ -229,10 +229,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("evaluate", help="evaluate a run's encoder with few labels (writes results.json)")
     s.add_argument("run_dir")
-    s.add_argument("--protocols", help="comma list of knn,linear,finetune,fewshot (default knn,linear,fewshot)")
+    s.add_argument("--protocols", help="comma list of knn,linear,finetune,fewshot,cluster (default knn,linear,fewshot)")
     s.add_argument("--labels", help="label fractions, e.g. 1%%,10%%,100%%")
     s.add_argument("--seeds", help="label-subset seeds, e.g. 0,1,2")
-    s.add_argument("--baselines", help="comma list of raw,pca,random_init,supervised or 'none'")
+    s.add_argument("--baselines", help="comma list of raw,pca,random_init,supervised,gmm,kmeans or 'none'")
     s.add_argument("--k", type=int, help="neighbours of the kNN classifier (default 200)")
     s.add_argument("--task", help="downstream task for modalities with several (e.g. text: fortunes, polarity)")
     s.add_argument("--data-dir")

@@ -35,10 +35,40 @@ def _mlp(shape: tuple[int, ...], width: float = 512) -> nn.Module:
     return MLPEncoder(in_dim=math.prod(shape), hidden_dim=int(width))
 
 
+def _pca(shape: tuple[int, ...], width: float = 50) -> nn.Module:
+    from selfsup.encoders.fitted import PCAEncoder
+
+    return PCAEncoder(math.prod(shape), int(width))
+
+
+def _gmm(shape: tuple[int, ...], width: float = 50) -> nn.Module:
+    from selfsup.encoders.fitted import GMMEncoder
+
+    return GMMEncoder(math.prod(shape), int(width))  # buffer shapes follow the loaded state
+
+
+def _kmeans(shape: tuple[int, ...], width: float = 50) -> nn.Module:
+    from selfsup.encoders.fitted import KMeansEncoder
+
+    return KMeansEncoder(math.prod(shape), int(width))
+
+
+def _split(name: str, shape: tuple[int, ...], width: float | None) -> nn.Module:
+    """``split:BASE:SPLIT`` -> a two-part encoder of two BASE encoders (see encoders/split.py)."""
+    from selfsup.encoders.split import SplitEncoder
+
+    _, base, split = name.split(":", 2)
+    nets = [build_encoder(base, shape, width) for _ in range(2)]
+    return SplitEncoder(nets[0], split, shape, net_b=nets[1], base_name=base)
+
+
 ENCODERS: dict[str, tuple[Callable[..., nn.Module], str]] = {
     "small-cnn": (_small_cnn, "4-layer CNN (32-64-128-256 channels), 256-d; --set encoder_width=W scales it"),
     "resnet18": (_resnet18, "CIFAR-style ResNet-18; --set encoder_width=0.5 halves every stage"),
     "mlp": (_mlp, "MLP on flattened inputs (2 x 512)"),
+    "pca": (_pca, "PCA projection fitted by `selfsup pretrain pca` (width = components)"),
+    "gmm": (_gmm, "PCA + Gaussian mixture responsibilities, fitted by `selfsup pretrain gmm`"),
+    "kmeans": (_kmeans, "PCA + k-means triangle features, fitted by `selfsup pretrain kmeans`"),
 }
 
 
@@ -54,7 +84,11 @@ def build_encoder(name: str, input_shape: tuple[int, ...], width: float | None =
         input_shape: (C, H, W) for images, (D,) or anything else for the MLP.
         width: optional width (channels of small-cnn's first layer, ResNet multiplier, MLP width).
     """
+    if name.startswith("split:") and name.count(":") >= 2:
+        return _split(name, tuple(input_shape), width)
     if name not in ENCODERS:
         raise unknown_name("encoder", name, ENCODERS)
     builder = ENCODERS[name][0]
-    return builder(tuple(input_shape)) if width is None else builder(tuple(input_shape), width)
+    enc = builder(tuple(input_shape)) if width is None else builder(tuple(input_shape), width)
+    enc.registry_name = name  # lets composite encoders (split-brain) record how to rebuild them
+    return enc

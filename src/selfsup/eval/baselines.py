@@ -1,5 +1,6 @@
-"""Honest baselines through the same harness: raw input, PCA, a randomly initialised
-encoder (and supervised training from scratch, in :mod:`selfsup.eval.finetune`)."""
+"""Honest baselines through the same harness: raw input, PCA, GMM and k-means features
+(encoders/fitted.py), a randomly initialised encoder (and supervised training from
+scratch, in :mod:`selfsup.eval.finetune`)."""
 
 from __future__ import annotations
 
@@ -43,3 +44,23 @@ def random_init(featurizer: Featurizer, seed: int = 0) -> Featurizer:
             m.reset_running_stats()
     return Featurizer(enc, tuple(featurizer.mean.tolist()), tuple(featurizer.std.tolist()), featurizer.size,
                       featurizer.channels_last)
+
+
+def gmm_features(train: Tensor, test: Tensor, pca_dim: int = 50, mixtures: int = 20,
+                 seed: int = 0) -> tuple[Tensor, Tensor]:
+    """PCA + Gaussian mixture fitted on the training inputs: projection and responsibilities."""
+    from selfsup.encoders.fitted import GMMEncoder
+
+    enc = GMMEncoder(train.shape[1], min(pca_dim, train.shape[1]), mixtures).fit(train, seed=seed)
+    with torch.no_grad():
+        return enc(train), enc(test)
+
+
+def kmeans_features(train: Tensor, test: Tensor, pca_dim: int = 50, clusters: int = 100,
+                    seed: int = 0) -> tuple[Tensor, Tensor]:
+    """PCA + k-means fitted on the training inputs: triangle soft assignments."""
+    from selfsup.encoders.fitted import KMeansEncoder
+
+    enc = KMeansEncoder(train.shape[1], min(pca_dim, train.shape[1]), clusters).fit(train, seed=seed)
+    with torch.no_grad():
+        return enc(train), enc(test)

@@ -52,7 +52,8 @@ class Featurizer:
         """(N, D) features of all of ``x``, in eval mode, in batches."""
         was_training = self.encoder.training
         self.encoder.eval()
-        dev = next(self.encoder.parameters()).device
+        state = next(iter([*self.encoder.parameters(), *self.encoder.buffers()]), None)  # fitted encoders: buffers only
+        dev = state.device if state is not None else torch.device("cpu")
         out = []
         rng = range(0, len(x), batch_size)
         for i in tqdm(rng, desc=desc, disable=desc is None or len(x) < 20 * batch_size, leave=False):

@@ -17,7 +17,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from selfsup.eval.baselines import pca_features, random_init, raw_features
+from selfsup.eval.baselines import gmm_features, kmeans_features, pca_features, random_init, raw_features
+from selfsup.eval.cluster import cluster_scores
 from selfsup.eval.features import Featurizer
 from selfsup.eval.fewshot import fewshot_accuracy
 from selfsup.eval.finetune import FinetuneConfig, train_classifier
@@ -25,8 +26,8 @@ from selfsup.eval.knn import knn_accuracy
 from selfsup.eval.linear import LinearProbeConfig, linear_probe_accuracy
 from selfsup.eval.lowlabel import balanced_subset, mean_std, parse_fraction
 
-PROTOCOLS = ("knn", "linear", "finetune", "fewshot")
-BASELINES = ("raw", "pca", "random_init", "supervised")
+PROTOCOLS = ("knn", "linear", "finetune", "fewshot", "cluster")
+BASELINES = ("raw", "pca", "random_init", "supervised", "gmm", "kmeans")
 
 
 @dataclass
@@ -34,16 +35,19 @@ class EvalConfig:
     """What the harness runs.
 
     Attributes:
-        protocols: subset of knn, linear, finetune, fewshot.
+        protocols: subset of knn, linear, finetune, fewshot, cluster (k-means NMI/ARI on the test set).
         labels: label fractions of the low-label protocol, e.g. ("1%", "10%", "100%").
         seeds: label-subset seeds.
-        baselines: subset of raw, pca, random_init, supervised.
+        baselines: subset of raw, pca, random_init, supervised, gmm, kmeans.
         knn_k: neighbours of the kNN classifier.
         knn_temperature: vote temperature of the kNN classifier.
         pca_components: components of the PCA baseline.
         fewshot_way, fewshot_shot, fewshot_query, fewshot_episodes: episode shape and count.
         finetune_labels: label fractions used by finetune and the supervised baseline
             (they train networks; default: the same as ``labels``).
+        cluster_normalize: "l2" or "none": features before k-means in the cluster protocol.
+        gmm_mixtures: mixture components of the GMM baseline (in the PCA space).
+        kmeans_clusters: centroids of the k-means baseline (in the PCA space).
     """
 
     protocols: tuple[str, ...] = ("knn", "linear", "fewshot")
@@ -60,6 +64,9 @@ class EvalConfig:
     finetune_labels: tuple[str, ...] | None = None
     linear: LinearProbeConfig = field(default_factory=LinearProbeConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    cluster_normalize: str = "l2"
+    gmm_mixtures: int = 20
+    kmeans_clusters: int = 100
 
 
 def protocols_on_features(
@@ -90,6 +97,10 @@ def protocols_on_features(
         out["fewshot"] = {key: fewshot_accuracy(fte, yte, cfg.fewshot_way, cfg.fewshot_shot, cfg.fewshot_query,
                                                 cfg.fewshot_episodes, seed=0)}
         log(f"  fewshot {key}: {out['fewshot'][key]['mean']:.4f} ± {out['fewshot'][key]['ci95']:.4f}")
+    if "cluster" in cfg.protocols:
+        out["cluster"] = cluster_scores(fte, yte, num_classes, cfg.seeds, cfg.cluster_normalize)
+        log(f"  cluster   NMI {out['cluster']['nmi']['mean']:.4f} ± {out['cluster']['nmi']['std']:.4f}, "
+            f"ARI {out['cluster']['ari']['mean']:.4f} ± {out['cluster']['ari']['std']:.4f}")
     return out
 
 
@@ -173,6 +184,14 @@ def evaluate(
         log(f"baseline pca-{cfg.pca_components}:")
         p_tr, p_te = pca_features(raw_tr, raw_te, cfg.pca_components)
         baselines["pca"] = protocols_on_features(p_tr, ytr, p_te, yte, frozen_cfg, c, log)
+    if "gmm" in cfg.baselines:
+        log(f"baseline gmm (pca-{cfg.pca_components}, {cfg.gmm_mixtures} mixtures):")
+        g_tr, g_te = gmm_features(raw_tr, raw_te, cfg.pca_components, cfg.gmm_mixtures)
+        baselines["gmm"] = protocols_on_features(g_tr, ytr, g_te, yte, frozen_cfg, c, log)
+    if "kmeans" in cfg.baselines:
+        log(f"baseline kmeans (pca-{cfg.pca_components}, {cfg.kmeans_clusters} centroids):")
+        k_tr, k_te = kmeans_features(raw_tr, raw_te, cfg.pca_components, cfg.kmeans_clusters)
+        baselines["kmeans"] = protocols_on_features(k_tr, ytr, k_te, yte, frozen_cfg, c, log)
     if "random_init" in cfg.baselines and featurizer is not None:
         log("baseline random-init encoder:")
         rnd = random_init(featurizer, seed=0)

@@ -12,7 +12,7 @@ from torch import Tensor
 from selfsup.eval.lowlabel import parse_fraction
 
 NAMES = {"method": "method", "raw": "raw input", "pca": "PCA", "random_init": "random-init encoder",
-         "supervised": "supervised (scratch)"}
+         "supervised": "supervised (scratch)", "gmm": "GMM", "kmeans": "k-means"}
 
 
 def _fmt(entry: dict[str, Any] | None) -> str:
@@ -50,7 +50,8 @@ def markdown_report(results: dict[str, Any]) -> str:
             keys += [k for k in res.get(proto, {}) if k not in keys]
         if not keys:
             continue
-        lines += [f"## {proto}", "", "| labels | " + " | ".join(n for n, _ in cols) + " |",
+        first = "metric" if proto == "cluster" else "labels"  # cluster: k-means NMI / ARI
+        lines += [f"## {proto}", "", f"| {first} | " + " | ".join(n for n, _ in cols) + " |",
                   "|---|" + "---|" * len(cols)]
         for k in keys:
             lines.append(f"| {k} | " + " | ".join(_fmt(res.get(proto, {}).get(k)) for _, res in cols) + " |")

@@ -4,6 +4,8 @@
 |---|---|
 | contrastive | simclr, moco-v1, moco-v2, memory-bank, byol, simsiam, barlow-twins, vicreg |
 | contrastive (graph) | dgi |
+| context (image, series) | split-brain, autoencoder, denoising-ae, masked-ae |
+| classical (fitted) | pca, gmm, kmeans |
 | temporal (series) | cpc, temporal-contrast, ts2vec (contrastive) |
 | temporal (video) | frame-order, time-contrastive, tracking |
 """
@@ -14,6 +16,7 @@ from selfsup.methods import dgi  # noqa: F401
 from selfsup.methods import cpc, temporal_contrast, ts2vec  # noqa: F401
 from selfsup.methods import frame_order, time_contrastive, tracking  # noqa: F401
 from selfsup.methods import word2vec  # noqa: F401  (word2vec, deepwalk)
+from selfsup.methods import autoencoder, gmm, kmeans, pca, split_brain  # noqa: F401
 from selfsup.methods.base import METHODS, DataInfo, MethodSpec, StepOutput, get_method, register_method
 
 __all__ = ["METHODS", "DataInfo", "MethodSpec", "StepOutput", "get_method", "register_method"]

@@ -218,7 +218,8 @@ def pretrain(cfg: RunConfig, run_dir: Path, *, data: Any = None, resume: bool = 
         "family": spec.family,
         "modality": spec.modality,
         "dataset": cfg.data,
-        "encoder": cfg.encoder,
+        # composite encoders (split-brain) record the registry name that rebuilds them
+        "encoder": getattr(method.encoder, "registry_name", None) or cfg.encoder,
         "encoder_width": cfg.encoder_width,
         "input_shape": list(info.input_shape),
         "mean": list(mean),

@@ -1,0 +1,81 @@
+"""CLI glue for fitted (closed-form / EM) methods: ``selfsup pretrain pca|gmm|kmeans --data ...``.
+
+The fitted model is an encoder (encoders/fitted.py) saved like a trained one (run.json +
+encoder.safetensors), so ``selfsup evaluate`` and ``selfsup embed`` treat it as any image or
+array run. Inputs are scaled to [0, 1] (mean 0, std 1 in run.json), as the raw baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from selfsup.cli.runners import register_runner
+from selfsup.errors import UserError
+
+WIDTH_KEY = {"pca": "n_components", "gmm": "pca_dim", "kmeans": "pca_dim"}
+
+
+def pretrain_fitted(args: argparse.Namespace, spec: Any, overrides: dict[str, Any]) -> int:
+    from selfsup import __version__
+    from selfsup.config import apply_overrides, to_dict
+    from selfsup.data import load_dataset
+    from selfsup.methods import DataInfo
+    from selfsup.train.checkpoint import atomic_save_safetensors, atomic_write_text
+
+    overrides = dict(overrides)
+    for k in ("epochs", "batch_size", "max_minutes"):
+        if overrides.pop(k, None) is not None:
+            raise UserError(f"{spec.name} is fitted on the whole training set in one go; --{k.replace('_', '-')} "
+                            "does not apply", hint=f"see the settings of {spec.name} with `selfsup list`")
+    cfg = spec.config_cls()
+    if getattr(args, "preset", None):
+        if args.preset not in spec.presets:
+            raise UserError(f"unknown preset '{args.preset}' for {spec.name}")
+        cfg = apply_overrides(cfg, spec.presets[args.preset])
+    cfg = apply_overrides(cfg, overrides)
+    cfg.validate()
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()):
+        raise UserError(f"run directory {out} already exists and is not empty", hint="choose another --out")
+    data = load_dataset(args.data, data_dir=args.data_dir, image_size=args.image_size,
+                        download_ok=getattr(args, "download", False), skip_bad_files=getattr(args, "skip_bad_files", False))
+    print(data.summary())
+    shape = tuple(data.input_shape)
+    method = spec.build(cfg, None, DataInfo(shape), cfg.seed)
+    torch.manual_seed(cfg.seed)
+    t0 = time.monotonic()
+    method.fit(data.x_train)
+    secs = time.monotonic() - t0
+    out.mkdir(parents=True, exist_ok=True)
+    name = spec.name
+    atomic_save_safetensors(method.encoder.state_dict(), out / "encoder.safetensors",
+                            metadata={"encoder": name, "method": name})
+    c = shape[0] if len(shape) == 3 else 1
+    meta = {
+        "selfsup_version": __version__, "torch_version": torch.__version__,
+        "method": name, "family": spec.family, "modality": spec.modality, "dataset": args.data,
+        "encoder": name, "encoder_width": float(getattr(cfg, WIDTH_KEY[name])), "input_shape": list(shape),
+        "mean": [0.0] * c, "std": [1.0] * c,
+        "config": {"method": name, "data": args.data, "encoder": name, "image_size": args.image_size,
+                   "data_dir": args.data_dir, "method_config": to_dict(cfg)},
+        "status": "finished", "epochs": None, "train_seconds": round(secs, 2), "out_dim": int(method.encoder.out_dim),
+    }
+    atomic_write_text(out / "run.json", json.dumps(meta, indent=2))
+    print(f"fitted {name} on {args.data} in {secs:.1f} s ({meta['out_dim']}-d features): {out}")
+    print(f"next: selfsup evaluate {out}")
+    return 0
+
+
+def evaluate_fitted(args: argparse.Namespace, meta: dict[str, Any]) -> int:
+    from selfsup.cli.image import evaluate_image
+
+    return evaluate_image(args, meta)
+
+
+register_runner("fitted", pretrain_fitted, evaluate_fitted)

@@ -1,0 +1,47 @@
+"""k-means as a method: PCA, then k-means; the representation is the "triangle" soft
+assignment to the centroids (Coates, Lee & Ng, 2011) (``selfsup pretrain kmeans --data ...``)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from torch import Tensor
+
+from selfsup.encoders.fitted import KMeansEncoder
+from selfsup.errors import UserError
+from selfsup.methods.base import DataInfo, MethodSpec, register_method
+from selfsup.methods.pca import FittedMethod
+
+
+@dataclass
+class KMeansConfig:
+    """Attributes:
+        pca_dim: PCA dimensions k-means runs in.
+        clusters: centroids (the representation's width).
+        n_init: k-means restarts (the best inertia is kept).
+        seed: seed of the k-means++ initialisation.
+    """
+
+    pca_dim: int = 50
+    clusters: int = 100
+    n_init: int = 3
+    seed: int = 0
+
+    def validate(self) -> None:
+        if self.pca_dim < 1 or self.clusters < 2 or self.n_init < 1:
+            raise UserError("need pca_dim >= 1, clusters >= 2, n_init >= 1")
+
+
+class KMeansMethod(FittedMethod):
+    def fit(self, x: Tensor) -> None:
+        self.encoder.fit(x, self.cfg.seed, self.cfg.n_init)
+
+
+def build_kmeans(cfg: KMeansConfig, encoder: object, info: DataInfo, *rest: object) -> KMeansMethod:
+    cfg.validate()
+    return KMeansMethod(KMeansEncoder(math.prod(info.input_shape), cfg.pca_dim, cfg.clusters), cfg, "kmeans")
+
+
+register_method(MethodSpec(name="kmeans", family="classical", modality="fitted", config_cls=KMeansConfig,
+                           build=build_kmeans, description="k-means: PCA + k-means; triangle soft-assignment features"))
