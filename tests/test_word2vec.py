@@ -248,3 +248,25 @@ def test_deepwalk_separates_planted_communities():
     np.fill_diagonal(sims, -np.inf)
     nn = sims.argmax(1)
     assert (y[nn] == y).mean() >= 0.95
+
+
+# ------------------------------------------------------------------ the torch form of the loss
+def test_sgns_loss_closed_form_and_engine_update_rule():
+    import torch
+
+    from selfsup.functional.sgns import sgns_loss
+
+    v = torch.zeros(3, 4)
+    u = torch.randn(3, 4)
+    n = torch.randn(3, 2, 4)
+    assert float(sgns_loss(v, u, n)) == pytest.approx(3 * math.log(2), rel=1e-6)  # all scores 0: 3 x log 2
+    g = torch.Generator().manual_seed(0)
+    v, u, n = (torch.randn(*s, generator=g, requires_grad=True) for s in ((5, 4), (5, 4), (5, 3, 4)))
+    loss = sgns_loss(v, u, n, reduction="sum")
+    ref = sum(-torch.log(torch.sigmoid(u[b] @ v[b])) - sum(torch.log(torch.sigmoid(-(n[b, k] @ v[b])))
+                                                           for k in range(3)) for b in range(5))
+    assert float(loss.detach()) == pytest.approx(float(ref.detach()), rel=1e-5)
+    loss.backward()
+    # word2vec's update: u += alpha * (label - sigmoid(u.v)) v, i.e. minus the gradient
+    expected = -(1 - torch.sigmoid((u * v).sum(-1, keepdim=True))) * v
+    torch.testing.assert_close(u.grad, expected.detach())

@@ -8,8 +8,9 @@ Per (center, context) update, skip-gram with negative sampling (SGNS), for input
 of the context word and output vectors ``u_k`` of the center word (label 1) and ``negative``
 drawn words (label 0): ``g = (label - sigmoid(u_k . v_c)) * alpha``; ``u_k += g v_c``;
 ``v_c += sum_k g u_k``. CBOW replaces ``v_c`` by the mean (``cbow_mean=1``) or sum of the
-window's input vectors and spreads the error back to each of them (divided by the window size
-for the mean, as gensim). Hierarchical softmax walks the Huffman code of the predicted word.
+window's input vectors and adds the error to each of them (for the sum divided by the window
+size, as gensim does). Hierarchical softmax walks the Huffman code of the predicted word.
+As in gensim, a pair whose score is saturated (``|u . v| >= 6``) is skipped.
 """
 
 from __future__ import annotations
@@ -74,6 +75,8 @@ def _ns_update(h, target, syn1neg, neg, cum_table, alpha, work, r, table):
         f = np.float32(0.0)
         for k in range(dim):
             f += h[k] * syn1neg[w, k]
+        if f <= -MAX_EXP or f >= MAX_EXP:
+            continue
         g = np.float32((label - _sigmoid(f, table)) * alpha)
         for k in range(dim):
             work[k] += g * syn1neg[w, k]
@@ -97,7 +100,14 @@ def _hs_update(h, target, syn1, codes, points, lengths, alpha, work, table):
             syn1[node, k] += g * h[k]
 
 
-@njit(nogil=True, fastmath=True, cache=True)
+# Fast-math flags: reassociation/contraction let LLVM vectorise the dot products and axpys. Not
+# the full ``fastmath=True``: with it (nnan/ninf/afn added) training quality collapsed on
+# enwiki-sample (CBOW WordSim353 Spearman 0.05 instead of 0.20, gensim 0.19), at no speed gain
+# (benchmarks/word2vec_engines.py, BENCHMARKS.md).
+FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
+
+
+@njit(nogil=True, fastmath=FASTMATH, cache=True)
 def _train_slice(ids, offsets, s_begin, s_end, syn0, syn1neg, syn1, keep, cum_table, codes, points, lengths,
                  sg, cbow_mean, window, neg, hs, alpha0, min_alpha, epoch, epochs, seed, table):
     dim = syn0.shape[1]
@@ -172,7 +182,7 @@ def _train_slice(ids, offsets, s_begin, s_end, syn0, syn1neg, syn1, keep, cum_ta
                     _hs_update(neu1, center, syn1, codes, points, lengths, alpha, work, table)
                 if neg > 0:
                     r = _ns_update(neu1, center, syn1neg, neg, cum_table, alpha, work, r, table)
-                if cbow_mean:
+                if not cbow_mean:  # sum: the error is divided over the summed vectors (gensim's rule)
                     inv = np.float32(1.0 / cnt)
                     for k in range(dim):
                         work[k] *= inv
