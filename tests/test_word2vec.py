@@ -270,3 +270,49 @@ def test_sgns_loss_closed_form_and_engine_update_rule():
     # word2vec's update: u += alpha * (label - sigmoid(u.v)) v, i.e. minus the gradient
     expected = -(1 - torch.sigmoid((u * v).sum(-1, keepdim=True))) * v
     torch.testing.assert_close(u.grad, expected.detach())
+
+
+def _sig(f):
+    return float(engine.SIGMOID_TABLE[int((f + engine.MAX_EXP) * (engine.EXP_TABLE_SIZE / engine.MAX_EXP / 2))])
+
+
+@pytest.mark.parametrize("sg,cbow_mean", [(1, 1), (0, 1), (0, 0)], ids=["skip-gram", "cbow-mean", "cbow-sum"])
+def test_one_pass_equals_a_reference_loop_written_from_the_equations(sg, cbow_mean):
+    """window=1, hierarchical softmax, no subsampling: no randomness, so the engine must match exactly."""
+    sent = ["a", "b", "c", "a", "d", "b", "a"]
+    m = Word2Vec(None, vector_size=6, window=1, min_count=1, sample=0, hs=1, negative=0, sg=sg,
+                 cbow_mean=cbow_mean, alpha=0.5, epochs=1, workers=1, seed=0)
+    m.build_vocab([sent])
+    m.syn1[:] = np.random.default_rng(1).normal(size=m.syn1.shape) * 0.3  # non-zero outputs: errors reach syn0
+    syn0, syn1 = m.syn0.astype(np.float64), m.syn1.astype(np.float64)
+    ids = [m.vocab.index[w] for w in sent]
+    alpha = 0.5  # one sentence: the learning rate decays only after it
+
+    def hs(h, target, work):
+        for j in range(m.lengths[target]):
+            node, code = m.points[target, j], m.codes[target, j]
+            f = float(h @ syn1[node])
+            if abs(f) >= engine.MAX_EXP:
+                continue
+            g = (1 - code - _sig(f)) * alpha
+            work += g * syn1[node]
+            syn1[node] += g * h
+
+    for pos, centre in enumerate(ids):
+        ctx = [ids[c] for c in (pos - 1, pos + 1) if 0 <= c < len(ids)]
+        if sg:
+            for c in ctx:
+                work = np.zeros(6)
+                hs(syn0[c], centre, work)
+                syn0[c] += work
+        else:
+            h = syn0[ctx].sum(0) / (len(ctx) if cbow_mean else 1)
+            work = np.zeros(6)
+            hs(h, centre, work)
+            if not cbow_mean:
+                work /= len(ctx)
+            for c in ctx:
+                syn0[c] += work
+    m.train([sent])
+    np.testing.assert_allclose(m.syn0, syn0, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(m.syn1, syn1, rtol=1e-4, atol=1e-5)
