@@ -1,0 +1,171 @@
+"""Split-brain, autoencoders, PCA and GMM (and SimCLR) on Fashion-MNIST, one table.
+
+Neural methods are pretrained on the Lightning engine (``selfsup.train.run.pretrain``, the
+code path of ``selfsup pretrain``) for ``--minutes`` of training each (the learning rate
+annealed by the budget), with the same encoder (small-cnn, ``--width``) and one torch
+thread; PCA and GMM are fitted by ``selfsup pretrain pca|gmm``. Every run is evaluated
+on the same frozen-feature protocols of the harness:
+
+* kNN with 100% of the labels (k=200, the harness default),
+* linear probe with 1% of the labels (class-balanced subsets, seeds 0,1,2),
+* cluster: k-means (k=10) on the L2-normalised test features, NMI and ARI (seeds 0,1,2),
+
+plus the raw-pixel row. Split-brain's representation concatenates its two sub-networks
+(2 x the encoder width). The UCR BasicMotions check (split-brain, accelerometer <->
+gyroscope, series protocols vs raw 1-NN) runs with ``--ucr``.
+
+    flock /tmp/selfsup-heavy.lock nice -n 5 .venv/bin/python benchmarks/split_brain.py \\
+        --minutes 3 --out benchmarks/split_brain.json --ucr
+
+Writes the json after every method (partial results survive an interruption) and prints
+the markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+NEURAL = {
+    "split-brain": {"split": "halves"},
+    "autoencoder": {},
+    "denoising-ae": {},
+    "masked-ae": {},
+    "simclr": {},
+}
+
+
+def _git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              cwd=Path(__file__).parent).stdout.strip()
+    except OSError:
+        return "?"
+
+
+def evaluate_features(ftr, ytr, fte, yte, seeds):
+    from selfsup.eval.harness import EvalConfig, protocols_on_features
+
+    knn = protocols_on_features(ftr, ytr, fte, yte, EvalConfig(protocols=("knn",), labels=("100%",), seeds=seeds), 10)
+    lin = protocols_on_features(ftr, ytr, fte, yte, EvalConfig(protocols=("linear", "cluster"), labels=("1%",),
+                                                               seeds=seeds), 10)
+    return {"knn_100": knn["knn"]["100%"], "linear_1": lin["linear"]["1%"], "nmi": lin["cluster"]["nmi"],
+            "ari": lin["cluster"]["ari"], "dim": int(ftr.shape[1])}
+
+
+def run_neural(name: str, data, out: Path, minutes: float, width: int, extra: dict) -> dict:
+    from selfsup.eval.features import load_run_encoder
+    from selfsup.train.run import pretrain, resolve_config
+
+    over = {"max_minutes": minutes, "epochs": 100, "threads": 1, "ckpt_every_minutes": 0.0, **extra}
+    cfg = resolve_config(name, "fashion-mnist", encoder="small-cnn", encoder_width=width, overrides=over)
+    meta = pretrain(cfg, out / name, data=data, progress=False, schedule_by_time=True)
+    feat, _ = load_run_encoder(out / name)
+    return {"train": {k: meta.get(k) for k in ("steps", "epochs", "train_seconds", "final_loss")},
+            "features": (feat(data.x_train), feat(data.x_test))}
+
+
+def run_fitted(name: str, out: Path) -> dict:
+    from selfsup.cli.main import main
+    from selfsup.eval.features import load_run_encoder
+
+    t0 = time.monotonic()
+    if main(["pretrain", name, "--data", "fashion-mnist", "--out", str(out / name)]) != 0:
+        raise SystemExit(f"pretrain {name} failed")
+    secs = time.monotonic() - t0
+    from selfsup.data import load_dataset
+
+    data = load_dataset("fashion-mnist")
+    feat, _ = load_run_encoder(out / name)
+    return {"train": {"fit_seconds": round(secs, 1)}, "features": (feat(data.x_train), feat(data.x_test))}
+
+
+def ucr_check(out: Path, minutes: float) -> dict:
+    from selfsup.cli.main import main
+
+    run = out / "split-brain-basicmotions"
+    args = ["pretrain", "split-brain", "--data", "ucr:BasicMotions", "--out", str(run),
+            "--set", "split=channels:0,1,2/3,4,5", "--set", f"max_minutes={minutes}", "--epochs", "200"]
+    if main(args) != 0:
+        raise SystemExit("split-brain on BasicMotions failed")
+    if main(["evaluate", str(run), "--protocols", "svm,linear,1nn", "--labels", "100%"]) != 0:
+        raise SystemExit("evaluate on BasicMotions failed")
+    res = json.loads((run / "results.json").read_text())
+    return {"command": "selfsup " + " ".join(args), "protocols": res["protocols"], "baselines": res["baselines"],
+            "train_seconds": res.get("train_seconds"), "epochs": res.get("epochs")}
+
+
+def fmt(e: dict) -> str:
+    return f"{e['mean']:.3f} ± {e['std']:.3f}"
+
+
+def table(results: dict) -> str:
+    lines = ["| method | features | kNN 100% | linear 1% | cluster NMI | cluster ARI | pretraining |",
+             "|---|---|---|---|---|---|---|"]
+    for name, r in results["methods"].items():
+        t = r["train"]
+        tr = (f"{t['epochs']} ep, {t['train_seconds']:.0f} s" if "epochs" in t else f"fit {t.get('fit_seconds', 0)} s")
+        lines.append(f"| {name} | {r['dim']} | {fmt(r['knn_100'])} | {fmt(r['linear_1'])} | {fmt(r['nmi'])} | "
+                     f"{fmt(r['ari'])} | {tr} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--minutes", type=float, default=3.0, help="training budget per neural method")
+    ap.add_argument("--width", type=int, default=16, help="small-cnn width (channels of the first layer)")
+    ap.add_argument("--methods", default="raw,pca,gmm,split-brain,masked-ae,autoencoder,denoising-ae,simclr")
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--ucr", action="store_true", help="also run split-brain on UCR BasicMotions")
+    ap.add_argument("--ucr-minutes", type=float, default=1.0)
+    ap.add_argument("--runs", default="bench_runs/split_brain", help="where the run directories go")
+    ap.add_argument("--out", default="benchmarks/split_brain.json")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    from selfsup.data import load_dataset
+    from selfsup.eval.baselines import raw_features
+
+    seeds = tuple(int(s) for s in args.seeds.split(","))
+    runs = Path(args.runs) / time.strftime("%Y%m%d-%H%M%S")
+    runs.mkdir(parents=True, exist_ok=True)
+    data = load_dataset("fashion-mnist")
+    out_path = Path(args.out)
+    results = {
+        "command": "python " + " ".join(sys.argv), "commit": _git_commit(), "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch thread(s)",
+        "torch": torch.__version__, "python": platform.python_version(),
+        "settings": {"minutes": args.minutes, "width": args.width, "seeds": list(seeds), "knn_k": 200},
+        "methods": {},
+    }
+    for name in args.methods.split(","):
+        t0 = time.monotonic()
+        print(f"== {name}", flush=True)
+        if name == "raw":
+            r = {"train": {"fit_seconds": 0.0},
+                 "features": (raw_features(data.x_train), raw_features(data.x_test))}
+        elif name in ("pca", "gmm", "kmeans"):
+            r = run_fitted(name, runs)
+        else:
+            r = run_neural(name, data, runs, args.minutes, args.width, NEURAL.get(name, {}))
+        ftr, fte = r.pop("features")
+        r.update(evaluate_features(ftr, data.y_train, fte, data.y_test, seeds))
+        r["wall_seconds"] = round(time.monotonic() - t0, 1)
+        results["methods"][name] = r
+        print(json.dumps({k: v for k, v in r.items()}, default=str)[:400], flush=True)
+        out_path.write_text(json.dumps(results, indent=2))
+    if args.ucr:
+        print("== ucr:BasicMotions split-brain (accelerometer <-> gyroscope)", flush=True)
+        results["basicmotions"] = ucr_check(runs, args.ucr_minutes)
+        out_path.write_text(json.dumps(results, indent=2))
+    print(table(results))
+
+
+if __name__ == "__main__":
+    main()
