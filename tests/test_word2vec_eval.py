@@ -105,3 +105,16 @@ def test_lee_corpus_from_gensim_test_data():
     docs = list(load_text_corpus("lee"))
     assert len(docs) == 300 and sum(map(len, docs)) > 50_000
     assert all(t == t.lower() for t in docs[0])
+
+
+def test_kjv_verses_without_references():
+    import shutil
+
+    if not shutil.which("bible"):
+        pytest.skip("Debian bible-kjv not installed")
+    from selfsup.data.text import load_text_corpus
+
+    verses = list(load_text_corpus("kjv"))
+    assert len(verses) == 31102  # every verse of the KJV, one a line
+    assert verses[0] == "in the beginning god created the heaven and the earth".split()
+    assert not any(ch.isdigit() for v in verses[:200] for w in v for ch in w)  # "Ge1:1" references dropped

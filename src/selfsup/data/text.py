@@ -126,8 +126,8 @@ def _kjv_lines() -> list[str]:
         raise UserError(f"`bible` failed: {out.stderr.strip()[:200]}")
     lines = []
     for line in out.stdout.splitlines():
-        # "Genesis 1:1 In the beginning ..." -> drop the reference
-        m = re.match(r"^\s*(?:[1-3] )?[A-Za-z]+(?: of [A-Za-z]+)? \d+:\d+\s*(.*)$", line)
+        # "Ge1:1 In the beginning ..." (or "Genesis 1:1 ...") -> drop the verse reference
+        m = re.match(r"^\s*(?:[1-3] ?)?[A-Za-z]+(?: of [A-Za-z]+)? ?\d+:\d+\s*(.*)$", line)
         lines.append(m.group(1) if m else line)
     return lines
 
