@@ -6,13 +6,18 @@ import torch
 from torch import Tensor
 
 
+def row_permutation(n: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu") -> Tensor:
+    """DGI's corruption as indices: a random permutation of the N node rows, (N,) long."""
+    return torch.randperm(n, generator=generator, device="cpu").to(device)
+
+
 def shuffle_rows(x: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
     """DGI corruption: permute the rows (nodes) of ``x`` (N, F); the graph is kept.
 
     Returns:
         (x[perm], perm).
     """
-    perm = torch.randperm(x.shape[0], generator=generator, device="cpu").to(x.device)
+    perm = row_permutation(x.shape[0], generator, x.device)
     return x[perm], perm
 
 

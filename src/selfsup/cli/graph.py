@@ -1,127 +1,197 @@
 """``selfsup pretrain/evaluate`` for graph methods (DGI, GRACE): full-batch training, node evaluation.
 
-``pretrain`` writes ``run.json``, ``model.pt`` and ``embeddings.pt`` (node embeddings, labels,
-split masks); ``evaluate`` fits a linear probe on the public split over seeds
-(``protocols.linear.public``), the low-label protocol on nodes, a raw-feature baseline and a
-2-D embedding map.
+``pretrain`` writes into RUN_DIR: ``run.json`` (settings, stop reason, timings, loss curve),
+``model.pt`` (the method's weights), ``graph.pt`` (the graph it was trained on) and
+``embeddings.pt`` (node embeddings ``z`` (N, D) with ``y`` and the split masks).
+``evaluate`` runs the node protocols (:mod:`selfsup.eval.graph`) on the embeddings and on the
+baselines (raw features, the same encoder untrained) and writes ``results.json`` (with
+``protocols.linear.public`` = {"mean", "std", "values"} over probe seeds), ``report.md`` and
+``embedding_map.png``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from selfsup.cli.runners import register_runner
-from selfsup.config import apply_overrides, to_dict
-from selfsup.data.registry import load_dataset
+from selfsup.config import apply_overrides
 from selfsup.errors import UserError
 from selfsup.methods.base import DataInfo
 from selfsup.train.checkpoint import atomic_write_text
-from selfsup.train.graph import fit_full_batch
+from selfsup.train.graph import GraphTrainConfig, fit_full_batch
+
+GRAPH_NAMES_HINT = "graph names: cora, citeseer, pubmed, planetoid:NAME:ROOT, edgelist:EDGES[,FEATURES[,LABELS]]"
+
+
+def load_graph(name: str, data_dir: str | None = None) -> Any:
+    """A registered graph dataset by name, with a clear error for non-graph names."""
+    from selfsup.data.graph import as_graph
+
+    return as_graph(name, data_dir=data_dir)
+
+
+def split_settings(spec: Any, overrides: dict[str, Any]) -> tuple[Any, GraphTrainConfig]:
+    """Overrides -> (method config, training config); the method's ``optim_defaults`` come first."""
+    train_keys = {f.name for f in fields(GraphTrainConfig)}
+    ov = dict(overrides)
+    if ov.get("batch_size") is not None:
+        raise UserError("graph methods train full-batch (the whole graph each epoch); --batch-size does not apply")
+    ov.pop("batch_size", None)
+    if "epochs" in ov:
+        e = float(ov["epochs"])
+        if e != int(e) or e < 1:
+            raise UserError(f"--epochs must be a whole number >= 1 for graph methods, got {ov['epochs']}")
+        ov["epochs"] = int(e)
+    train = apply_overrides(GraphTrainConfig(), spec.optim_defaults)
+    train = apply_overrides(train, {k: v for k, v in ov.items() if k in train_keys})
+    cfg = apply_overrides(spec.config_cls(), {k: v for k, v in ov.items() if k not in train_keys},
+                          also_valid=sorted(train_keys))
+    return cfg, train
+
+
+def train_graph_method(spec: Any, cfg: Any, train: GraphTrainConfig, data: Any) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Build ``spec``'s method for ``data`` and train it full-batch; returns (method, fit record)."""
+    info = DataInfo(input_shape=(data.num_features,), num_samples=data.num_nodes)
+    model = spec.build(cfg, None, info, train.seed)
+    fit = fit_full_batch(model, data, train)
+    return model, fit
 
 
 def pretrain_graph(args: argparse.Namespace, spec: Any, overrides: dict[str, Any]) -> int:
-    cfg = spec.config_cls()
+    if getattr(args, "encoder", None) not in (None, "small-cnn", "gcn"):
+        raise UserError(f"graph methods use the GCN encoder, not '{args.encoder}'",
+                        hint="drop --encoder (or pass --encoder gcn); set its size with --set hidden_dim=...")
     if getattr(args, "preset", None):
         if args.preset not in spec.presets:
             raise UserError(f"unknown preset '{args.preset}' for {spec.name}", hint=f"presets: {', '.join(spec.presets) or 'none'}")
-        cfg = apply_overrides(cfg, spec.presets[args.preset])
-    ov = dict(overrides)
-    ov.pop("batch_size", None)  # full-batch training
-    if "epochs" in ov:
-        ov["epochs"] = int(float(ov["epochs"]))
-    cfg = apply_overrides(cfg, ov)
-    data = load_dataset(args.data, data_dir=args.data_dir)
+        overrides = {**spec.presets[args.preset], **overrides}
+    cfg, train = split_settings(spec, overrides)
+    data = load_graph(args.data, getattr(args, "data_dir", None))
+    print(f"{data.name}: {data.num_nodes} nodes, {data.edge_index.shape[1] // 2} edges, {data.num_features} features"
+          + (f", {data.num_classes} classes" if data.y is not None else ""))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    meta = train_graph_method(spec, cfg, data)
-    model, fit = meta.pop("_model"), meta.pop("_fit")
+    model, fit = train_graph_method(spec, cfg, train, data)
     torch.save(model.state_dict(), out / "model.pt")
+    torch.save({k: getattr(data, k) for k in ("x", "edge_index", "y", "train_mask", "val_mask", "test_mask", "name", "classes")},
+               out / "graph.pt")
     torch.save({"z": model.embed(data), "y": data.y, "train_mask": data.train_mask, "val_mask": data.val_mask,
-                "test_mask": data.test_mask, "x": data.x, "classes": data.classes}, out / "embeddings.pt")
-    meta.update({"method": spec.name, "dataset": args.data, "modality": "graph", "data_dir": args.data_dir,
-                 "encoder": f"gcn-{cfg.layers}x{cfg.hidden_dim}", "config": to_dict(cfg)})
+                "test_mask": data.test_mask}, out / "embeddings.pt")
+    meta = {"method": spec.name, "dataset": args.data, "modality": "graph", "data_dir": getattr(args, "data_dir", None),
+            "encoder": f"gcn-{type(model.encoder).__name__}-{model.encoder.out_dim}d", "input_dim": data.num_features,
+            "config": asdict(cfg), "train": asdict(train),
+            **{k: fit[k] for k in ("epochs", "best_epoch", "best_loss", "stop_reason", "stopped_early", "train_seconds")},
+            "seconds_per_epoch": round(fit["seconds_per_epoch"], 4), "losses": [round(v, 5) for v in fit["losses"]]}
     atomic_write_text(out / "run.json", json.dumps(meta, indent=2))
-    print(f"pretrained {spec.name} on {args.data}: {fit['stop_reason']} ({fit['train_seconds']} s)")
+    print(f"pretrained {spec.name}: {fit['stop_reason']} ({fit['train_seconds']:.1f} s, "
+          f"{fit['seconds_per_epoch']:.3f} s/epoch, loss {fit['losses'][0]:.4f} -> {fit['best_loss']:.4f})")
     print(f"next: selfsup evaluate {out}")
     return 0
 
 
-def train_graph_method(spec: Any, cfg: Any, data: Any) -> dict[str, Any]:
-    """Build ``spec``'s method for ``data`` and train it full-batch; returns run metadata."""
-    info = DataInfo(input_shape=(data.num_features,), num_samples=data.num_nodes)
-    model = spec.build(cfg, None, info, cfg.seed)
-    fit = fit_full_batch(model, data, epochs=cfg.epochs, lr=cfg.lr, weight_decay=cfg.weight_decay,
-                         patience=cfg.patience, min_epochs=cfg.min_epochs, min_delta=cfg.min_delta,
-                         max_minutes=cfg.max_minutes)
-    return {"epochs": fit["epochs"], "best_epoch": fit["best_epoch"], "stop_reason": fit["stop_reason"],
-            "train_seconds": fit["train_seconds"], "seconds_per_epoch": fit["seconds_per_epoch"],
-            "final_loss": fit["losses"][-1] if fit["losses"] else None, "_model": model, "_fit": fit}
+def load_graph_run(run_dir: Path, meta: dict[str, Any], trained: bool = True) -> tuple[torch.nn.Module, Any]:
+    """The run's method (trained weights, or freshly initialised with the run's seed) and its graph."""
+    from selfsup.data.graph import GraphData
+    from selfsup.methods import get_method
+
+    run_dir = Path(run_dir)
+    for f in ("graph.pt", "model.pt"):
+        if not (run_dir / f).is_file():
+            raise UserError(f"{run_dir / f} is missing; the run did not finish", hint="pretrain again")
+    spec = get_method(meta["method"])
+    g = torch.load(run_dir / "graph.pt", weights_only=False)
+    data = GraphData(**g)
+    cfg = apply_overrides(spec.config_cls(), meta["config"])
+    seed = int(meta["train"]["seed"])
+    model = spec.build(cfg, None, DataInfo(input_shape=(data.num_features,), num_samples=data.num_nodes), seed)
+    if trained:
+        model.load_state_dict(torch.load(run_dir / "model.pt", map_location="cpu"))
+    return model.eval(), data
 
 
-def node_linear_probe(z: torch.Tensor, y: torch.Tensor, train_idx: torch.Tensor, test_idx: torch.Tensor,
-                      seeds: tuple[int, ...] = (0, 1, 2, 3, 4)) -> dict[str, Any]:
-    """Linear probe accuracy on ``test_idx`` trained on ``train_idx``, {"mean","std","values"} over seeds."""
-    from selfsup.eval.linear import linear_probe_accuracy
-    from selfsup.eval.lowlabel import mean_std
+def eval_settings(args: argparse.Namespace) -> tuple[Any, tuple[str, ...]]:
+    from selfsup.eval.graph import NODE_PROTOCOLS, node_eval_config
+    from selfsup.eval.lowlabel import parse_fraction
 
-    c = int(y.max()) + 1
-    accs = [linear_probe_accuracy(z[train_idx], y[train_idx], z[test_idx], y[test_idx], c, seed=s)[0] for s in seeds]
-    return mean_std(accs)
+    def csv(s: str | None) -> tuple[str, ...] | None:
+        return None if s is None else tuple(v.strip() for v in s.split(",") if v.strip())
 
-
-def _splits(blob: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
-    y = blob["y"]
-    if blob.get("train_mask") is not None and blob.get("test_mask") is not None:
-        return blob["train_mask"].nonzero().flatten(), blob["test_mask"].nonzero().flatten()
-    g = torch.Generator().manual_seed(0)
-    perm = torch.randperm(len(y), generator=g)
-    k = len(y) // 2
-    return perm[:k], perm[k:]
+    protocols = csv(getattr(args, "protocols", None)) or ("linear",)
+    for p in protocols:
+        if p not in NODE_PROTOCOLS:
+            raise UserError(f"protocol '{p}' is not available for graphs", hint=f"graph protocols: {', '.join(NODE_PROTOCOLS)}")
+    labels = csv(getattr(args, "labels", None)) or ("1%", "10%", "100%")
+    if labels == ("none",):
+        labels = ()
+    for lab in labels:
+        try:
+            parse_fraction(lab)
+        except ValueError as e:
+            raise UserError(str(e), hint="use values like 1%,10%,100% (or 'none' for the split protocol only)") from None
+    try:
+        seeds = tuple(int(s) for s in (csv(getattr(args, "seeds", None)) or ("0", "1", "2", "3", "4")))
+    except ValueError:
+        raise UserError(f"--seeds must be integers, got {args.seeds}") from None
+    baselines = csv(getattr(args, "baselines", None))
+    baselines = ("raw", "random_init") if baselines is None else tuple(b for b in baselines if b != "none")
+    for b in baselines:
+        if b not in ("raw", "pca", "random_init"):
+            raise UserError(f"baseline '{b}' is not available for graphs", hint="graph baselines: raw, pca, random_init")
+    k = getattr(args, "k", None) or 200
+    return node_eval_config(protocols=protocols, labels=labels, seeds=seeds, baselines=baselines, knn_k=k), baselines
 
 
 def evaluate_graph(args: argparse.Namespace, meta: dict[str, Any]) -> int:
-    from selfsup.eval.linear import linear_probe_accuracy
-    from selfsup.eval.lowlabel import balanced_subset, mean_std, parse_fraction
+    from selfsup.eval.baselines import pca_features
+    from selfsup.eval.graph import node_protocols, node_split
     from selfsup.eval.report import plot_embedding_map, write_results
 
     run = Path(args.run_dir)
-    blob = torch.load(run / "embeddings.pt", weights_only=False)
-    z, y = blob["z"], blob["y"]
-    if y is None:
+    cfg, baselines = eval_settings(args)
+    model, data = load_graph_run(run, meta)
+    if data.y is None:
         raise UserError(f"the graph of {run} has no node labels; node classification needs them",
-                        hint="use edgelist:EDGES,FEATURES,LABELS")
-    seeds = tuple(int(s) for s in args.seeds.split(",")) if getattr(args, "seeds", None) else (0, 1, 2, 3, 4)
-    labels = [s.strip() for s in args.labels.split(",")] if getattr(args, "labels", None) else ["1%", "10%", "100%"]
-    train_idx, test_idx = _splits(blob)
-    test_mask = torch.zeros(len(y), dtype=torch.bool)
-    test_mask[test_idx] = True
-    pool = (~test_mask).nonzero().flatten()  # low-label protocol: labelled nodes drawn from all non-test nodes
-
-    def protocols_for(feats: torch.Tensor) -> dict[str, Any]:
-        res: dict[str, Any] = {"public": node_linear_probe(feats, y, train_idx, test_idx, seeds)}
-        for lab in labels:
-            frac = parse_fraction(lab)
-            accs = []
-            for s in seeds:
-                sub = pool[balanced_subset(y[pool], frac, s)]
-                accs.append(linear_probe_accuracy(feats[sub], y[sub], feats[test_idx], y[test_idx], int(y.max()) + 1, seed=s)[0])
-            res[lab] = mean_std(accs)
-        return res
-
-    results = {"method": meta["method"], "dataset": meta["dataset"], "encoder": meta.get("encoder", "gcn"),
-               "epochs": meta["epochs"], "train_seconds": meta["train_seconds"], "stop_reason": meta.get("stop_reason"),
-               "protocols": {"linear": protocols_for(z)},
-               "baselines": {"raw": {"linear": protocols_for(blob["x"])}}}
+                        hint="give labels: edgelist:EDGES,FEATURES,LABELS, or label_attr= for a networkx graph")
+    y = data.y
+    split = node_split(y, data.train_mask, data.test_mask, seed=0, val_mask=data.val_mask)
+    z = model.embed(data)  # (N, D)
+    print(f"{meta['method']} on {meta['dataset']}: {split.name} split {len(split.train)} train / {len(split.test)} test nodes")
+    print("method:")
+    results: dict[str, Any] = {
+        "method": meta["method"], "dataset": meta["dataset"], "encoder": meta.get("encoder", "gcn"),
+        "epochs": meta["epochs"], "train_seconds": meta["train_seconds"], "stop_reason": meta.get("stop_reason"),
+        "split": {"name": split.name, "train": len(split.train), "test": len(split.test)},
+        "protocols": node_protocols(z, y, split, cfg, print),
+    }
+    base: dict[str, Any] = {}
+    if "raw" in baselines:
+        print("baseline raw features:")
+        base["raw"] = node_protocols(data.x, y, split, cfg, print)
+    if "pca" in baselines:
+        print(f"baseline pca-{cfg.pca_components}:")
+        p, _ = pca_features(data.x, data.x[:1], min(cfg.pca_components, data.num_features))
+        base["pca"] = node_protocols(p, y, split, cfg, print)
+    if "random_init" in baselines:
+        print("baseline random-init encoder:")
+        rnd, _ = load_graph_run(run, meta, trained=False)
+        base["random_init"] = node_protocols(rnd.embed(data), y, split, cfg, print)
+    results["baselines"] = base
+    results["settings"] = {"labels": list(cfg.labels), "seeds": list(cfg.seeds), "protocols": list(cfg.protocols)}
     write_results(run, results)
-    plot_embedding_map(z[test_idx], y[test_idx], run / "embedding_map.png", classes=blob.get("classes"),
-                       title=f"{meta['method']} on {meta['dataset']}: test nodes")
-    pub = results["protocols"]["linear"]["public"]
-    print(f"{meta['method']} on {meta['dataset']}: linear probe (public split) {pub['mean']:.4f} ± {pub['std']:.4f}")
+    try:
+        plot_embedding_map(z[split.test], y[split.test], run / "embedding_map.png", classes=data.classes,
+                           title=f"{meta['method']} on {meta['dataset']}: test nodes (t-SNE)")
+    except Exception as e:  # the map is a convenience; never fail the evaluation on it
+        print(f"(embedding map skipped: {e})")
+    if "linear" in results["protocols"]:
+        pub = results["protocols"]["linear"][split.name]
+        print(f"{meta['method']} on {meta['dataset']}: linear probe ({split.name} split) {pub['mean']:.4f} ± {pub['std']:.4f}")
     print(f"wrote {run}/results.json, report.md, embedding_map.png")
     return 0
 

@@ -8,7 +8,6 @@ All sources become one :class:`GraphData`: node features ``x`` (N, F), ``edge_in
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,15 +43,7 @@ class GraphData:
             raise UserError(f"node features must be a 2-D matrix (nodes x features), got shape {tuple(self.x.shape)}")
         if self.edge_index.dim() != 2 or self.edge_index.shape[0] != 2:
             raise UserError(f"edge_index must have shape (2, E), got {tuple(self.edge_index.shape)}")
-        if self.edge_index.numel():
-            lo, hi = int(self.edge_index.min()), int(self.edge_index.max())
-            if lo < 0 or hi >= n:
-                bad = lo if lo < 0 else hi
-                raise UserError(
-                    f"graph '{self.name}': edge references node {bad}, but node ids must be in 0..{n - 1} "
-                    f"({n} nodes in the feature matrix)",
-                    hint="node ids are 0-based row numbers of the feature matrix",
-                )
+        _check_ids(self.edge_index, n, self.name)
         if self.y is not None:
             self.y = torch.as_tensor(self.y, dtype=torch.long)
             if self.y.shape != (n,):
@@ -88,7 +79,7 @@ def from_pyg(data: Any, name: str = "graph") -> GraphData:
     if getattr(data, "x", None) is None:
         raise UserError("the PyG Data object has no node features 'x'", hint="set data.x (N, F); use an identity matrix when there are none")
     return GraphData(
-        x=data.x, edge_index=_symmetrize(data.edge_index, data.x.shape[0]),
+        x=data.x, edge_index=_symmetrize(data.edge_index, data.x.shape[0], name),
         y=getattr(data, "y", None), train_mask=getattr(data, "train_mask", None),
         val_mask=getattr(data, "val_mask", None), test_mask=getattr(data, "test_mask", None), name=name,
     )
@@ -98,17 +89,31 @@ def from_networkx(g: Any, features: Any = None, label_attr: str | None = None, n
     """Build from a networkx graph; nodes are numbered in ``g.nodes`` order.
 
     Args:
-        g: the graph.
-        features: (N, F) array; default: the identity (one-hot node ids).
-        label_attr: node attribute holding the class (strings are mapped to ids in sorted order).
+        g: the graph (directed graphs are made undirected).
+        features: (N, F) array, or the name of a node attribute holding each node's feature
+            vector; default: the identity (one-hot node ids).
+        label_attr: node attribute holding the class (mapped to ids in sorted order of its values).
     """
     nodes = list(g.nodes)
+    if not nodes:
+        raise UserError("the networkx graph has no nodes")
     index = {v: i for i, v in enumerate(nodes)}
-    edges = [(index[a], index[b]) for a, b in g.edges]
+    edges = [(index[a], index[b]) for a, b in g.edges()]
     ei = torch.tensor(edges, dtype=torch.long).t() if edges else torch.zeros(2, 0, dtype=torch.long)
-    x = torch.eye(len(nodes)) if features is None else torch.as_tensor(np.asarray(features), dtype=torch.float32)
-    if x.shape[0] != len(nodes):
-        raise UserError(f"{x.shape[0]} feature rows for {len(nodes)} nodes; they must match")
+    if features is None:
+        x = torch.eye(len(nodes))
+    elif isinstance(features, str):
+        missing = [v for v in nodes if features not in g.nodes[v]]
+        if missing:
+            raise UserError(f"{len(missing)} nodes (e.g. {missing[0]!r}) lack the feature attribute '{features}'")
+        rows = [np.asarray(g.nodes[v][features], dtype=np.float32).reshape(-1) for v in nodes]
+        if len({len(r) for r in rows}) != 1:
+            raise UserError(f"node attribute '{features}' has vectors of different lengths")
+        x = torch.from_numpy(np.stack(rows))
+    else:
+        x = torch.as_tensor(np.asarray(features), dtype=torch.float32)
+    if x.dim() != 2 or x.shape[0] != len(nodes):
+        raise UserError(f"feature matrix of shape {tuple(x.shape)} for {len(nodes)} nodes; it must be (nodes, features)")
     y, classes = None, None
     if label_attr is not None:
         raw = [g.nodes[v].get(label_attr) for v in nodes]
@@ -116,26 +121,59 @@ def from_networkx(g: Any, features: Any = None, label_attr: str | None = None, n
             raise UserError(f"some nodes lack the label attribute '{label_attr}'")
         classes = sorted({str(r) for r in raw})
         y = torch.tensor([classes.index(str(r)) for r in raw])
-    return GraphData(x=x, edge_index=_symmetrize(ei, len(nodes)), y=y, name=name, classes=classes)
+    return GraphData(x=x, edge_index=_symmetrize(ei, len(nodes), name), y=y, name=name, classes=classes)
 
 
-def _symmetrize(edge_index: Tensor, n: int) -> Tensor:
-    """Both directions of every edge, duplicates and self-loops removed."""
+def as_graph(obj: Any, **options: Any) -> GraphData:
+    """Any supported graph input as :class:`GraphData`: a GraphData, a ``torch_geometric.data.Data``,
+    a networkx graph (``options`` go to :func:`from_networkx`) or a registered dataset name."""
+    if isinstance(obj, GraphData):
+        return obj
+    if isinstance(obj, str):
+        from selfsup.data.registry import dataset_entry, load_dataset
+
+        entry, _ = dataset_entry(obj)
+        if entry.modality != "graph":
+            raise UserError(f"dataset '{obj}' is not a graph", hint="graph names: cora, citeseer, pubmed, planetoid:NAME:ROOT, edgelist:EDGES[,FEATURES[,LABELS]]")
+        return load_dataset(obj, **options)
+    if hasattr(obj, "edge_index"):
+        return from_pyg(obj, **options)
+    if hasattr(obj, "nodes") and hasattr(obj, "edges"):
+        return from_networkx(obj, **options)
+    raise UserError(f"cannot use a {type(obj).__name__} as a graph",
+                    hint="pass a torch_geometric.data.Data, a networkx graph, GraphData or a dataset name")
+
+
+def _check_ids(edge_index: Tensor, n: int, name: str) -> None:
+    if edge_index.numel():
+        lo, hi = int(edge_index.min()), int(edge_index.max())
+        if lo < 0 or hi >= n:
+            raise UserError(
+                f"graph '{name}': an edge references node {lo if lo < 0 else hi}, but node ids must be in "
+                f"0..{n - 1} ({n} nodes in the feature matrix)",
+                hint="node ids are 0-based row numbers of the feature matrix",
+            )
+
+
+def _symmetrize(edge_index: Tensor, n: int, name: str = "graph") -> Tensor:
+    """Both directions of every edge, duplicates and self-loops removed; (2, E) -> (2, E')."""
     ei = torch.as_tensor(edge_index, dtype=torch.long)
+    if ei.dim() != 2 or ei.shape[0] != 2:
+        raise UserError(f"graph '{name}': edge_index must have shape (2, E), got {tuple(ei.shape)}")
+    _check_ids(ei, n, name)
     if ei.numel() == 0:
         return ei.reshape(2, 0)
     ei = torch.cat([ei, ei.flip(0)], 1)
     ei = ei[:, ei[0] != ei[1]]
-    key = torch.unique(ei[0] * max(n, int(ei.max()) + 1) + ei[1])
-    m = max(n, int(ei.max()) + 1)
-    return torch.stack([key // m, key % m])
+    key = torch.unique(ei[0] * n + ei[1])  # sorted: grouped by source node
+    return torch.stack([key // n, key % n])
 
 
 # ---------------------------------------------------------------- Planetoid
 
 
 def default_planetoid_dir(data_dir: str | os.PathLike | None = None) -> Path | None:
-    """--data-dir, else ../shared/data/planetoid (when present), else $SELFSUP_DATA_DIR/planetoid."""
+    """--data-dir, else ../shared/data/planetoid (when present), else $SELFSUP_DATA_DIR(/planetoid)."""
     cands: list[Path] = []
     if data_dir:
         d = Path(data_dir)
@@ -145,16 +183,25 @@ def default_planetoid_dir(data_dir: str | os.PathLike | None = None) -> Path | N
     if env:
         cands += [Path(env) / "planetoid", Path(env)]
     for c in cands:
-        if c.is_dir() and any((c / n / "raw").is_dir() for n in PLANETOID_NAMES.values()):
+        if c.is_dir() and any((c / n / "raw").is_dir() or (c / n).is_dir() for n in PLANETOID_NAMES.values()):
             return c
     return Path(data_dir) if data_dir else None
 
 
-def load_planetoid(name: str, root: str | os.PathLike | None = None) -> GraphData:
-    """Load a Planetoid graph (public split) from ``root/<Name>/raw`` without writing into ``root``.
+def _planetoid_raw_dir(canon: str, root: Path) -> Path:
+    """The folder holding ``ind.<name>.*``: ROOT/<Name>/raw, ROOT/<Name>, ROOT/raw or ROOT itself."""
+    for d in (root / canon / "raw", root / canon, root / "raw", root):
+        if (d / f"ind.{canon.lower()}.graph").is_file():
+            return d
+    return root / canon / "raw"
 
-    The raw files are copied to ``~/.cache/selfsup/planetoid/<Name>/raw`` (or
-    ``$SELFSUP_CACHE_DIR``) and processed there by ``torch_geometric.datasets.Planetoid``.
+
+def load_planetoid(name: str, root: str | os.PathLike | None = None) -> GraphData:
+    """Load a Planetoid graph (Cora, CiteSeer, PubMed) with its public split, read-only.
+
+    The raw files ``ind.<name>.{x,tx,allx,y,ty,ally,graph,test.index}`` are read from
+    ``root/<Name>/raw`` (or ``root/<Name>``, ``root/raw``, ``root``) by PyTorch Geometric's
+    Planetoid reader; nothing is written.
     """
     canon = PLANETOID_NAMES.get(name.lower())
     if canon is None:
@@ -162,29 +209,26 @@ def load_planetoid(name: str, root: str | os.PathLike | None = None) -> GraphDat
     if root is None:
         raise UserError(
             f"{canon} not found: no Planetoid data directory",
-            hint="pass --data-dir DIR (holding planetoid/<Name>/raw) or set SELFSUP_DATA_DIR",
+            hint="pass --data-dir DIR (holding planetoid/<Name>/raw), set SELFSUP_DATA_DIR, or use planetoid:NAME:ROOT",
         )
-    raw = Path(root) / canon / "raw"
+    raw = _planetoid_raw_dir(canon, Path(root))
     needed = [f"ind.{canon.lower()}.{s}" for s in ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")]
     missing = [f for f in needed if not (raw / f).is_file()]
     if missing:
         raise UserError(
             f"{canon} not found in {raw}: missing {', '.join(missing)}",
-            hint="put the Planetoid raw files (ind.<name>.*) there, or pass --data-dir",
+            hint="put the Planetoid raw files (ind.<name>.*) in <root>/<Name>/raw, or pass --data-dir",
         )
     try:
-        from torch_geometric.datasets import Planetoid
+        from torch_geometric.io import read_planetoid_data
     except ImportError as e:  # pragma: no cover - depends on the install
         raise UserError("graph data needs PyTorch Geometric", hint="pip install 'selfsup[graph]'") from e
-    cache = Path(os.environ.get("SELFSUP_CACHE_DIR", Path.home() / ".cache" / "selfsup")) / "planetoid"
-    dst = cache / canon / "raw"
-    dst.mkdir(parents=True, exist_ok=True)
-    for f in needed:
-        if not (dst / f).is_file() or (dst / f).stat().st_size != (raw / f).stat().st_size:
-            shutil.copyfile(raw / f, dst / f)
-    ds = Planetoid(str(cache), canon)
-    g = from_pyg(ds[0], name=canon.lower())
-    return g
+    try:
+        data = read_planetoid_data(str(raw), canon.lower())
+    except Exception as e:  # corrupt pickles, truncated files
+        raise UserError(f"cannot read {canon} from {raw}: {type(e).__name__}: {e}",
+                        hint="the ind.<name>.* files may be damaged; copy them again") from e
+    return from_pyg(data, name=canon.lower())
 
 
 def _planetoid_loader(name: str):
@@ -223,33 +267,40 @@ def _read_matrix(path: Path, what: str) -> np.ndarray:
 def load_edgelist(edges: str, features: str | None = None, labels: str | None = None, name: str = "edgelist") -> GraphData:
     """Edge list (two integer columns, 0-based node ids) + optional feature matrix and label vector.
 
-    Without features, nodes get one-hot identity features.
+    Files are whitespace-separated text (``#`` comments), ``.csv`` or ``.npy``. The number of nodes
+    is the number of feature rows, else of labels, else the largest node id + 1. Without
+    features, nodes get one-hot identity features. Edges are made undirected.
     """
     e = _read_matrix(Path(edges), "edge list")
     if e.size and e.shape[1] < 2:
         raise UserError(f"edge list {edges} needs two columns (source target), found {e.shape[1]}")
-    e = e[:, :2]
+    e = e[:, :2] if e.size else np.zeros((0, 2))
     if e.size and not np.all(np.equal(np.mod(e, 1), 0)):
-        raise UserError(f"edge list {edges} has non-integer node ids")
-    ei = torch.as_tensor(e.astype(np.int64)).t()
+        raise UserError(f"edge list {edges} has non-integer node ids", hint="node ids are 0-based integers")
+    ei = torch.as_tensor(e.astype(np.int64)).t()  # (2, E)
+    lab = _read_matrix(Path(labels), "label").reshape(-1) if labels else None
     if features:
         x = torch.as_tensor(_read_matrix(Path(features), "feature"), dtype=torch.float32)
     else:
-        n = int(ei.max()) + 1 if ei.numel() else 0
+        n = len(lab) if lab is not None else (int(ei.max()) + 1 if ei.numel() else 0)
         x = torch.eye(n)
+    if x.shape[0] == 0:
+        raise UserError(f"the graph from {edges} has no nodes")
     y = None
-    if labels:
-        lab = _read_matrix(Path(labels), "label").reshape(-1)
+    if lab is not None:
         if len(lab) != x.shape[0]:
-            raise UserError(f"{len(lab)} labels in {labels} for {x.shape[0]} nodes (rows of {features or 'the edge list'}); they must match")
+            raise UserError(f"{len(lab)} labels in {labels} for {x.shape[0]} nodes (rows of {features}); they must match")
+        if not np.all(np.equal(np.mod(lab, 1), 0)) or lab.min() < 0:
+            raise UserError(f"labels in {labels} must be integers >= 0 (one class id per node)")
         y = torch.as_tensor(lab.astype(np.int64))
+    where = f"the feature matrix {features}" if features else (f"the label file {labels}" if labels else "the edge list")
     if ei.numel() and (int(ei.min()) < 0 or int(ei.max()) >= x.shape[0]):
         bad = int(ei.min()) if int(ei.min()) < 0 else int(ei.max())
         raise UserError(
-            f"edge list {edges} references node {bad}, but the feature matrix has {x.shape[0]} rows (ids 0..{x.shape[0] - 1})",
+            f"edge list {edges} references node {bad}, but {where} has {x.shape[0]} nodes (ids 0..{x.shape[0] - 1})",
             hint="node ids are 0-based row numbers of the feature matrix",
         )
-    return GraphData(x=x, edge_index=_symmetrize(ei, x.shape[0]), y=y, name=name)
+    return GraphData(x=x, edge_index=_symmetrize(ei, x.shape[0], name), y=y, name=name)
 
 
 @register_dataset("edgelist", "graph from files: edgelist:EDGES[,FEATURES[,LABELS]]", prefix=True, modality="graph")

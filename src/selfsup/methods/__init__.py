@@ -3,7 +3,7 @@
 | family | methods |
 |---|---|
 | contrastive | simclr, moco-v1, moco-v2, memory-bank, byol, simsiam, barlow-twins, vicreg |
-| contrastive (graph) | dgi |
+| contrastive (graph) | dgi, grace |
 | context (image, series) | split-brain, autoencoder, denoising-ae, masked-ae |
 | classical (fitted) | pca, gmm, kmeans |
 | temporal (series) | cpc, temporal-contrast, ts2vec (contrastive) |
@@ -12,7 +12,7 @@
 
 from selfsup.methods import simclr  # noqa: F401
 from selfsup.methods import barlow_twins, byol, memory_bank, moco, simsiam, vicreg  # noqa: F401
-from selfsup.methods import dgi  # noqa: F401
+from selfsup.methods import dgi, grace  # noqa: F401
 from selfsup.methods import cpc, temporal_contrast, ts2vec  # noqa: F401
 from selfsup.methods import frame_order, time_contrastive, tracking  # noqa: F401
 from selfsup.methods import word2vec  # noqa: F401  (word2vec, deepwalk)

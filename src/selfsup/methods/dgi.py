@@ -4,6 +4,9 @@ Positive pair: a node's GCN representation and the summary (sigmoid of the mean 
 the real graph. Negative pair: the representation of the same node in a corrupted graph (node
 features shuffled between rows, edges kept) with the same summary. A bilinear discriminator
 scores the pairs; binary cross-entropy trains encoder and discriminator together.
+
+The batch is a whole graph: any object with ``x`` (N, F) and ``edge_index`` (2, E)
+(:class:`selfsup.data.graph.GraphData` or a ``torch_geometric.data.Data``).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from selfsup.augment.graph import shuffle_rows
+from selfsup.augment.graph import row_permutation
 from selfsup.encoders.gcn import GCNEncoder
 from selfsup.errors import UserError
 from selfsup.functional.dgi import bilinear_scores, dgi_loss
@@ -26,81 +29,79 @@ class DGIConfig:
     """DGI hyperparameters (defaults: the paper's transductive setting).
 
     Attributes:
-        hidden_dim: GCN output width.
-        layers: GCN layers.
-        lr: Adam learning rate.
-        weight_decay: Adam weight decay.
-        epochs: maximum training epochs (full-batch steps).
-        patience: stop after this many epochs without a lower training loss ...
-        min_epochs: ... but never before this epoch (a plateau at the start must not stop training).
-        min_delta: an improvement smaller than this does not reset the patience counter.
-        seed: random seed of initialisation and corruption.
-        max_minutes: wall-clock budget (0 = none).
+        hidden_dim: GCN output width (512 in the paper).
+        layers: GCN layers (1 in the paper's transductive setting).
+        activation: "prelu" (paper), "relu" or "elu".
     """
 
     hidden_dim: int = 512
     layers: int = 1
-    lr: float = 0.001
-    weight_decay: float = 0.0
-    epochs: int = 300
-    patience: int = 20
-    min_epochs: int = 100
-    min_delta: float = 0.0
-    seed: int = 0
-    max_minutes: float = 0.0
+    activation: str = "prelu"
 
     def validate(self) -> None:
         if self.hidden_dim < 1 or self.layers < 1:
-            raise UserError("hidden_dim and layers must be at least 1")
-        if self.patience < 1 or self.epochs < 1:
-            raise UserError("epochs and patience must be at least 1")
+            raise UserError(f"hidden_dim and layers must be at least 1 (got {self.hidden_dim}, {self.layers})")
 
 
 class DGI(nn.Module):
-    """GCN encoder + sigmoid-mean readout + bilinear discriminator."""
+    """GCN encoder + sigmoid-mean readout + bilinear discriminator.
 
-    def __init__(self, encoder: nn.Module, hidden_dim: int) -> None:
+    Args:
+        encoder: maps (x, edge_index) to (N, D) node representations; has ``out_dim``.
+        seed: seed of the corruption permutations.
+    """
+
+    def __init__(self, encoder: nn.Module, seed: int = 0) -> None:
         super().__init__()
         self.encoder = encoder
-        self.weight = nn.Parameter(torch.empty(hidden_dim, hidden_dim))
+        d = encoder.out_dim
+        self.weight = nn.Parameter(torch.empty(d, d))  # bilinear discriminator W (D, D)
         nn.init.xavier_uniform_(self.weight)
-        self.generator: torch.Generator | None = None
+        self.generator = torch.Generator().manual_seed(seed)
 
     @staticmethod
     def readout(h: Tensor) -> Tensor:
-        return torch.sigmoid(h.mean(0))  # (D,)
+        """Graph summary s = sigmoid(mean_i h_i): (N, D) -> (D,)."""
+        return torch.sigmoid(h.mean(0))
 
-    def scores(self, x: Tensor, corrupted: Tensor, edge_index: Tensor) -> tuple[Tensor, Tensor]:
-        h_pos = self.encoder(x, edge_index)  # (N, D)
-        h_neg = self.encoder(corrupted, edge_index)  # (N, D)
+    def scores(self, x: Tensor, perm: Tensor, edge_index: Tensor) -> tuple[Tensor, Tensor]:
+        """Discriminator logits (N,) of the real patches and of the corrupted ones (rows of
+        ``x`` permuted by ``perm``, same graph)."""
+        if hasattr(self.encoder, "forward_pair"):  # shares the first feature transform (GCNEncoder)
+            h_pos, h_neg = self.encoder.forward_pair(x, perm, edge_index)  # (N, D) each
+        else:
+            h_pos = self.encoder(x, edge_index)  # (N, D)
+            h_neg = self.encoder(x[perm], edge_index)  # (N, D)
         s = self.readout(h_pos)  # (D,)
         return bilinear_scores(h_pos, s, self.weight), bilinear_scores(h_neg, s, self.weight)
 
     def training_step(self, batch: Any) -> StepOutput:
-        corrupted, _ = shuffle_rows(batch.x, self.generator)
-        pos, neg = self.scores(batch.x, corrupted, batch.edge_index)
+        perm = row_permutation(batch.x.shape[0], self.generator, batch.x.device)  # corruption: shuffle node rows
+        pos, neg = self.scores(batch.x, perm, batch.edge_index)
         loss = dgi_loss(pos, neg)
         with torch.no_grad():
             acc = float(torch.cat([pos > 0, neg <= 0]).float().mean())
-        return StepOutput(loss, {"loss": float(loss), "disc_acc": acc})
+        return StepOutput(loss, {"loss": float(loss.detach()), "disc_acc": acc})
 
     def on_after_optimizer_step(self, step: int) -> None:
-        pass
+        """DGI keeps no state besides its parameters."""
 
     @torch.no_grad()
     def embed(self, batch: Any) -> Tensor:
+        """Node representations (N, D) of the real graph."""
         return self.encoder(batch.x, batch.edge_index)
 
 
 def build_dgi(cfg: DGIConfig, encoder: nn.Module | None, info: Any, seed: int = 0) -> DGI:
+    """``info.input_shape`` is (F,), the node feature width."""
+    cfg.validate()
     torch.manual_seed(seed)
-    enc = encoder or GCNEncoder(info.input_shape[0], cfg.hidden_dim, cfg.layers, "prelu")
-    model = DGI(enc, enc.out_dim)
-    model.generator = torch.Generator().manual_seed(seed)
-    return model
+    enc = encoder or GCNEncoder(info.input_shape[0], cfg.hidden_dim, cfg.layers, cfg.activation)
+    return DGI(enc, seed)
 
 
 register_method(MethodSpec(
     name="dgi", family="contrastive", modality="graph", config_cls=DGIConfig, build=build_dgi,
     description="Deep Graph Infomax: node patches vs. graph summary, corrupted by feature shuffling",
+    optim_defaults={"epochs": 300, "lr": 0.001, "weight_decay": 0.0, "patience": 20, "restore_best": True},
 ))

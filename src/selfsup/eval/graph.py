@@ -1,0 +1,118 @@
+"""Node-level evaluation: the public split and the low-label protocol on frozen node features.
+
+* ``public``: a probe trained on the graph's public training nodes (Planetoid: 20 per class),
+  tested on its public test nodes -> {"mean", "std", "values"}. The linear probe's L2 penalty is
+  chosen on the public validation nodes (500 on Planetoid, the standard practice); the probe is
+  then deterministic, so it runs once (std 0: the spread that matters comes from pretraining
+  seeds, see ``benchmarks/graph.py``). Without validation nodes the penalty is chosen on a
+  seeded split of the training labels, once per seed, as in the harness.
+  A graph without split masks gets a seeded split instead (20 training nodes per class, or half
+  the class when smaller; the rest is test), reported under ``random``.
+* low-label (``1%``, ``10%``, ``100%``, ...): class-balanced subsets of *all* non-test nodes
+  (the harness's :func:`~selfsup.eval.harness.protocols_on_features`), tested on the same test
+  nodes, so the numbers read like the image and series protocols.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from selfsup.eval.harness import EvalConfig, protocols_on_features
+from selfsup.eval.knn import knn_accuracy
+from selfsup.eval.linear import LinearProbeConfig, linear_probe_accuracy
+from selfsup.eval.lowlabel import mean_std
+
+NODE_PROTOCOLS = ("linear", "knn")
+
+# L2 penalties tried by the node linear probe (picked on a split of the training labels, as in the
+# harness). Wider than the harness default (1e-5 .. 1e-2): the public split has 20 labelled nodes per
+# class for 128-512-d embeddings, where the useful penalties are 0.1-1.
+NODE_L2_GRID = (1e-4, 1e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0)
+
+
+def node_eval_config(**kw: Any) -> EvalConfig:
+    """The harness config for node evaluation: linear probe with :data:`NODE_L2_GRID`."""
+    kw.setdefault("linear", LinearProbeConfig(l2_grid=NODE_L2_GRID))
+    kw.setdefault("protocols", ("linear",))
+    kw.setdefault("seeds", (0, 1, 2, 3, 4))
+    return EvalConfig(**kw)
+
+
+@dataclass
+class NodeSplit:
+    """Training, validation and test node indices and the split's name ("public" or "random")."""
+
+    name: str
+    train: Tensor  # (n_train,) long
+    test: Tensor  # (n_test,) long
+    val: Tensor | None = None  # (n_val,) long
+
+
+def node_split(y: Tensor, train_mask: Tensor | None = None, test_mask: Tensor | None = None,
+               seed: int = 0, per_class: int = 20, val_mask: Tensor | None = None) -> NodeSplit:
+    """The public split when masks are given, else ``per_class`` random training nodes per class."""
+    if train_mask is not None and test_mask is not None and bool(train_mask.any()) and bool(test_mask.any()):
+        val = val_mask.nonzero().flatten() if val_mask is not None and bool(val_mask.any()) else None
+        return NodeSplit("public", train_mask.nonzero().flatten(), test_mask.nonzero().flatten(), val)
+    rng = np.random.default_rng(seed)
+    y_np = y.cpu().numpy()
+    tr, te = [], []
+    for c in np.unique(y_np):
+        idx = rng.permutation(np.flatnonzero(y_np == c))
+        k = min(per_class, max(1, len(idx) // 2))
+        tr.append(idx[:k])
+        te.append(idx[k:])
+    return NodeSplit("random", torch.from_numpy(np.sort(np.concatenate(tr))), torch.from_numpy(np.sort(np.concatenate(te))))
+
+
+def select_l2_on_nodes(feats: Tensor, y: Tensor, train: Tensor, val: Tensor, cfg: LinearProbeConfig) -> float:
+    """The L2 penalty of ``cfg.l2_grid`` with the best accuracy on the validation nodes (first on ties)."""
+    c = int(y.max()) + 1
+    best, best_acc = cfg.l2_grid[0], -1.0
+    for l2 in cfg.l2_grid:
+        one = LinearProbeConfig(**{**cfg.__dict__, "l2_grid": (l2,)})
+        acc = linear_probe_accuracy(feats[train], y[train], feats[val], y[val], c, one)[0]
+        if acc > best_acc + 1e-9:
+            best, best_acc = l2, acc
+    return best
+
+
+def node_protocols(feats: Tensor, y: Tensor, split: NodeSplit, cfg: EvalConfig,
+                   log: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
+    """``{protocol: {split.name: {...}, "1%": {...}, ...}}`` for protocols linear and knn.
+
+    Args:
+        feats: (N, D) node features (embeddings or raw).
+        y: (N,) labels.
+        split: training/test nodes of the split protocol; the low-label pool is every non-test node.
+        cfg: protocols, labels, seeds, kNN settings and the linear probe settings.
+    """
+    feats = feats.float()
+    c = int(y.max()) + 1
+    tr, te = split.train, split.test
+    out: dict[str, Any] = {}
+    for proto in cfg.protocols:
+        if proto == "linear" and split.val is not None:
+            l2 = select_l2_on_nodes(feats, y, tr, split.val, cfg.linear)
+            fixed = LinearProbeConfig(**{**cfg.linear.__dict__, "l2_grid": (l2,)})
+            accs = [linear_probe_accuracy(feats[tr], y[tr], feats[te], y[te], c, fixed)[0]]
+        elif proto == "linear":
+            accs = [linear_probe_accuracy(feats[tr], y[tr], feats[te], y[te], c, cfg.linear, s)[0] for s in cfg.seeds]
+        else:  # kNN is deterministic: one value
+            accs = [knn_accuracy(feats[tr], y[tr], feats[te], y[te], cfg.knn_k, cfg.knn_temperature, c)]
+        out[proto] = {split.name: mean_std(accs)}
+        log(f"  {proto:<7} {split.name:>6}: {out[proto][split.name]['mean']:.4f} ± {out[proto][split.name]['std']:.4f}")
+    if cfg.labels:
+        is_test = torch.zeros(len(y), dtype=torch.bool)
+        is_test[te] = True
+        pool = (~is_test).nonzero().flatten()
+        low = protocols_on_features(feats[pool], y[pool], feats[te], y[te], cfg, c, log)
+        for proto, res in low.items():
+            out.setdefault(proto, {}).update(res)
+    return out
