@@ -178,9 +178,10 @@ def main() -> None:
     ap.add_argument("--seeds", default="0,1,2,3,4")
     ap.add_argument("--pyg-seeds", help="seeds for the PyG recipe (default: --seeds)")
     ap.add_argument("--timing-epochs", type=int, default=20)
+    ap.add_argument("--only-pyg", action="store_true", help="dgi parts: run only the PyG recipe (keep our saved runs)")
     args = ap.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
-    pseeds = [int(s) for s in args.pyg_seeds.split(",")] if args.pyg_seeds else seeds
+    pseeds = seeds if args.pyg_seeds is None else [int(s) for s in args.pyg_seeds.split(",") if s.strip() not in ("", "none")]
     parts = args.parts.split(",")
     torch.set_num_threads(min(2, torch.get_num_threads()))
     cora = load_planetoid("cora", DATA)
@@ -189,14 +190,16 @@ def main() -> None:
             g = cora if part == "dgi-cora" else load_planetoid("citeseer", DATA)
             ours, pyg = [], []
             for s in sorted(set(seeds) | set(pseeds)):
-                if s in seeds:
+                if s in seeds and not args.only_pyg:
                     ours.append(run_ours("dgi", g, s))
                     print(part, "ours", ours[-1], flush=True)
                 if s in pseeds:
                     pyg.append(run_pyg(g, s))
                     print(part, "pyg", pyg[-1], flush=True)
-            save(part, {"ours": {"summary": summary(ours), "runs": ours},
-                        "pyg_example": {"summary": summary(pyg) if pyg else None, "runs": pyg}})
+            res = json.loads(OUT.read_text()).get(part, {}) if OUT.is_file() else {}
+            entry = {"ours": {"summary": summary(ours), "runs": ours}} if ours else {"ours": res.get("ours")}
+            entry["pyg_example"] = {"summary": summary(pyg), "runs": pyg} if pyg else res.get("pyg_example")
+            save(part, entry)
         elif part == "timing":
             t = timing(cora, args.timing_epochs)
             print(t, flush=True)
