@@ -118,3 +118,16 @@ def test_kjv_verses_without_references():
     assert len(verses) == 31102  # every verse of the KJV, one a line
     assert verses[0] == "in the beginning god created the heaven and the earth".split()
     assert not any(ch.isdigit() for v in verses[:200] for w in v for ch in w)  # "Ge1:1" references dropped
+
+
+def test_wiki_dump_streams_articles():
+    pytest.importorskip("gensim")
+    from gensim.test.utils import datapath
+
+    from selfsup.data.text import load_text_corpus
+
+    c = load_text_corpus(f"wiki:{datapath('enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2')}")
+    first = next(iter(c))
+    assert len(first) > 50 and all(t == t.lower() for t in first[:50])
+    with pytest.raises(UserError, match="not found"):
+        load_text_corpus("wiki:/nonexistent/dump.xml.bz2")

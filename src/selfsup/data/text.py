@@ -8,7 +8,8 @@ lowercased tokens, one per sentence or document. Names on the command line:
 * ``lee`` - the Lee background news corpus (gensim test data);
 * ``kjv`` - the King James Bible, one verse a line (Debian ``bible-kjv``: ``bible`` command);
 * ``text:PATH`` - a plain-text file (or a folder of ``*.txt``), one sentence or document a line,
-  lowercased and split on whitespace.
+  lowercased and split on whitespace;
+* ``wiki:PATH`` - a Wikipedia ``pages-articles*.xml.bz2`` dump, streamed.
 """
 
 from __future__ import annotations
@@ -108,6 +109,19 @@ def enwiki_sample() -> TextCorpus:
                       "shortened English Wikipedia dump + head500 (gensim test data)")
 
 
+def wiki_dump(path: str | os.PathLike) -> TextCorpus:
+    """A Wikipedia ``pages-articles*.xml.bz2`` dump, streamed article by article (gensim's WikiCorpus
+    markup stripping and tokenisation; articles under 50 tokens skipped, as gensim does)."""
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise UserError(f"Wikipedia dump {p} not found", hint="wiki:PATH takes a pages-articles*.xml.bz2 file")
+    try:
+        import gensim  # noqa: F401
+    except ImportError as e:
+        raise UserError("reading a Wikipedia dump needs gensim", hint="pip install 'selfsup[text]'") from e
+    return TextCorpus(f"wiki:{p}", lambda: _wiki_articles(p), f"Wikipedia dump {p.name}")
+
+
 def lee() -> TextCorpus:
     path = _gensim_test_file("lee_background.cor")
     return TextCorpus("lee", lambda: _lines(path, word_tokens, encoding="latin-1"), "Lee background news corpus")
@@ -167,13 +181,15 @@ CORPORA: dict[str, Callable[[], TextCorpus]] = {"enwiki-sample": enwiki_sample, 
 
 
 def load_text_corpus(name: str) -> TextCorpus:
-    """Resolve a corpus name (``enwiki-sample``, ``lee``, ``kjv``, ``text:PATH``)."""
+    """Resolve a corpus name (``enwiki-sample``, ``lee``, ``kjv``, ``text:PATH``, ``wiki:PATH``)."""
     if name.startswith("text:"):
         return text_file(name[5:])
+    if name.startswith("wiki:"):
+        return wiki_dump(name[5:])
     if name not in CORPORA:
         from selfsup.errors import unknown_name
 
-        raise unknown_name("text corpus", name, [*CORPORA, "text:PATH"])
+        raise unknown_name("text corpus", name, [*CORPORA, "text:PATH", "wiki:PATH"])
     return CORPORA[name]()
 
 
@@ -196,3 +212,9 @@ def _reg_kjv(arg=None, **_: object) -> TextCorpus:
 @register_dataset("text", "plain text, one sentence or document a line (text:PATH)", prefix=True, modality="words")
 def _reg_text(arg=None, **_: object) -> TextCorpus:
     return text_file(arg)
+
+
+@register_dataset("wiki", "a Wikipedia pages-articles*.xml.bz2 dump, streamed (wiki:PATH)", prefix=True,
+                  modality="words")
+def _reg_wiki(arg=None, **_: object) -> TextCorpus:
+    return wiki_dump(arg)
