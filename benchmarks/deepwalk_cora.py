@@ -5,8 +5,8 @@
 
 Each seed trains new walks + skip-gram (the ``deepwalk`` method's defaults: 10 walks of 80
 nodes per node, window 10, 128 dimensions, 5 negatives, 1 epoch, 2 workers; node2vec: p=1,
-q=0.5); the probe is the evaluation harness's linear probe (L2 picked on held-out training
-labels), mean over 5 probe seeds. Reported: mean ± std over the embedding seeds, next to the
+q=0.5); the probe is the node protocol of selfsup.eval.graph (the harness's linear probe, L2 picked on
+the 500 public validation nodes), as for DGI/GRACE. Reported: mean ± std over the embedding seeds, next to the
 probe on Cora's raw bag-of-words features.
 """
 
@@ -30,16 +30,17 @@ def main() -> None:
     args = ap.parse_args()
     from selfsup.config import apply_overrides
     from selfsup.data.registry import load_dataset
-    from selfsup.eval.linear import linear_probe_accuracy
+    from selfsup.eval.graph import node_eval_config, node_protocols, node_split
     from selfsup.methods.word2vec import DeepWalkConfig
     from selfsup.word2vec.walks import node_embeddings
 
     data = load_dataset("cora")
-    tr, te = data.train_mask.nonzero().flatten(), data.test_mask.nonzero().flatten()
     y = data.y
+    split = node_split(y, data.train_mask, data.test_mask, val_mask=data.val_mask)
+    cfg = node_eval_config(labels=())
 
     def probe(z: torch.Tensor) -> float:
-        return float(np.mean([linear_probe_accuracy(z[tr], y[tr], z[te], y[te], 7, seed=s)[0] for s in range(5)]))
+        return float(node_protocols(z, y, split, cfg)["linear"]["public"]["mean"])
 
     out: dict = {"command": "python benchmarks/deepwalk_cora.py " + " ".join(f"--{k} {v}" for k, v in vars(args).items()
                                                                              if k != "out"),

@@ -8,9 +8,9 @@ and ``vectors.txt`` (word2vec text format, loadable by gensim's ``KeyedVectors``
 the nearest neighbours of a few probe words; ``embed`` writes the vectors of a word list.
 
 DeepWalk run directory: ``run.json`` and ``embeddings.pt`` (node vectors ``z`` with labels and
-split masks); ``evaluate`` fits the linear probe on the public split over seeds
-(``protocols.linear.public``; ``--labels 1%,10%`` adds the low-label protocol), against the raw
-node features.
+split masks); ``evaluate`` runs the node protocols of :mod:`selfsup.eval.graph` (linear probe
+on the public split, ``protocols.linear.public``; ``--labels 1%,10%`` adds the low-label
+protocol), on the embeddings and on the raw node features.
 """
 
 from __future__ import annotations
@@ -216,9 +216,8 @@ def pretrain_deepwalk(args: argparse.Namespace, spec: Any, overrides: dict[str, 
 def evaluate_deepwalk(args: argparse.Namespace, meta: dict[str, Any]) -> int:
     import torch
 
-    from selfsup.eval.harness import EvalConfig, protocols_on_features
-    from selfsup.eval.linear import linear_probe_accuracy
-    from selfsup.eval.lowlabel import mean_std
+    from selfsup.eval.graph import node_eval_config, node_protocols, node_split
+    from selfsup.eval.report import write_results
 
     run = Path(args.run_dir)
     path = run / "embeddings.pt"
@@ -232,32 +231,17 @@ def evaluate_deepwalk(args: argparse.Namespace, meta: dict[str, Any]) -> int:
     seeds = tuple(int(s) for s in args.seeds.split(",")) if getattr(args, "seeds", None) else (0, 1, 2, 3, 4)
     # the public split is the protocol; low-label fractions only when asked for (--labels 1%,10%)
     labels = tuple(s.strip() for s in args.labels.split(",")) if getattr(args, "labels", None) else ()
-    if blob.get("train_mask") is not None and blob.get("test_mask") is not None:
-        split, tr, te = "public", blob["train_mask"].nonzero().flatten(), blob["test_mask"].nonzero().flatten()
-    else:
-        perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))
-        split, tr, te = "random", perm[: len(y) // 2], perm[len(y) // 2:]
-    c = int(y.max()) + 1
-    is_test = torch.zeros(len(y), dtype=torch.bool)
-    is_test[te] = True
-    pool = (~is_test).nonzero().flatten()  # low-label subsets come from every non-test node
-    cfg = EvalConfig(protocols=("linear",), labels=labels, seeds=seeds, baselines=())
-
-    def protocols_for(feats: torch.Tensor) -> dict[str, Any]:
-        accs = [linear_probe_accuracy(feats[tr], y[tr], feats[te], y[te], c, seed=s)[0] for s in seeds]
-        low = protocols_on_features(feats[pool], y[pool], feats[te], y[te], cfg, c) if labels else {}
-        return {"linear": {split: mean_std(accs), **low.get("linear", {})}}
-
+    split = node_split(y, blob.get("train_mask"), blob.get("test_mask"), val_mask=blob.get("val_mask"))
+    cfg = node_eval_config(labels=labels, seeds=seeds)
     results = {"method": meta["method"], "dataset": meta["dataset"], "encoder": f"{meta['method']}-embedding",
                "epochs": meta.get("epochs"), "train_seconds": meta.get("train_seconds"),
-               "protocols": protocols_for(z), "baselines": {"raw": protocols_for(blob["x"].float())}}
-    from selfsup.eval.report import write_results
-
+               "protocols": node_protocols(z, y, split, cfg),
+               "baselines": {"raw": node_protocols(blob["x"].float(), y, split, cfg)}}
     write_results(run, results)
-    pub = results["protocols"]["linear"][split]
-    raw = results["baselines"]["raw"]["linear"][split]
-    print(f"{meta['method']} on {meta['dataset']}: linear probe ({split} split) {pub['mean']:.4f} ± {pub['std']:.4f} "
-          f"(raw features {raw['mean']:.4f})")
+    pub = results["protocols"]["linear"][split.name]
+    raw = results["baselines"]["raw"]["linear"][split.name]
+    print(f"{meta['method']} on {meta['dataset']}: linear probe ({split.name} split) {pub['mean']:.4f} ± "
+          f"{pub['std']:.4f} (raw features {raw['mean']:.4f})")
     print(f"wrote {run}/results.json, report.md")
     return 0
 
