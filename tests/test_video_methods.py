@@ -114,12 +114,13 @@ def test_cli_pretrain_and_evaluate_video(tmp_path):
     assert meta["modality"] == "video" and meta["video_data"]["train_clips"] == 24
     assert meta["input_shape"] == [1, 64, 64]
     rc = main(["evaluate", str(out), "--protocols", "linear", "--labels", "100%", "--seeds", "0",
-               "--baselines", "raw"])
+               "--baselines", "none"])
     assert rc == 0
     res = json.loads((out / "results.json").read_text())
     assert set(res["protocols"]) == {"linear", "motion"}
     assert 0 <= res["protocols"]["linear"]["100%"]["mean"] <= 1
-    assert "motion" in res["baselines"]["raw"]
+    assert set(res["protocols"]["motion"]) == {"100%"} and res["baselines"] == {}
+    assert (out / "embedding_map.png").exists() and "frame order" in (out / "report.md").read_text()
     assert res["frame_order"]["chance"] == 0.5 and res["frame_order"]["tuples"] == 3 * 24
     # bad input: an image dataset is refused with a clear message
     rc = main(["pretrain", "tracking", "--data", "digits", "--out", str(tmp_path / "r2")])
