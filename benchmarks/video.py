@@ -42,6 +42,32 @@ def cpu_name() -> str:
     return platform.processor()
 
 
+def _cell(entry: dict | None) -> str:
+    return "–" if not entry else f"{entry['mean']:.3f} ± {entry['std']:.3f}"
+
+
+def markdown(res: dict) -> str:
+    """The BENCHMARKS.md tables of a benchmarks/video.json."""
+    labels = res["args"]["labels"].split(",")
+    cols = list(res["methods"]) + [f"{b} (baseline)" for b in res.get("baselines", {})]
+    entries = [e["protocols"] for e in res["methods"].values()] + list(res.get("baselines", {}).values())
+    lines = []
+    for proto, title in (("linear", "item class, linear probe"), ("knn", "item class, kNN"),
+                         ("motion", "motion direction (4 classes), linear probe on pooled clip features")):
+        lines += [f"{title}:", "", "| labels | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+        for lab in labels:
+            lines.append(f"| {lab} | " + " | ".join(_cell(e.get(proto, {}).get(lab)) for e in entries) + " |")
+        lines.append("")
+    lines += ["| method | pretraining | steps | final loss |", "|---|---|---|---|"]
+    for m, e in res["methods"].items():
+        lines.append(f"| {m} | {e['train_seconds']} s | {e['steps']} | {e['final_loss']:.3f} |")
+    fo = res["methods"].get("frame-order", {}).get("frame_order")
+    if fo:
+        lines += ["", f"frame-order accuracy on {fo['tuples']} tuples of {fo['clips']} held-out clips: "
+                  f"{fo['accuracy']:.3f} (chance {fo['chance']:.3f})."]
+    return "\n".join(lines)
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--methods", default=",".join(METHODS))
@@ -54,7 +80,11 @@ def main() -> None:
                    help="extra pretraining setting for one method")
     p.add_argument("--runs", default="runs/video-bench")
     p.add_argument("--out", default="benchmarks/video.json")
+    p.add_argument("--markdown", action="store_true", help="print the tables of an existing --out file and exit")
     a = p.parse_args()
+    if a.markdown:
+        print(markdown(json.loads(Path(a.out).read_text())))
+        return
     torch.set_num_threads(2)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     res: dict = {"commit": commit, "date": datetime.date.today().isoformat(), "machine": f"{cpu_name()}, "
