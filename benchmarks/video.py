@@ -78,6 +78,7 @@ def main() -> None:
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--set", action="append", default=[], metavar="METHOD:KEY=VALUE",
                    help="extra pretraining setting for one method")
+    p.add_argument("--motion-clips", type=int, default=600, help="one-item clips per split for the motion task")
     p.add_argument("--runs", default="runs/video-bench")
     p.add_argument("--out", default="benchmarks/video.json")
     p.add_argument("--markdown", action="store_true", help="print the tables of an existing --out file and exit")
@@ -114,7 +115,8 @@ def main() -> None:
         featurizer, _ = load_run_encoder(out)
         base_cfg = cfg if i == 0 else EvalConfig(**{**cfg.__dict__, "baselines": ()})
         r = evaluate(featurizer, frames, base_cfg)
-        motion, motion_base = _motion_results(featurizer, data, base_cfg, base_cfg.baselines, print)
+        motion, motion_base = _motion_results(featurizer, data, base_cfg, base_cfg.baselines, print,
+                                              max_clips=a.motion_clips)
         entry = {"command": "selfsup " + " ".join(argv), "train_seconds": meta.get("train_seconds"),
                  "steps": meta.get("steps"), "epochs": meta.get("epochs"), "final_loss": meta.get("final_loss"),
                  "protocols": {**r["protocols"], "motion": motion}, "wall_seconds": round(time.time() - t0, 1)}

@@ -135,14 +135,17 @@ def order_accuracy(method: Any, clips: torch.Tensor, rounds: int = 3, seed: int 
             "majority_rate": majority, "tuples": int(len(y)), "clips": int(len(clips))}
 
 
-def _motion_results(featurizer: Any, data: Any, cfg: Any, baselines: tuple[str, ...], log: Any) -> tuple[dict, dict]:
-    """Motion direction (4 classes) of one-item clips from pooled frame features: method and baselines."""
+def _motion_results(featurizer: Any, data: Any, cfg: Any, baselines: tuple[str, ...], log: Any,
+                    max_clips: int | None = None) -> tuple[dict, dict]:
+    """Motion direction (4 classes) of one-item clips from pooled frame features: method and baselines.
+
+    ``max_clips`` keeps the first clips of each split only (for quick runs)."""
     from selfsup.eval.baselines import fit_pca, random_init, raw_features
     from selfsup.eval.video import motion_protocol, pooled_clip_features
 
     def single(split: str) -> tuple[torch.Tensor, torch.Tensor]:
         m = data.clip_meta[split]
-        keep = torch.nonzero(m["num_items"] == 1).flatten()
+        keep = torch.nonzero(m["num_items"] == 1).flatten()[:max_clips]
         x = data.x_train if split == "train" else data.x_test
         return x[keep], m["direction"][keep]
 
