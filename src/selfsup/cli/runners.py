@@ -40,7 +40,7 @@ def _load_all() -> None:
     """Import the modality glue modules (each calls :func:`register_runner`)."""
     import importlib
 
-    for mod in ("selfsup.cli.image", "selfsup.cli.graph", "selfsup.cli.series", "selfsup.cli.fitted", "selfsup.cli.channels", "selfsup.cli.words",
+    for mod in ("selfsup.cli.image", "selfsup.cli.graph", "selfsup.cli.series", "selfsup.cli.fitted", "selfsup.cli.channels", "selfsup.cli.words", "selfsup.cli.text",
                 "selfsup.cli.video"):
         importlib.import_module(mod)
 

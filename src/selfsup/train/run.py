@@ -165,7 +165,8 @@ def write_loss_plot(run_dir: Path) -> None:
 
 
 def pretrain(cfg: RunConfig, run_dir: Path, *, data: Any = None, resume: bool = False, progress: bool = True,
-             schedule_by_time: bool = False) -> dict[str, Any]:
+             schedule_by_time: bool = False, method: torch.nn.Module | None = None,
+             extra_meta: dict[str, Any] | None = None) -> dict[str, Any]:
     """Pretrain ``cfg.method`` on ``cfg.data`` into ``run_dir``.
 
     Args:
@@ -175,6 +176,9 @@ def pretrain(cfg: RunConfig, run_dir: Path, *, data: Any = None, resume: bool = 
         resume: continue from the newest valid checkpoint in ``run_dir``.
         progress: show a progress bar.
         schedule_by_time: anneal the lr by the wall-clock budget when it binds first.
+        method: an already built method (modalities whose encoder depends on the data, e.g.
+            text with a trained tokenizer); else built from the registry.
+        extra_meta: more keys for ``run.json``.
 
     Returns:
         The content of ``run.json``.
@@ -204,7 +208,8 @@ def pretrain(cfg: RunConfig, run_dir: Path, *, data: Any = None, resume: bool = 
                         hint="use --encoder mlp")
     mean, std = data.channel_stats()
     info = DataInfo(tuple(data.input_shape), mean, std, len(data.x_train))
-    method = build_method(cfg, spec, info)
+    if method is None:
+        method = build_method(cfg, spec, info)
     if getattr(cfg.method_cfg, "channels_last", False):
         method = method.to(memory_format=torch.channels_last)
     loader = BatchLoader(data.x_train, cfg.train.batch_size, seed=cfg.train.seed)
@@ -226,6 +231,7 @@ def pretrain(cfg: RunConfig, run_dir: Path, *, data: Any = None, resume: bool = 
         "std": list(std),
         "config": cfg.to_dict(),
         "status": "running",
+        **(extra_meta or {}),
     }
     if not resume or not (run_dir / "run.json").exists():
         atomic_write_text(run_dir / "run.json", json.dumps(meta, indent=2))

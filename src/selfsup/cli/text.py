@@ -1,0 +1,356 @@
+"""``selfsup pretrain/evaluate`` for text methods (mlm, nsp, bert, utterance-order).
+
+Pretraining: documents of segments from the corpus -> a WordPiece/BPE tokenizer trained on the
+training documents -> rows of K consecutive segments (K=2 for mlm/nsp/bert, K utterances for
+utterance-order) as an (N, K, S) id tensor -> the Lightning engine. A share of the documents
+is held out, and the pretext scores on it (masked-token accuracy and perplexity, NSP accuracy,
+order accuracy against chance) go into ``run.json``. ``tokenizer.json`` is saved in the run.
+
+Evaluation (``--task fortunes|polarity|kjv-testament|kjv-book|csv:PATH``): fine-tune and
+linear-probe the encoder on class-balanced label subsets, against the same Transformer trained
+from scratch (``baselines.supervised``), its random init, bag-of-words logistic regression
+(``baselines.bow``) and averaged word2vec vectors trained on the pretraining corpus
+(``baselines.word2vec``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from selfsup.cli.runners import register_runner
+from selfsup.config import apply_overrides, to_dict
+from selfsup.errors import UserError
+
+PAIR_METHODS = ("mlm", "nsp", "bert")
+
+
+@dataclass
+class TextDataConfig:
+    """Run-level text settings (``--set key=value``).
+
+    Attributes:
+        tokenizer: "wordpiece" or "bpe".
+        vocab_size: tokenizer vocabulary size.
+        seg_tokens: S, subword tokens kept per segment (sentence, verse, utterance).
+        seg_words: long lines of plain corpora are cut into segments of this many words.
+        heldout_fraction: share of documents held out for the pretext scores.
+        max_rows: cap on training rows (0 = all), drawn at random.
+        w2v_dim: size of the word2vec baseline's vectors.
+    """
+
+    tokenizer: str = "wordpiece"
+    vocab_size: int = 8000
+    seg_tokens: int = 30
+    seg_words: int = 24
+    heldout_fraction: float = 0.05
+    max_rows: int = 0
+    w2v_dim: int = 100
+
+
+def _split_overrides(overrides: dict[str, Any]) -> tuple[dict, dict, dict]:
+    from selfsup.encoders.transformer import TransformerConfig
+
+    text_keys = set(TextDataConfig.__dataclass_fields__)
+    enc_keys = set(TransformerConfig.__dataclass_fields__) - {"vocab_size", "max_len", "segments", "pad_id"}
+    t, e, rest = {}, {}, {}
+    for k, v in overrides.items():
+        (t if k in text_keys else e if k in enc_keys else rest)[k] = v
+    return t, e, rest
+
+
+def build_rows(docs: list[list[str]], k: int, method: str) -> list[tuple[int, ...]]:
+    """Indices (into the flat segment list) of K consecutive segments of one document.
+
+    mlm also keeps single-segment documents (paired with an empty segment, index -1)."""
+    rows, base = [], 0
+    for d in docs:
+        n = len(d)
+        if n >= k:
+            rows += [tuple(base + i + j for j in range(k)) for i in range(n - k + 1)]
+        elif method == "mlm" and n == 1 and k == 2:
+            rows.append((base, -1))
+        base += n
+    return rows
+
+
+def rows_tensor(seg_ids: torch.Tensor, rows: list[tuple[int, ...]]) -> torch.Tensor:
+    """(N, K, S) ids; index -1 is an empty (all-padding) segment."""
+    padded = torch.cat([seg_ids, torch.zeros_like(seg_ids[:1])])  # row -1 -> zeros
+    idx = torch.tensor(rows, dtype=torch.long)
+    idx[idx < 0] = len(seg_ids)
+    return padded[idx]
+
+
+def make_text_data(corpus: str, method: str, k: int, tcfg: TextDataConfig, seed: int) -> dict[str, Any]:
+    """Tokenizer + train/held-out row tensors of ``corpus`` for ``method``."""
+    from selfsup.data.text_tasks import load_documents
+    from selfsup.data.tokenize import TextTokenizer
+
+    docs = [[s for s in d if s.strip()] for d in load_documents(corpus, tcfg.seg_words)]
+    docs = [d for d in docs if d]
+    if not docs:
+        raise UserError(f"corpus '{corpus}' has no text")
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(docs))
+    n_held = int(round(tcfg.heldout_fraction * len(docs))) if len(docs) > 1 else 0
+    if tcfg.heldout_fraction > 0 and len(docs) > 1:
+        n_held = max(1, n_held)
+    held_docs = [docs[i] for i in sorted(order[:n_held])]
+    train_docs = [docs[i] for i in sorted(order[n_held:])]
+    tok = TextTokenizer.train((s for d in train_docs for s in d), tcfg.vocab_size, tcfg.tokenizer)
+    out: dict[str, Any] = {"tokenizer": tok, "documents": len(docs), "heldout_documents": n_held}
+    for name, ds in (("train", train_docs), ("heldout", held_docs)):
+        rows = build_rows(ds, k, method)
+        flat = [s for d in ds for s in d]
+        if not rows:
+            out[name] = torch.zeros(0, k, tcfg.seg_tokens, dtype=torch.long)
+            continue
+        out[name] = rows_tensor(tok.encode(flat, tcfg.seg_tokens), rows)
+    if len(out["train"]) == 0:
+        need = f"documents with at least {k} segments" + (" (dialogues with >= K utterances)" if k > 2 else "")
+        raise UserError(f"corpus '{corpus}' yields no training rows for {method}: it needs {need}",
+                        hint="use a corpus with consecutive sentences (one sentence a line in text:PATH)")
+    if tcfg.max_rows and len(out["train"]) > tcfg.max_rows:
+        keep = torch.from_numpy(np.sort(rng.choice(len(out["train"]), tcfg.max_rows, replace=False)))
+        out["train"] = out["train"][keep]
+    return out
+
+
+@torch.no_grad()
+def heldout_scores(method: torch.nn.Module, x: torch.Tensor, seed: int = 1234, batch_size: int = 256) -> dict[str, Any]:
+    """Pretext scores on held-out rows (fixed masking/pairing/shuffling seed)."""
+    if len(x) == 0 or not hasattr(method, "heldout_sums"):
+        return {}
+    was = method.training
+    method.eval()
+    dev = next(method.parameters()).device
+    gen = torch.Generator(device=dev).manual_seed(seed)
+    sums: dict[str, float] = {}
+    for i in range(0, len(x), batch_size):
+        for key, v in method.heldout_sums(x[i:i + batch_size].to(dev), gen).items():
+            sums[key] = sums.get(key, 0.0) + v
+    method.train(was)
+    out: dict[str, Any] = {"rows": len(x)}
+    if sums.get("mlm_count"):
+        out["mlm_accuracy"] = sums["mlm_correct"] / sums["mlm_count"]
+        out["mlm_perplexity"] = math.exp(sums["mlm_nll"] / sums["mlm_count"])
+        out["mlm_masked_tokens"] = int(sums["mlm_count"])
+    if sums.get("nsp_count"):
+        out["nsp_accuracy"] = sums["nsp_correct"] / sums["nsp_count"]
+        out["nsp_chance"] = 0.5
+    if sums.get("order_count"):
+        out["order_accuracy"] = sums["order_correct"] / sums["order_count"]
+        out["order_chance"] = sums["order_majority"] / sums["order_count"]  # majority-class rate
+        if "perm_correct" in sums:
+            out["permutation_accuracy"] = sums["perm_correct"] / sums["order_count"]
+    return out
+
+
+def pretrain_text(args: argparse.Namespace, spec: Any, overrides: dict[str, Any]) -> int:
+    from selfsup.data.base import ArrayDataset
+    from selfsup.encoders.transformer import TextTransformer, TransformerConfig
+    from selfsup.methods.base import DataInfo
+    from selfsup.train.checkpoint import atomic_write_text
+    from selfsup.train.run import pretrain, resolve_config
+
+    t_over, e_over, rest = _split_overrides(overrides)
+    tcfg = apply_overrides(TextDataConfig(), t_over)
+    rest = {"batch_size": 64, "epochs": 3, **rest}
+    cfg = resolve_config(spec.name, args.data, encoder="transformer", overrides=rest,
+                         preset=getattr(args, "preset", None))
+    k = cfg.method_cfg.utterances if spec.name == "utterance-order" else 2
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()):
+        raise UserError(f"run directory {out} already exists and is not empty", hint="choose another --out")
+    t0 = time.monotonic()
+    td = make_text_data(args.data, spec.name, k, tcfg, cfg.train.seed)
+    tok, x = td["tokenizer"], td["train"]
+    print(f"{args.data}: {td['documents']} documents ({td['heldout_documents']} held out), "
+          f"{len(x)} training rows of {k} x {tcfg.seg_tokens} tokens, vocabulary {tok.vocab_size}"
+          f" ({time.monotonic() - t0:.1f} s)")
+    ecfg = apply_overrides(TransformerConfig(vocab_size=tok.vocab_size, max_len=1 + k * (tcfg.seg_tokens + 1),
+                                             segments=max(2, k)), e_over)
+    if cfg.train.batch_size > len(x):
+        cfg.train.batch_size = max(2, len(x))
+    torch.manual_seed(cfg.train.seed)
+    method = spec.build(cfg.method_cfg, TextTransformer(ecfg), DataInfo(tuple(x.shape[1:]), num_samples=len(x)),
+                        None, cfg.train.seed)
+    data = ArrayDataset(args.data, x, None, modality="text")
+    text_meta = {"tokenizer": "tokenizer.json", "data": to_dict(tcfg), "transformer": to_dict(ecfg),
+                 "rows": len(x), "utterances": k}
+    meta = pretrain(cfg, out, data=data, method=method, progress=not getattr(args, "no_progress", False),
+                    extra_meta={"text": text_meta})
+    tok.save(out / "tokenizer.json")
+    meta["heldout"] = heldout_scores(method, td["heldout"])
+    atomic_write_text(out / "run.json", json.dumps(meta, indent=2))
+    h = meta["heldout"]
+    summary = ", ".join(f"{key} {v:.4f}" for key, v in h.items() if isinstance(v, float))
+    print(f"pretrained {spec.name} on {args.data}: {meta.get('steps')} steps, {meta.get('train_seconds')} s; "
+          f"held-out {summary or '(none)'}")
+    print(f"next: selfsup evaluate {out} --task fortunes|polarity|kjv-testament|csv:PATH")
+    return 0
+
+
+def load_text_encoder(run_dir: Path, meta: dict[str, Any]) -> tuple[torch.nn.Module, Any]:
+    """The trained Transformer and tokenizer of a text run directory."""
+    from selfsup.data.tokenize import TextTokenizer
+    from selfsup.encoders.transformer import TextTransformer, TransformerConfig
+    from selfsup.train.checkpoint import load_safetensors
+
+    if "text" not in meta:
+        raise UserError(f"{run_dir} is not a text run (no 'text' section in run.json)")
+    enc = TextTransformer(TransformerConfig(**meta["text"]["transformer"]))
+    try:
+        enc.load_state_dict(load_safetensors(Path(run_dir) / "encoder.safetensors"))
+    except RuntimeError as e:
+        raise UserError(f"encoder.safetensors of {run_dir} does not match its run.json: {e}") from None
+    return enc.eval(), TextTokenizer.load(Path(run_dir) / meta["text"]["tokenizer"])
+
+
+def word2vec_lookup(run_dir: Path, meta: dict[str, Any], dim: int, seed: int = 0,
+                    log=print) -> tuple[Any, str]:
+    """Word vectors trained on the run's pretraining corpus (cached in ``word2vec.npz``).
+
+    Uses selfsup's own word2vec engine; falls back to gensim's Word2Vec when that fails."""
+    from selfsup.data.text import word_tokens
+    from selfsup.data.text_tasks import load_documents
+
+    cache = Path(run_dir) / "word2vec.npz"
+    if cache.is_file():
+        z = np.load(cache, allow_pickle=False)
+        words, vecs, engine = list(z["words"]), z["vectors"], str(z["engine"])
+    else:
+        tcfg = meta["text"]["data"]
+        sents = [t for d in load_documents(meta["dataset"], tcfg.get("seg_words", 24)) for s in d
+                 if (t := word_tokens(s))]
+        t0 = time.monotonic()
+        try:
+            from selfsup.word2vec import Word2Vec
+
+            m = Word2Vec(sents, vector_size=dim, window=5, min_count=2, sg=1, negative=5, epochs=5, seed=seed,
+                         workers=1)
+            kv = m.wv
+            words, vecs = list(kv.words), np.asarray(kv.vectors, dtype=np.float32)  # (V, dim)
+            engine = "selfsup.word2vec (skip-gram, negative sampling)"
+        except Exception as e:  # the word2vec engine is developed separately; gensim is the fallback
+            from gensim.models import Word2Vec as GensimW2V
+
+            log(f"(selfsup word2vec unavailable: {type(e).__name__}: {str(e)[:120]}; using gensim)")
+            m = GensimW2V(sents, vector_size=dim, window=5, min_count=2, sg=1, negative=5, epochs=5, seed=seed,
+                          workers=1)
+            words, vecs = list(m.wv.index_to_key), np.asarray(m.wv.vectors, dtype=np.float32)
+            engine = "gensim Word2Vec (skip-gram, negative sampling)"
+        log(f"word2vec baseline: {len(words)} words in {time.monotonic() - t0:.1f} s ({engine})")
+        np.savez(cache, words=np.array(words), vectors=vecs, engine=np.array(engine))
+    index = {w: i for i, w in enumerate(words)}
+    return (lambda w: vecs[index[w]] if w in index else None), engine
+
+
+def evaluate_text(args: argparse.Namespace, meta: dict[str, Any]) -> int:
+    results = run_text_evaluation(Path(args.run_dir), meta, task=getattr(args, "task", None),
+                                  labels=getattr(args, "labels", None), seeds=getattr(args, "seeds", None),
+                                  protocols=getattr(args, "protocols", None), baselines=getattr(args, "baselines", None))
+    print((Path(args.run_dir) / "report.md").read_text())
+    del results
+    return 0
+
+
+@dataclass
+class TextEvalConfig:
+    """Settings of the text evaluation (the fine-tuning loop and the label protocol)."""
+
+    labels: tuple[str, ...] = ("10%", "100%")
+    seeds: tuple[int, ...] = (0, 1, 2)
+    protocols: tuple[str, ...] = ("linear", "finetune")
+    baselines: tuple[str, ...] = ("bow", "supervised", "word2vec", "random_init")
+    finetune_steps: int = 300
+    finetune_batch_size: int = 32
+    lr_encoder: float = 3e-4
+    lr_head: float = 1e-3
+    weight_decay: float = 0.01
+
+
+def run_text_evaluation(run_dir: Path, meta: dict[str, Any], task: str | None, labels: str | None = None,
+                        seeds: str | None = None, protocols: str | None = None, baselines: str | None = None,
+                        ecfg: TextEvalConfig | None = None, log=print) -> dict[str, Any]:
+    """Evaluate a text run on ``task``; writes results.json, report.md, accuracy_vs_labels.png."""
+    from selfsup.data.base import ArrayDataset
+    from selfsup.data.text_tasks import TASKS, load_text_task
+    from selfsup.eval.features import Featurizer
+    from selfsup.eval.finetune import FinetuneConfig
+    from selfsup.eval.harness import EvalConfig, evaluate, protocols_on_features
+    from selfsup.eval.report import plot_accuracy_vs_labels, write_results
+    from selfsup.eval.text import average_word_vectors, bow_protocol
+
+    if not task:
+        raise UserError("text runs are evaluated on a labeled task: pass --task", hint=f"one of {', '.join(TASKS)}")
+    e = ecfg or TextEvalConfig()
+    csv = lambda s: tuple(v.strip() for v in s.split(",") if v.strip())  # noqa: E731
+    if labels:
+        e.labels = csv(labels)
+    if seeds:
+        e.seeds = tuple(int(s) for s in csv(seeds))
+    if protocols:
+        e.protocols = csv(protocols)
+        bad = [p for p in e.protocols if p not in ("linear", "finetune", "knn")]
+        if bad:
+            raise UserError(f"text runs support the protocols linear, finetune, knn; got {bad}")
+    if baselines is not None:
+        e.baselines = tuple(b for b in csv(baselines) if b != "none")
+        bad = [b for b in e.baselines if b not in ("bow", "supervised", "word2vec", "random_init")]
+        if bad:
+            raise UserError(f"unknown text baseline(s) {bad}", hint="choose from bow, supervised, word2vec, random_init")
+    t0 = time.monotonic()
+    tt = load_text_task(task)
+    log(tt.summary())
+    enc, tok = load_text_encoder(run_dir, meta)
+    max_len = enc.cfg.max_len
+    xtr = tok.encode_for_classification(tt.train_texts, max_len)
+    xte = tok.encode_for_classification(tt.test_texts, max_len)
+    ytr, yte = torch.from_numpy(tt.y_train), torch.from_numpy(tt.y_test)
+    data = ArrayDataset(tt.name, xtr, ytr, xte, yte, classes=tt.classes, modality="text")
+    ft = FinetuneConfig(steps=e.finetune_steps, batch_size=e.finetune_batch_size, lr_encoder=e.lr_encoder,
+                        lr_head=e.lr_head, weight_decay=e.weight_decay, augment=False)
+    harness_base = tuple(b for b in e.baselines if b in ("supervised", "random_init"))
+    cfg = EvalConfig(protocols=e.protocols, labels=e.labels, seeds=e.seeds, baselines=harness_base, finetune=ft,
+                     knn_k=20)
+    res = evaluate(Featurizer(enc, channels_last=False), data, cfg, log=log)
+    base = res["baselines"]
+    if "bow" in e.baselines:
+        log("baseline bag-of-words logistic regression:")
+        base["bow"] = {"linear": bow_protocol(tt.train_texts, tt.y_train, tt.test_texts, tt.y_test, e.labels, e.seeds,
+                                              log)}
+    if "word2vec" in e.baselines:
+        dim = int(meta["text"]["data"].get("w2v_dim", 100))
+        lookup, engine = word2vec_lookup(run_dir, meta, dim, log=log)
+        log("baseline averaged word2vec vectors:")
+        ftr, fte = average_word_vectors(tt.train_texts, lookup, dim), average_word_vectors(tt.test_texts, lookup, dim)
+        frozen = EvalConfig(protocols=("linear",), labels=e.labels, seeds=e.seeds)
+        base["word2vec"] = protocols_on_features(ftr, ytr, fte, yte, frozen, len(tt.classes), log)
+        base["word2vec"]["engine"] = engine
+    results = {
+        "method": meta["method"], "dataset": meta["dataset"], "task": tt.name, "encoder": meta.get("encoder"),
+        "epochs": meta.get("epochs"), "steps": meta.get("steps"), "train_seconds": meta.get("train_seconds"),
+        "heldout": meta.get("heldout", {}), "classes": len(tt.classes),
+        "train_size": len(tt.train_texts), "test_size": len(tt.test_texts),
+        "protocols": res["protocols"], "baselines": base,
+        "settings": {**asdict(e), "max_len": max_len},
+        "eval_seconds": round(time.monotonic() - t0, 1),
+    }
+    if "word2vec" in base:  # keep the protocol table free of the engine string
+        results["settings"]["word2vec_engine"] = base["word2vec"].pop("engine")
+    write_results(run_dir, results)
+    plot_accuracy_vs_labels(results, run_dir / "accuracy_vs_labels.png")
+    return results
+
+
+register_runner("text", pretrain_text, evaluate_text)

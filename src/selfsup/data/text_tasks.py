@@ -1,0 +1,284 @@
+"""Structured text for the sentence-level pretext tasks, and labeled sentence-classification tasks.
+
+Pretext corpora keep their structure as *documents of segments* (a segment is a sentence,
+a verse, an utterance or a fixed-size chunk), because next-sentence prediction and
+utterance order need to know what follows what:
+
+* ``chatterbot`` - English chatterbot-corpus conversations (PyPI ``chatterbot-corpus``), one
+  document per conversation, one segment per utterance;
+* ``kjv`` - the King James Bible (Debian ``bible-kjv``), one document per chapter, one segment per verse;
+* ``fortunes`` - Debian ``fortunes``, one document per category file, one segment per fortune;
+* ``polarity`` - the 200 sentences of gensim's ``pang_lee_polarity.cor``;
+* anything :func:`selfsup.data.text.load_text_corpus` knows (``enwiki-sample``, ``lee``,
+  ``text:PATH``): long lines are documents cut into chunks of ``seg_words`` words; runs of
+  short lines (one sentence a line) are documents of consecutive lines.
+
+Labeled tasks (:func:`load_text_task`): ``fortunes`` (category), ``polarity`` (pos/neg),
+``kjv-testament`` (Old/New Testament of a verse), ``kjv-book`` (66 books), ``csv:PATH``
+(columns ``text`` and ``label``, optional ``split`` = train/test). Each has a fixed, seeded,
+stratified train/test split.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from selfsup.data.base import stratified_split
+from selfsup.data.registry import register_dataset
+from selfsup.data.text import TextCorpus, load_text_corpus, word_tokens
+from selfsup.errors import UserError, unknown_name
+
+FORTUNES_DIR = Path("/usr/share/games/fortunes")
+FORTUNES_MIN_PER_CLASS = 50
+_VERSE = re.compile(r"^([1-3]?[A-Za-z]+)(\d+):(\d+)\s*(.*)$")
+STRUCTURED = ("chatterbot", "kjv", "fortunes", "polarity")
+TASKS = ("fortunes", "polarity", "kjv-testament", "kjv-book", "csv:PATH")
+
+
+# ----------------------------------------------------------------------------- sources
+def chatterbot_conversations(lang: str = "english") -> list[tuple[str, list[str]]]:
+    """(topic, utterances) of every chatterbot-corpus conversation with >= 2 turns."""
+    try:
+        import chatterbot_corpus
+    except ImportError as e:
+        raise UserError("the chatterbot dialogues need the PyPI package chatterbot-corpus",
+                        hint="pip install 'selfsup[text]' (or pip install --no-deps chatterbot-corpus)") from e
+    import yaml
+
+    root = Path(chatterbot_corpus.__file__).parent / "data" / lang
+    files = sorted(root.glob("*.yml"))
+    if not files:
+        raise UserError(f"no chatterbot-corpus files in {root}")
+    out = []
+    for f in files:
+        d = yaml.safe_load(f.read_text(encoding="utf-8", errors="replace")) or {}
+        topic = (d.get("categories") or [f.stem])[0]
+        for conv in d.get("conversations") or []:
+            turns = [" ".join(str(t).split()) for t in conv if t is not None and str(t).strip()]
+            if len(turns) >= 2:
+                out.append((str(topic), turns))
+    return out
+
+
+def fortune_entries(root: str | os.PathLike | None = None) -> dict[str, list[str]]:
+    """{category: fortunes} from a Debian fortunes folder (one file per category, ``%`` separated)."""
+    d = Path(root or os.environ.get("SELFSUP_FORTUNES", FORTUNES_DIR))
+    if not d.is_dir():
+        raise UserError(f"fortunes not found in {d}",
+                        hint="apt-get install fortunes, or set SELFSUP_FORTUNES=/path/to/fortune/files")
+    out: dict[str, list[str]] = {}
+    for f in sorted(d.iterdir()):
+        if not f.is_file() or f.suffix in (".dat", ".u8") or f.name.startswith("."):
+            continue
+        text = f.read_text(encoding="utf-8", errors="replace")
+        entries = [" ".join(e.split()) for e in re.split(r"^%\s*$", text, flags=re.M)]
+        entries = list(dict.fromkeys(e for e in entries if e))
+        if entries:
+            out[f.name] = entries
+    if not out:
+        raise UserError(f"no fortune files in {d}")
+    return out
+
+
+def polarity_sentences() -> list[tuple[str, str]]:
+    """(label, sentence) pairs of gensim's ``pang_lee_polarity.cor`` (100 pos / 100 neg)."""
+    try:
+        from gensim.test.utils import datapath
+    except ImportError as e:
+        raise UserError("the polarity sentences ship with gensim's test data, and gensim is not installed",
+                        hint="pip install 'selfsup[text]'") from e
+    out = []
+    for line in Path(datapath("pang_lee_polarity.cor")).read_text(encoding="utf-8", errors="replace").splitlines():
+        if line.startswith("__label__"):
+            lab, _, text = line.partition(" ")
+            out.append((lab[len("__label__"):], text.strip()))
+    return out
+
+
+@dataclass
+class Verse:
+    book: str
+    book_index: int  # 0..65 in canonical order
+    chapter: int
+    text: str
+
+
+def kjv_verses() -> list[Verse]:
+    """Every KJV verse with its book and chapter (Debian ``bible-kjv``, or ``$SELFSUP_KJV`` in its format)."""
+    env = os.environ.get("SELFSUP_KJV")
+    if env:
+        lines = Path(env).read_text(encoding="utf-8", errors="replace").splitlines()
+    else:
+        exe = shutil.which("bible") or ("/usr/bin/bible" if Path("/usr/bin/bible").exists() else None)
+        if exe is None:
+            raise UserError("the KJV Bible needs the Debian package bible-kjv (the `bible` command)",
+                            hint="apt-get install bible-kjv")
+        res = subprocess.run([exe, "-f", "-l100000", "gen1:1-rev22:21"], capture_output=True, text=True, check=False)
+        if res.returncode != 0 or not res.stdout.strip():
+            raise UserError(f"`bible` failed: {res.stderr.strip()[:200]}")
+        lines = res.stdout.splitlines()
+    verses, books = [], {}
+    for line in lines:
+        m = _VERSE.match(line.strip())
+        if not m or not m.group(4):
+            continue
+        book = m.group(1)
+        books.setdefault(book, len(books))
+        verses.append(Verse(book, books[book], int(m.group(2)), m.group(4)))
+    if not verses:
+        raise UserError("no verses with references (e.g. 'Ge1:1 In the beginning ...') found in the KJV text")
+    return verses
+
+
+# ----------------------------------------------------------------------------- documents
+def _chunk(words: list[str], n: int) -> list[str]:
+    return [" ".join(words[i:i + n]) for i in range(0, len(words), n)]
+
+
+def documents_from_lines(lines: list[list[str]], seg_words: int = 24) -> list[list[str]]:
+    """Documents of segments from token lists: long lines are cut into ``seg_words`` chunks
+    (one document each); runs of short lines are documents of consecutive lines."""
+    docs: list[list[str]] = []
+    run: list[str] = []
+    for toks in lines:
+        if len(toks) > seg_words:
+            if run:
+                docs.append(run)
+                run = []
+            docs.append(_chunk(toks, seg_words))
+        elif toks:
+            run.append(" ".join(toks))
+            if len(run) >= 256:
+                docs.append(run)
+                run = []
+    if run:
+        docs.append(run)
+    return docs
+
+
+def load_documents(name: str, seg_words: int = 24) -> list[list[str]]:
+    """Documents (lists of segments, each a string) of a pretraining corpus."""
+    if name == "chatterbot":
+        return [turns for _, turns in chatterbot_conversations()]
+    if name == "kjv":
+        docs: dict[tuple[int, int], list[str]] = {}
+        for v in kjv_verses():
+            docs.setdefault((v.book_index, v.chapter), []).append(v.text)
+        return list(docs.values())
+    if name == "fortunes":
+        return [segs for segs in fortune_entries().values()]
+    if name == "polarity":
+        return [[t for _, t in polarity_sentences()]]
+    return documents_from_lines(list(load_text_corpus(name)), seg_words)
+
+
+# ----------------------------------------------------------------------------- labeled tasks
+@dataclass
+class TextTask:
+    """A labeled sentence-classification task with a fixed train/test split."""
+
+    name: str
+    train_texts: list[str]
+    y_train: np.ndarray
+    test_texts: list[str]
+    y_test: np.ndarray
+    classes: list[str]
+
+    def summary(self) -> str:
+        return (f"{self.name}: {len(self.train_texts)} train / {len(self.test_texts)} test texts, "
+                f"{len(self.classes)} classes")
+
+
+def _split_task(name: str, texts: list[str], labels: list[str], test_fraction: float, seed: int = 0,
+                classes: list[str] | None = None) -> TextTask:
+    classes = classes or sorted(set(labels))
+    index = {c: i for i, c in enumerate(classes)}
+    y = np.array([index[lab] for lab in labels], dtype=np.int64)
+    tr, te = stratified_split(y, len(y), test_fraction, seed)
+    return TextTask(name, [texts[i] for i in tr], y[tr], [texts[i] for i in te], y[te], classes)
+
+
+def _csv_task(path: str) -> TextTask:
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise UserError(f"csv task file {p} not found", hint="csv:PATH needs a CSV file with columns text,label")
+    with open(p, newline="", encoding="utf-8", errors="replace") as f:
+        rows = list(csv.DictReader(f))
+    if not rows or "text" not in rows[0] or "label" not in rows[0]:
+        raise UserError(f"{p} needs a header with columns 'text' and 'label' (optional 'split': train/test)",
+                        hint="e.g. text,label\\n\"a fine film\",pos")
+    rows = [r for r in rows if (r["text"] or "").strip() and (r["label"] or "").strip()]
+    texts, labels = [r["text"].strip() for r in rows], [r["label"].strip() for r in rows]
+    if len(set(labels)) < 2:
+        raise UserError(f"{p} has fewer than two distinct labels")
+    if "split" in rows[0]:
+        splits = [(r.get("split") or "").strip().lower() for r in rows]
+        bad = sorted({s for s in splits if s not in ("train", "test")})
+        if bad:
+            raise UserError(f"{p}: column 'split' must be train or test, found {bad[:3]}")
+        classes = sorted(set(labels))
+        index = {c: i for i, c in enumerate(classes)}
+        tr = [i for i, s in enumerate(splits) if s == "train"]
+        te = [i for i, s in enumerate(splits) if s == "test"]
+        if not tr or not te:
+            raise UserError(f"{p}: the split column needs both train and test rows")
+        y = np.array([index[lab] for lab in labels], dtype=np.int64)
+        return TextTask(f"csv:{p}", [texts[i] for i in tr], y[tr], [texts[i] for i in te], y[te], classes)
+    counts = {c: labels.count(c) for c in set(labels)}
+    if min(counts.values()) < 2:
+        raise UserError(f"{p}: every label needs at least 2 rows for a train/test split",
+                        hint=f"rare labels: {sorted(c for c, n in counts.items() if n < 2)[:5]}")
+    return _split_task(f"csv:{p}", texts, labels, 0.3)
+
+
+def load_text_task(name: str) -> TextTask:
+    """A labeled task by name: fortunes, polarity, kjv-testament, kjv-book or csv:PATH."""
+    if name.startswith("csv:"):
+        return _csv_task(name[4:])
+    if name == "fortunes":
+        texts, labels = [], []
+        for cat, entries in fortune_entries().items():
+            if len(entries) >= FORTUNES_MIN_PER_CLASS:
+                texts += entries
+                labels += [cat] * len(entries)
+        return _split_task("fortunes", texts, labels, 0.3)
+    if name == "polarity":
+        pairs = polarity_sentences()
+        return _split_task("polarity", [t for _, t in pairs], [lab for lab, _ in pairs], 0.5)
+    if name in ("kjv-testament", "kjv-book"):
+        verses = kjv_verses()
+        if name == "kjv-testament":
+            labels = ["old" if v.book_index < 39 else "new" for v in verses]
+            return _split_task(name, [v.text for v in verses], labels, 0.2, classes=["old", "new"])
+        books = list(dict.fromkeys(v.book for v in verses))
+        return _split_task(name, [v.text for v in verses], [v.book for v in verses], 0.2, classes=books)
+    raise unknown_name("text task", name, TASKS)
+
+
+# ----------------------------------------------------------------------------- registry
+def _corpus(name: str, segments) -> TextCorpus:
+    return TextCorpus(name, lambda: (t for t in (word_tokens(s) for s in segments()) if t))
+
+
+@register_dataset("chatterbot", "chatterbot-corpus English dialogues (PyPI chatterbot-corpus), 21 topics",
+                  modality="words")
+def _reg_chatterbot(arg=None, **_: object) -> TextCorpus:
+    return _corpus("chatterbot", lambda: [u for _, turns in chatterbot_conversations() for u in turns])
+
+
+@register_dataset("fortunes", "Debian fortunes, one entry a segment (task: category)", modality="words")
+def _reg_fortunes(arg=None, **_: object) -> TextCorpus:
+    return _corpus("fortunes", lambda: [e for es in fortune_entries().values() for e in es])
+
+
+@register_dataset("polarity", "200 movie-review sentences, pos/neg (gensim test data)", modality="words")
+def _reg_polarity(arg=None, **_: object) -> TextCorpus:
+    return _corpus("polarity", lambda: [t for _, t in polarity_sentences()])

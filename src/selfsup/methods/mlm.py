@@ -1,0 +1,131 @@
+"""Masked language modelling (Devlin et al., 2019): the label is the token that was hidden.
+
+Each row is a pair of consecutive segments packed as ``[CLS] A [SEP] B [SEP]``; 15% of the
+real tokens are selected (80% -> [MASK], 10% -> random, 10% unchanged) and a head tied to the
+token embeddings predicts the original ids at the selected positions only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from selfsup.augment.text import IGNORE, mask_tokens, pack_segments
+from selfsup.errors import UserError
+from selfsup.functional.masked_ce import masked_ce
+from selfsup.methods.base import DataInfo, MethodSpec, StepOutput, register_method
+
+TEXT_OPTIM = {"optimizer": "adamw", "lr": 1e-3, "weight_decay": 0.01, "warmup_epochs": 0.5}
+
+
+@dataclass
+class MLMConfig:
+    """Masked-LM hyperparameters.
+
+    Attributes:
+        mask_prob: share of real tokens selected for prediction.
+        mask_token_frac: share of the selected tokens replaced by [MASK].
+        random_token_frac: share replaced by a random token (the rest are left unchanged).
+        seed: seed of the masking generator.
+    """
+
+    mask_prob: float = 0.15
+    mask_token_frac: float = 0.8
+    random_token_frac: float = 0.1
+    seed: int = 0
+
+    def validate(self) -> None:
+        if not 0 < self.mask_prob < 1:
+            raise UserError(f"mask_prob must be in (0, 1), got {self.mask_prob}")
+        if self.mask_token_frac < 0 or self.random_token_frac < 0 or self.mask_token_frac + self.random_token_frac > 1:
+            raise UserError("mask_token_frac and random_token_frac must be >= 0 and sum to at most 1")
+
+
+class MLMHead(nn.Module):
+    """Transform (Linear, GELU, LayerNorm) then a decoder tied to the token embeddings."""
+
+    def __init__(self, encoder: nn.Module) -> None:
+        super().__init__()
+        d = encoder.out_dim
+        self.transform = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.LayerNorm(d))
+        self._encoder = [encoder]  # tied to encoder.tok (held in a list: not a second copy in state_dict)
+        self.bias = nn.Parameter(torch.zeros(encoder.tok.num_embeddings))
+
+    def forward(self, h: Tensor) -> Tensor:
+        """(M, D) states of selected positions -> (M, V) logits."""
+        return F.linear(self.transform(h), self._encoder[0].tok.weight, self.bias)
+
+
+def _gen(holder: Any, device: torch.device, seed: int) -> torch.Generator:
+    """A generator on ``device``, created once (seeded) and kept on ``holder``."""
+    g = getattr(holder, "_gens", {}).get(str(device))
+    if g is None:
+        g = torch.Generator(device=device).manual_seed(seed)
+        holder.__dict__.setdefault("_gens", {})[str(device)] = g
+    return g
+
+
+def mlm_terms(encoder: nn.Module, head: MLMHead, ids: Tensor, seg: Tensor, cfg: MLMConfig,
+              gen: torch.Generator) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Mask ``ids``, run the encoder once; (loss, token states (B, L, D), correct (M,), labels (M,))."""
+    inputs, labels = mask_tokens(ids, head.bias.numel(), cfg.mask_prob, cfg.mask_token_frac,
+                                 cfg.random_token_frac, gen)
+    h = encoder.tokens(inputs, seg)  # (B, L, D)
+    sel = labels != IGNORE  # (B, L)
+    logits = head(h[sel])  # (M, V)
+    loss = masked_ce(logits, labels[sel])
+    return loss, h, logits.argmax(-1) == labels[sel], labels[sel]
+
+
+class MaskedLM(nn.Module):
+    """BERT's masked LM on packed segment pairs; ``embed`` is the encoder's pooled output."""
+
+    def __init__(self, encoder: nn.Module, cfg: MLMConfig) -> None:
+        super().__init__()
+        cfg.validate()
+        self.cfg = cfg
+        self.encoder = encoder
+        self.mlm_head = MLMHead(encoder)
+
+    def training_step(self, batch: Any) -> StepOutput:
+        x = batch[0] if isinstance(batch, (tuple, list)) else batch  # (B, K, S)
+        ids, seg = pack_segments(x.long())
+        loss, _, correct, _ = mlm_terms(self.encoder, self.mlm_head, ids, seg, self.cfg,
+                                        _gen(self, x.device, self.cfg.seed))
+        return StepOutput(loss, {"loss": float(loss.detach()), "mlm_acc": float(correct.float().mean())
+                                 if correct.numel() else 0.0})
+
+    @torch.no_grad()
+    def heldout_sums(self, x: Tensor, gen: torch.Generator) -> dict[str, float]:
+        """Summed masked-token NLL, correct predictions and count on held-out rows (for perplexity)."""
+        ids, seg = pack_segments(x.long())
+        inputs, labels = mask_tokens(ids, self.mlm_head.bias.numel(), self.cfg.mask_prob, self.cfg.mask_token_frac,
+                                     self.cfg.random_token_frac, gen)
+        sel = labels != IGNORE
+        logits = self.mlm_head(self.encoder.tokens(inputs, seg)[sel])
+        nll = F.cross_entropy(logits, labels[sel], reduction="sum") if sel.any() else torch.zeros(())
+        return {"mlm_nll": float(nll), "mlm_correct": float((logits.argmax(-1) == labels[sel]).sum()),
+                "mlm_count": float(sel.sum())}
+
+    def on_after_optimizer_step(self, step: int) -> None:
+        """No state between steps."""
+
+    @torch.no_grad()
+    def embed(self, ids: Tensor) -> Tensor:
+        return self.encoder(ids)
+
+
+def build_mlm(cfg: MLMConfig, encoder: nn.Module, info: DataInfo, aug: Any = None, seed: int = 0) -> MaskedLM:
+    cfg.seed = seed
+    return MaskedLM(encoder, cfg)
+
+
+register_method(MethodSpec(
+    name="mlm", family="context", modality="text", config_cls=MLMConfig, build=build_mlm,
+    description="masked LM: 15% of tokens, 80/10/10 [MASK]/random/same, tied decoder (Devlin et al. 2019)",
+    optim_defaults=TEXT_OPTIM,
+))
