@@ -172,14 +172,51 @@ def save(key: str, value: Any) -> None:
     print(f"[{key}] saved", flush=True)
 
 
+def markdown() -> str:
+    """The BENCHMARKS.md table from graph.json."""
+    res = json.loads(OUT.read_text())
+    rows = ["| what | data | test acc. (public split), mean ± std over seeds | min | per seed | epochs | s/epoch | commit, date |",
+            "|---|---|---|---|---|---|---|---|"]
+
+    def add(name: str, data: str, block: dict[str, Any] | None, env: dict[str, Any]) -> None:
+        if not block or not block.get("runs"):
+            return
+        sm, runs = block["summary"], block["runs"]
+        eps = ", ".join(str(r["epochs"]) for r in runs)
+        spe = np.mean([r["seconds_per_epoch"] for r in runs])
+        rows.append(f"| {name} | {data} | {sm['mean']:.4f} ± {sm['std']:.4f} ({len(runs)} seeds) | {sm['min']:.4f} | "
+                    f"{', '.join(f'{v:.3f}' for v in sm['values'])} | {eps} | {spe:.3f} | {env['commit']}, {env['date']} |")
+
+    for key, data in (("dgi-cora", "Cora"), ("dgi-citeseer", "CiteSeer")):
+        if key in res:
+            add("DGI (ours, defaults)", data, res[key].get("ours"), res[key]["env"])
+            add("PyG DGI example (patience 20)", data, res[key].get("pyg_example"), res[key]["env"])
+    if "grace-cora" in res:
+        add("GRACE (ours, defaults)", "Cora", res["grace-cora"]["ours"], res["grace-cora"]["env"])
+    out = "\n".join(rows)
+    if "timing-cora" in res:
+        t = res["timing-cora"]
+        out += (f"\n\nSeconds per DGI epoch on Cora, one epoch of each alternated for {t['epochs']} epochs in one process: "
+                f"ours {t['ours_median_s']:.3f} s, PyG example {t['pyg_median_s']:.3f} s (medians), ratio "
+                f"{t['ratio_ours_over_pyg']:.2f} ({t['env']['commit']}, {t['env']['date']}).")
+    return out
+
+
 def main() -> None:
+    global OUT
     ap = argparse.ArgumentParser()
     ap.add_argument("--parts", default="dgi-cora,timing,grace-cora,dgi-citeseer")
     ap.add_argument("--seeds", default="0,1,2,3,4")
     ap.add_argument("--pyg-seeds", help="seeds for the PyG recipe (default: --seeds)")
     ap.add_argument("--timing-epochs", type=int, default=20)
     ap.add_argument("--only-pyg", action="store_true", help="dgi parts: run only the PyG recipe (keep our saved runs)")
+    ap.add_argument("--out", default=str(OUT), help="json file the parts are merged into")
+    ap.add_argument("--markdown", action="store_true", help="print the BENCHMARKS.md table from graph.json and exit")
     args = ap.parse_args()
+    OUT = Path(args.out)
+    if args.markdown:
+        print(markdown())
+        return
     seeds = [int(s) for s in args.seeds.split(",")]
     pseeds = seeds if args.pyg_seeds is None else [int(s) for s in args.pyg_seeds.split(",") if s.strip() not in ("", "none")]
     parts = args.parts.split(",")

@@ -256,11 +256,12 @@ def _planetoid_prefixed(arg: str, **_: Any) -> GraphData:
 def _read_matrix(path: Path, what: str) -> np.ndarray:
     if not path.is_file():
         raise UserError(f"{what} file not found: {path}")
-    if path.suffix == ".npy":
-        return np.load(path)
     try:
+        if path.suffix == ".npy":
+            m = np.load(path)
+            return m.reshape(-1, 1) if m.ndim == 1 else m
         return np.loadtxt(path, ndmin=2, delimiter="," if path.suffix == ".csv" else None)
-    except ValueError as e:
+    except (ValueError, OSError) as e:
         raise UserError(f"cannot read {what} file {path}: {e}", hint="whitespace- or comma-separated numbers, or .npy") from e
 
 
