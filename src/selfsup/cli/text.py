@@ -67,6 +67,23 @@ def _split_overrides(overrides: dict[str, Any]) -> tuple[dict, dict, dict]:
     return t, e, rest
 
 
+def _check_keys(rest: dict[str, Any], spec: Any) -> None:
+    """Unknown keys: name the closest valid one among every section, the text ones included."""
+    from selfsup.augment import ImageAugConfig
+    from selfsup.config import valid_keys
+    from selfsup.encoders.transformer import TransformerConfig
+    from selfsup.errors import closest
+    from selfsup.train.config import TrainConfig
+    from selfsup.train.optim import OptimConfig
+
+    keys = set(valid_keys(spec.config_cls(), ImageAugConfig(), OptimConfig(), TrainConfig()))
+    keys |= set(TextDataConfig.__dataclass_fields__) | set(TransformerConfig.__dataclass_fields__)
+    for k in rest:
+        if k not in keys:
+            guess = closest(k, keys)
+            raise UserError(f"unknown config key '{k}'", hint=f"did you mean '{guess}'?" if guess else None)
+
+
 def build_rows(docs: list[list[str]], k: int, method: str) -> list[tuple[int, ...]]:
     """Indices (into the flat segment list) of K consecutive segments of one document.
 
@@ -163,6 +180,7 @@ def pretrain_text(args: argparse.Namespace, spec: Any, overrides: dict[str, Any]
     from selfsup.train.run import pretrain, resolve_config
 
     t_over, e_over, rest = _split_overrides(overrides)
+    _check_keys(rest, spec)
     tcfg = apply_overrides(TextDataConfig(), t_over)
     rest = {"batch_size": 64, "epochs": 3, **rest}
     cfg = resolve_config(spec.name, args.data, encoder="transformer", overrides=rest,
@@ -188,7 +206,7 @@ def pretrain_text(args: argparse.Namespace, spec: Any, overrides: dict[str, Any]
     text_meta = {"tokenizer": "tokenizer.json", "data": to_dict(tcfg), "transformer": to_dict(ecfg),
                  "rows": len(x), "utterances": k}
     meta = pretrain(cfg, out, data=data, method=method, progress=not getattr(args, "no_progress", False),
-                    extra_meta={"text": text_meta})
+                    extra_meta={"text": text_meta}, schedule_by_time=cfg.train.max_minutes > 0)
     tok.save(out / "tokenizer.json")
     meta["heldout"] = heldout_scores(method, td["heldout"])
     atomic_write_text(out / "run.json", json.dumps(meta, indent=2))

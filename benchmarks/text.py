@@ -1,0 +1,128 @@
+"""Text benchmark: pretrain small Transformers (BERT on the KJV, masked LM on fortunes,
+utterance order on chatterbot dialogues), then fine-tune / linear-probe them with 10% of the
+labels against the same Transformer trained from scratch, bag-of-words logistic regression
+and averaged word2vec vectors. Writes benchmarks/text.json; --markdown prints the tables.
+
+    python benchmarks/text.py --minutes 6 --out bench_runs/text
+    python benchmarks/text.py --markdown
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RUNS = [  # (method, corpus, downstream tasks)
+    ("bert", "kjv", ["kjv-testament", "polarity"]),
+    ("mlm", "fortunes", ["fortunes"]),
+    ("utterance-order", "chatterbot", []),
+]
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              cwd=HERE).stdout.strip()
+    except OSError:
+        return "?"
+
+
+def run(args: argparse.Namespace) -> dict:
+    import torch
+
+    torch.set_num_threads(args.threads)  # on a shared 2-core machine, 1 thread avoids OpenMP spin contention
+    from selfsup.cli.text import TextEvalConfig, run_text_evaluation
+    from selfsup.train.run import load_run
+
+    out = Path(args.out)
+    res = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "commit": _commit(),
+           "date": time.strftime("%Y-%m-%d"), "machine": f"{platform.processor() or platform.machine()}, "
+           f"{torch.get_num_threads()} threads, no GPU", "torch": torch.__version__, "runs": []}
+    for method, corpus, tasks in RUNS:
+        if args.only and method not in args.only.split(","):
+            continue
+        rd = out / f"{method}-{corpus}"
+        if not (rd / "run.json").exists() or json.loads((rd / "run.json").read_text()).get("status") != "finished":
+            cmd = [str(Path(sys.executable).with_name("selfsup")), "pretrain", method, "--data", corpus, "--out", str(rd),
+                   "--epochs", "30", "--max-minutes", str(args.minutes), "--no-progress",
+                   "--set", f"dim={args.dim}", "--set", f"depth={args.depth}", "--set", f"seg_tokens={args.seg_tokens}",
+                   "--set", f"threads={args.threads}"]
+            subprocess.run(["rm", "-rf", str(rd)], check=True)
+            print(" ".join(cmd), flush=True)
+            subprocess.run(cmd, check=True)
+        meta = load_run(rd)
+        entry = {"method": method, "corpus": corpus, "steps": meta.get("steps"), "train_seconds": meta.get("train_seconds"),
+                 "heldout": meta.get("heldout"), "tasks": {}}
+        for task in tasks:
+            ecfg = TextEvalConfig(labels=tuple(args.labels.split(",")), seeds=tuple(int(s) for s in args.seeds.split(",")),
+                                  finetune_steps=args.finetune_steps)
+            r = run_text_evaluation(rd, meta, task, ecfg=ecfg)
+            entry["tasks"][task] = {k: r[k] for k in ("protocols", "baselines", "train_size", "test_size", "classes",
+                                                      "settings", "eval_seconds")}
+            (HERE / "text.json").write_text(json.dumps({**res, "runs": res["runs"] + [entry]}, indent=2))
+        res["runs"].append(entry)
+        (HERE / "text.json").write_text(json.dumps(res, indent=2))
+    return res
+
+
+def _m(e: dict | None) -> str:
+    return "–" if not e else f"{e['mean']:.3f} ± {e['std']:.3f}"
+
+
+def markdown(res: dict) -> str:
+    lines = [f"commit {res['commit']}, {res['date']}, {res['machine']}, torch {res['torch']}; command: `{res['command']}`", ""]
+    lines += ["| pretraining | steps (s) | held-out pretext score | chance |", "|---|---|---|---|"]
+    for r in res["runs"]:
+        h = r["heldout"] or {}
+        parts, chance = [], []
+        if "mlm_accuracy" in h:
+            parts.append(f"masked-token acc {h['mlm_accuracy']:.3f}, perplexity {h['mlm_perplexity']:.1f}")
+        if "nsp_accuracy" in h:
+            parts.append(f"NSP acc {h['nsp_accuracy']:.3f}")
+            chance.append("NSP 0.5")
+        if "order_accuracy" in h:
+            parts.append(f"order acc {h['order_accuracy']:.3f} ({h['rows']} windows)")
+            chance.append(f"order {h['order_chance']:.3f}")
+        lines.append(f"| {r['method']} on {r['corpus']} | {r['steps']} ({r['train_seconds']}) | {'; '.join(parts)} | "
+                     f"{', '.join(chance) or '–'} |")
+    lines += ["", "| task (train/test, classes) | pretrained | labels | fine-tune | scratch (same Transformer) | "
+              "linear probe | bag-of-words LR | avg word2vec |", "|---|---|---|---|---|---|---|---|"]
+    for r in res["runs"]:
+        for task, t in r["tasks"].items():
+            p, b = t["protocols"], t["baselines"]
+            for lab in p.get("finetune", {}):
+                lines.append(f"| {task} ({t['train_size']}/{t['test_size']}, {t['classes']}) | {r['method']} on {r['corpus']} "
+                             f"| {lab} | {_m(p['finetune'].get(lab))} | {_m(b.get('supervised', {}).get('finetune', {}).get(lab))} "
+                             f"| {_m(p.get('linear', {}).get(lab))} | {_m(b.get('bow', {}).get('linear', {}).get(lab))} "
+                             f"| {_m(b.get('word2vec', {}).get('linear', {}).get(lab))} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default="bench_runs/text")
+    ap.add_argument("--minutes", type=float, default=6.0, help="pretraining budget per run")
+    ap.add_argument("--labels", default="10%")
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--finetune-steps", type=int, default=150)
+    ap.add_argument("--dim", type=int, default=128)
+    ap.add_argument("--depth", type=int, default=2)
+    ap.add_argument("--seg-tokens", type=int, default=24)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--only", help="comma list of methods to run")
+    ap.add_argument("--markdown", action="store_true", help="print the tables of benchmarks/text.json")
+    args = ap.parse_args()
+    if args.markdown:
+        print(markdown(json.loads((HERE / "text.json").read_text())))
+        return
+    print(markdown(run(args)))
+
+
+if __name__ == "__main__":
+    main()
