@@ -127,6 +127,8 @@ def main() -> None:
     ap.add_argument("--ucr-minutes", type=float, default=1.0)
     ap.add_argument("--runs", default="bench_runs/split_brain", help="where the run directories go")
     ap.add_argument("--out", default="benchmarks/split_brain.json")
+    ap.add_argument("--append", action="store_true",
+                    help="add rows named 'METHOD (M min)' to an existing --out json instead of replacing it")
     args = ap.parse_args()
     torch.set_num_threads(1)
     from selfsup.data import load_dataset
@@ -137,6 +139,7 @@ def main() -> None:
     runs.mkdir(parents=True, exist_ok=True)
     data = load_dataset("fashion-mnist")
     out_path = Path(args.out)
+    previous = json.loads(out_path.read_text()) if args.append and out_path.exists() else None
     results = {
         "command": "python " + " ".join(sys.argv), "commit": _git_commit(), "date": time.strftime("%Y-%m-%d"),
         "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch thread(s)",
@@ -144,6 +147,9 @@ def main() -> None:
         "settings": {"minutes": args.minutes, "width": args.width, "seeds": list(seeds), "knn_k": 200},
         "methods": {},
     }
+    if previous is not None:  # keep the earlier rows; this run's command is recorded per row
+        previous.setdefault("extra_runs", []).append({k: results[k] for k in ("command", "commit", "date", "settings")})
+        results = previous
     for name in args.methods.split(","):
         t0 = time.monotonic()
         print(f"== {name}", flush=True)
@@ -157,7 +163,9 @@ def main() -> None:
         ftr, fte = r.pop("features")
         r.update(evaluate_features(ftr, data.y_train, fte, data.y_test, seeds))
         r["wall_seconds"] = round(time.monotonic() - t0, 1)
-        results["methods"][name] = r
+        if args.append:
+            r["command"] = "python " + " ".join(sys.argv)
+        results["methods"][f"{name} ({args.minutes:g} min)" if args.append else name] = r
         print(json.dumps({k: v for k, v in r.items()}, default=str)[:400], flush=True)
         out_path.write_text(json.dumps(results, indent=2))
     if args.ucr:
