@@ -226,17 +226,22 @@ def main() -> None:
         if part in ("dgi-cora", "dgi-citeseer"):
             g = cora if part == "dgi-cora" else load_planetoid("citeseer", DATA)
             ours, pyg = [], []
+            saved = json.loads(OUT.read_text()).get(part, {}) if OUT.is_file() else {}
+
+            def save_dgi() -> None:  # after every run, so a stopped benchmark keeps what it measured
+                entry = {"ours": {"summary": summary(ours), "runs": ours} if ours else saved.get("ours"),
+                         "pyg_example": {"summary": summary(pyg), "runs": pyg} if pyg else saved.get("pyg_example")}
+                save(part, entry)
+
             for s in sorted(set(seeds) | set(pseeds)):
                 if s in seeds and not args.only_pyg:
                     ours.append(run_ours("dgi", g, s))
                     print(part, "ours", ours[-1], flush=True)
+                    save_dgi()
                 if s in pseeds:
                     pyg.append(run_pyg(g, s))
                     print(part, "pyg", pyg[-1], flush=True)
-            res = json.loads(OUT.read_text()).get(part, {}) if OUT.is_file() else {}
-            entry = {"ours": {"summary": summary(ours), "runs": ours}} if ours else {"ours": res.get("ours")}
-            entry["pyg_example"] = {"summary": summary(pyg), "runs": pyg} if pyg else res.get("pyg_example")
-            save(part, entry)
+                    save_dgi()
         elif part == "timing":
             t = timing(cora, args.timing_epochs)
             print(t, flush=True)
@@ -246,7 +251,7 @@ def main() -> None:
             for s in seeds:
                 rows.append(run_ours("grace", cora, s))
                 print(part, rows[-1], flush=True)
-            save(part, {"ours": {"summary": summary(rows), "runs": rows}})
+                save(part, {"ours": {"summary": summary(rows), "runs": rows}})
         else:
             raise SystemExit(f"unknown part {part}")
 
