@@ -37,10 +37,10 @@ def main() -> None:
     data = load_dataset("cora")
     y = data.y
     split = node_split(y, data.train_mask, data.test_mask, val_mask=data.val_mask)
-    cfg = node_eval_config(labels=())
+    eval_cfg = node_eval_config(labels=())
 
     def probe(z: torch.Tensor) -> float:
-        return float(node_protocols(z, y, split, cfg)["linear"]["public"]["mean"])
+        return float(node_protocols(z, y, split, eval_cfg)["linear"]["public"]["mean"])
 
     out: dict = {"command": "python benchmarks/deepwalk_cora.py " + " ".join(f"--{k} {v}" for k, v in vars(args).items()
                                                                              if k != "out"),
