@@ -71,25 +71,36 @@ def test_pretrain_evaluate_embed_resume(tmp_path, capsys):
     np.testing.assert_array_equal(e1, e2)
 
 
-@pytest.mark.xfail(reason="known defect: resuming a run that finished its planned epochs with a larger "
-                   "epoch count does not continue (Lightning restores the finished fit loop); tracked for issue 10",
-                   strict=False)
-def test_resume_continues_to_the_same_weights(tmp_path):
-    """An interrupted run resumed from its checkpoint ends with the uninterrupted run's weights."""
+@pytest.mark.parametrize("stop_at", [3, 17])  # mid-epoch, and just after an epoch boundary
+def test_interrupted_run_resumes_to_the_same_weights(tmp_path, monkeypatch, stop_at):
+    """A run stopped by Ctrl-C after step ``stop_at`` and resumed from its checkpoint ends
+    with exactly the weights of the uninterrupted run (same seed)."""
     from safetensors.torch import load_file
 
+    from selfsup.train.module import SelfSupModule
     from selfsup.train.run import pretrain, resolve_config
 
-    over = {"epochs": 2, "batch_size": 64, "seed": 1}
+    over = {"epochs": 2, "batch_size": 64, "seed": 1}  # digits: 1437 train images -> 22 steps/epoch
     full = tmp_path / "full"
     pretrain(resolve_config("simclr", "digits", overrides=over, encoder_width=8), full, progress=False)
+
+    original = SelfSupModule.on_train_batch_start
+
+    def interrupt(self, batch, batch_idx):
+        if self.global_step == stop_at:
+            raise KeyboardInterrupt
+        return original(self, batch, batch_idx)
+
     part = tmp_path / "part"
-    pretrain(resolve_config("simclr", "digits", overrides={**over, "epochs": 1}, encoder_width=8), part, progress=False)
-    # continue the 1-epoch run as a 2-epoch run from its last checkpoint
+    monkeypatch.setattr(SelfSupModule, "on_train_batch_start", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        pretrain(resolve_config("simclr", "digits", overrides=over, encoder_width=8), part, progress=False)
+    monkeypatch.setattr(SelfSupModule, "on_train_batch_start", original)
+    assert json.loads((part / "run.json").read_text())["status"] == "interrupted"
+    assert (part / "checkpoints" / f"step-{stop_at:08d}.ckpt").is_file()
+    assert main(["pretrain", "--resume", str(part), "--no-progress"]) == 0
     meta = json.loads((part / "run.json").read_text())
-    meta["config"]["train"]["epochs"] = 2
-    (part / "run.json").write_text(json.dumps(meta))
-    assert main(["pretrain", "--resume", str(part)]) == 0
+    assert meta["status"] == "finished" and meta["steps"] == json.loads((full / "run.json").read_text())["steps"]
     a, b = load_file(str(full / "model.safetensors")), load_file(str(part / "model.safetensors"))
     assert a.keys() == b.keys()
     for k in a:

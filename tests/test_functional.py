@@ -70,8 +70,8 @@ def test_info_nce_matches_slow_loop_and_closed_form():
     q, p, negs = torch.randn(5, 8, generator=g), torch.randn(5, 8, generator=g), torch.randn(9, 8, generator=g)
     assert info_nce(q, p, negs, 0.2).item() == pytest.approx(slow_info_nce(q, p, negs, 0.2), rel=1e-5)
     # positive identical, K negatives orthogonal: -log(e^{1/t} / (e^{1/t} + K))
-    q = torch.eye(4)[:1]
-    negs = torch.eye(4)[1:]
+    q = torch.eye(4, dtype=torch.float64)[:1]
+    negs = torch.eye(4, dtype=torch.float64)[1:]
     t = 0.1
     expected = -math.log(math.exp(1 / t) / (math.exp(1 / t) + 3))
     assert info_nce(q, q, negs, t).item() == pytest.approx(expected, rel=1e-6)

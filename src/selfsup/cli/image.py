@@ -22,7 +22,7 @@ def pretrain_image(args: argparse.Namespace, spec: Any, overrides: dict[str, Any
     data = load_dataset(args.data, data_dir=args.data_dir, image_size=args.image_size,
                         download_ok=args.download, skip_bad_files=args.skip_bad_files)
     print(data.summary())
-    meta = pretrain(cfg, Path(args.out), data=data)
+    meta = pretrain(cfg, Path(args.out), data=data, progress=not getattr(args, "no_progress", False))
     print(f"pretrained {args.method} for {meta['epochs']} epochs ({meta['train_seconds']} s): {args.out}")
     print(f"next: selfsup evaluate {args.out}")
     return 0

@@ -98,7 +98,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         meta = load_run(run_dir)
         cfg = config_from_dict(meta["config"])
         print(f"resuming {meta['method']} in {run_dir}")
-        pretrain(cfg, run_dir, resume=True)
+        pretrain(cfg, run_dir, resume=True, progress=not getattr(args, "no_progress", False))
         print(f"done: {run_dir}")
         return 0
     if not args.method:
@@ -225,6 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--image-size", type=int, help="side length for folder:PATH images (default 32)")
     s.add_argument("--download", action="store_true", help="allow downloading the dataset from its official source")
     s.add_argument("--skip-bad-files", action="store_true", help="skip unreadable files with a warning instead of stopping")
+    s.add_argument("--no-progress", action="store_true", help="no progress bar (for logs and scripts)")
     s.set_defaults(func=cmd_pretrain)
 
     s = sub.add_parser("evaluate", help="evaluate a run's encoder with few labels (writes results.json)")

@@ -43,7 +43,8 @@ def info_nce(
     """
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
-    q, p, n = query.float(), positive.float(), negatives.float()
+    dtype = torch.promote_types(query.dtype, torch.float32)  # bf16/fp16 -> fp32; fp64 stays
+    q, p, n = query.to(dtype), positive.to(dtype), negatives.to(dtype)
     if normalize:
         q, p, n = F.normalize(q, dim=-1), F.normalize(p, dim=-1), F.normalize(n, dim=-1)
     pos = (q * p).sum(dim=-1, keepdim=True)  # (B, 1)

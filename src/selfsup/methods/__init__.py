@@ -8,14 +8,16 @@
 | classical (fitted) | pca, gmm, kmeans |
 | temporal (series) | cpc, temporal-contrast, ts2vec (contrastive) |
 | temporal (video) | frame-order, time-contrastive, tracking |
+| context / temporal (text) | mlm, bert (mlm + nsp); nsp, utterance-order |
 """
 
 from selfsup.methods import simclr  # noqa: F401
 from selfsup.methods import barlow_twins, byol, memory_bank, moco, simsiam, vicreg  # noqa: F401
 from selfsup.methods import dgi, grace  # noqa: F401
 from selfsup.methods import cpc, temporal_contrast, ts2vec  # noqa: F401
-from selfsup.methods import frame_order, time_contrastive, tracking  # noqa: F401
 from selfsup.methods import word2vec  # noqa: F401  (word2vec, deepwalk)
+from selfsup.methods import frame_order, time_contrastive, tracking  # noqa: F401
+from selfsup.methods import bert, mlm, nsp, utterance_order  # noqa: F401
 from selfsup.methods import autoencoder, gmm, kmeans, pca, split_brain  # noqa: F401
 from selfsup.methods.base import METHODS, DataInfo, MethodSpec, StepOutput, get_method, register_method
 

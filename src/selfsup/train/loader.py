@@ -14,8 +14,10 @@ class BatchLoader:
 
     The order of epoch ``e`` is ``randperm(N)`` from a generator seeded with
     ``seed + e``; process ``rank`` of ``world`` takes every ``world``-th index.
-    ``state_dict`` records the epoch and the number of batches already taken, so
-    a restored loader continues exactly where it stopped.
+    ``position_state`` records the epoch and the number of batches already taken, so
+    a restored loader continues exactly where it stopped. (Deliberately not named
+    ``state_dict``: Lightning would then save and restore the loader itself, at its
+    prefetched position, one batch ahead of the last completed step.)
 
     Args:
         x: (N, ...) inputs (uint8 images stay uint8).
@@ -62,10 +64,10 @@ class BatchLoader:
         self.epoch += 1
         self.position = 0
 
-    def state_dict(self) -> dict[str, int]:
+    def position_state(self) -> dict[str, int]:
         return {"epoch": self.epoch, "position": self.position}
 
-    def load_state_dict(self, state: dict[str, int]) -> None:
+    def load_position_state(self, state: dict[str, int]) -> None:
         self.epoch = int(state["epoch"])
         self.position = int(state["position"])
         self._resume = True

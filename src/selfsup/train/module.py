@@ -64,6 +64,7 @@ class SelfSupModule(L.LightningModule):
         self._data_pos = 0  # batches of it whose optimizer step is done
         self._resumed_mid_epoch = False
         self.last_loss = float("nan")
+        self.stop_requested = False  # set by a SIGTERM handler: stop at the next step boundary
 
     # -- schedule ---------------------------------------------------------------
     def steps_per_epoch(self) -> int:
@@ -91,7 +92,7 @@ class SelfSupModule(L.LightningModule):
     def train_dataloader(self) -> BatchLoader:
         self.loader.set_distributed(self.global_rank, self.trainer.world_size)
         if self._pending_loader_state is not None:
-            self.loader.load_state_dict(self._pending_loader_state)
+            self.loader.load_position_state(self._pending_loader_state)
             self._pending_loader_state = None
         return self.loader
 
@@ -114,6 +115,8 @@ class SelfSupModule(L.LightningModule):
         return {"epoch": self._data_epoch, "position": self._data_pos}
 
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        if self.stop_requested:
+            raise KeyboardInterrupt  # handled like Ctrl-C: checkpoint, then a clean stop
         factor = self.current_lr_factor()
         for opt in self.trainer.optimizers:
             for g in opt.param_groups:

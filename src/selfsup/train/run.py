@@ -14,8 +14,11 @@ Run directory::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
+import threading
 import time
 import warnings
 from dataclasses import dataclass
@@ -260,13 +263,22 @@ def pretrain(cfg: RunConfig, run_dir: Path, *, data: Any = None, resume: bool = 
     )
     t0 = time.monotonic()
     interrupted = False
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-            warnings.filterwarnings("ignore", message=".*`max_epochs` was not set.*")
-            trainer.fit(module, ckpt_path=str(ckpt_path) if ckpt_path else None, weights_only=True)
-    except KeyboardInterrupt:
-        interrupted = True
+    with _stop_on_sigterm(module):
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+                warnings.filterwarnings("ignore", message=".*`max_epochs` was not set.*")
+                # our module restores the data position itself (SelfSupModule.on_load_checkpoint)
+                warnings.filterwarnings("ignore", message=".*your dataloader is not resumable.*")
+                trainer.fit(module, ckpt_path=str(ckpt_path) if ckpt_path else None, weights_only=True)
+        except KeyboardInterrupt:
+            interrupted = True
+        except SystemExit:
+            # Lightning turns Ctrl-C into sys.exit(1) after its on_exception hooks (our
+            # checkpoint) ran; finish the segment's bookkeeping below instead of exiting here.
+            if not trainer.interrupted:
+                raise
+            interrupted = True
     if trainer.interrupted:
         interrupted = True
     train_seconds = module.elapsed()
@@ -288,6 +300,27 @@ def pretrain(cfg: RunConfig, run_dir: Path, *, data: Any = None, resume: bool = 
     if interrupted:
         raise KeyboardInterrupt
     return meta
+
+
+@contextlib.contextmanager
+def _stop_on_sigterm(module: SelfSupModule):
+    """SIGTERM (a scheduler's preemption) stops training like Ctrl-C: at the next step
+    boundary, after writing a checkpoint. Restores the previous SIGINT/SIGTERM handlers
+    (Lightning leaves SIGINT ignored after an interrupt)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old_int, old_term = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+
+    def on_term(signum: int, frame: Any) -> None:
+        module.stop_requested = True
+
+    signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old_int)
+        signal.signal(signal.SIGTERM, old_term)
 
 
 def _devices(spec: str) -> Any:
