@@ -329,6 +329,13 @@ def test_cli_pretrain_and_evaluate_edgelist(tmp_path):
     entry = res["protocols"]["linear"]["random"]
     assert set(entry) >= {"mean", "std"} and len(entry["values"]) == 2
     assert "raw" in res["baselines"] and (run / "embedding_map.png").is_file()
+    # embed: the run's own graph ('-'), the same node vectors as embeddings.pt; a graph of another width fails clearly
+    assert main(["embed", str(run), "-", "-o", str(tmp_path / "z.npy")]) == 0
+    z = np.load(tmp_path / "z.npy")
+    assert z.shape == (40, 16)
+    np.testing.assert_allclose(z, torch.load(run / "embeddings.pt")["z"].numpy(), atol=1e-6)
+    np.save(tmp_path / "x3.npy", g.x.numpy()[:, :3])
+    assert main(["embed", str(run), f"edgelist:{tmp_path / 'e.txt'},{tmp_path / 'x3.npy'}", "-o", str(tmp_path / "z3.npy")]) == 2
     # clear errors, exit status 2
     assert main(["pretrain", "dgi", "--data", data, "--out", str(run), "--batch-size", "8"]) == 2
     assert main(["pretrain", "dgi", "--data", data, "--out", str(run), "--set", "hiden_dim=3"]) == 2

@@ -3,6 +3,9 @@
 ``pretrain`` writes into RUN_DIR: ``run.json`` (settings, stop reason, timings, loss curve),
 ``model.pt`` (the method's weights), ``graph.pt`` (the graph it was trained on) and
 ``embeddings.pt`` (node embeddings ``z`` (N, D) with ``y`` and the split masks).
+``embed RUN_DIR GRAPH -o OUT.npy`` writes node embeddings (N, D): GRAPH ``-`` (or the run's own
+dataset name) is the graph the run trained on, any other graph name is embedded with the trained
+encoder when its feature width matches.
 ``evaluate`` runs the node protocols (:mod:`selfsup.eval.graph`) on the embeddings and on the
 baselines (raw features, the same encoder untrained) and writes ``results.json`` (with
 ``protocols.linear.public`` = {"mean", "std", "values"} over probe seeds), ``report.md`` and
@@ -19,7 +22,7 @@ from typing import Any
 
 import torch
 
-from selfsup.cli.runners import register_runner
+from selfsup.cli.runners import register_embedder, register_runner
 from selfsup.config import apply_overrides
 from selfsup.errors import UserError
 from selfsup.methods.base import DataInfo
@@ -196,4 +199,29 @@ def evaluate_graph(args: argparse.Namespace, meta: dict[str, Any]) -> int:
     return 0
 
 
+def embed_graph(args: argparse.Namespace, meta: dict[str, Any]) -> int:
+    """``selfsup embed RUN_DIR GRAPH -o OUT.npy``: node embeddings (N, D) of a graph as float32."""
+    import os
+
+    import numpy as np
+
+    run = Path(args.run_dir)
+    model, data = load_graph_run(run, meta)
+    src = str(args.input)
+    if src not in ("-", "run", str(meta.get("dataset"))):
+        data = load_graph(src, getattr(args, "data_dir", None))
+        if data.num_features != int(meta["input_dim"]):
+            raise UserError(f"graph '{src}' has {data.num_features} node features; the encoder of {run} was trained "
+                            f"on {meta['input_dim']}", hint="embed a graph with the same feature columns, or '-' for the run's own graph")
+    z = model.embed(data).float().numpy()  # (N, D)
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp.npy")
+    np.save(tmp, z)
+    os.replace(tmp, out)
+    print(f"wrote {out}: {z.shape[0]} nodes x {z.shape[1]} features (row i = node i of {data.name})")
+    return 0
+
+
 register_runner("graph", pretrain_graph, evaluate_graph)
+register_embedder("graph", embed_graph)

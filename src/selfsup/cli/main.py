@@ -242,7 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("embed", help="write the representation of inputs to a .npy file")
     s.add_argument("run_dir")
     s.add_argument("input", help="a folder of images, a .npz/.npy file, or a dataset name; "
-                   "for word2vec runs a file of words or a comma list (king,queen)")
+                   "for word2vec runs a file of words or a comma list (king,queen); "
+                   "for graph runs (dgi, grace) - for the run's own graph, or a graph name")
     s.add_argument("-o", "--output", required=True, help="output .npy path")
     s.set_defaults(func=cmd_embed)
 
