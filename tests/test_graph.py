@@ -158,6 +158,22 @@ def test_gcn_encoder_matches_pyg_and_never_serves_a_stale_graph():
         enc(torch.zeros(3, 4), g.edge_index)
 
 
+def test_gcn_row_normalisation():
+    g = planted_graph(6, feat=4)
+    x = g.x.abs()
+    x[3] = 0  # an all-zero row stays zero (no division by zero)
+    enc = GCNEncoder(4, 8, layers=1)
+    norm = GCNEncoder(4, 8, layers=1, normalize_rows=True)
+    norm.load_state_dict(enc.state_dict())
+    by_hand = x / x.sum(1, keepdim=True).clamp_min(1e-12)
+    assert torch.allclose(norm(x, g.edge_index), enc(by_hand, g.edge_index), atol=1e-6)
+    assert not torch.allclose(norm(x, g.edge_index), enc(x, g.edge_index), atol=1e-3)
+    perm = torch.randperm(12, generator=torch.Generator().manual_seed(0))
+    h, hp = norm.forward_pair(x, perm, g.edge_index)
+    assert torch.allclose(hp, norm(x[perm], g.edge_index), atol=1e-6) and torch.isfinite(h).all()
+    assert build_dgi(DGIConfig(hidden_dim=8), None, DataInfo((4,)), 0).encoder.normalize_rows  # the default
+
+
 # ---------------------------------------------------------------------------------- training
 
 

@@ -62,10 +62,12 @@ class GCNEncoder(nn.Module):
         layers: number of GCN layers (>= 1).
         activation: "prelu", "relu" or "elu".
         out_dim: width of the last layer (default ``hidden_dim``).
+        normalize_rows: divide each node's features by their L1 norm before the first layer (the
+            DGI and GRACE preprocessing of bag-of-words features; all-zero rows stay zero).
     """
 
     def __init__(self, in_dim: int, hidden_dim: int = 512, layers: int = 1, activation: str = "prelu",
-                 out_dim: int | None = None) -> None:
+                 out_dim: int | None = None, normalize_rows: bool = False) -> None:
         super().__init__()
         if layers < 1 or hidden_dim < 1 or in_dim < 1:
             raise UserError(f"GCN encoder needs in_dim, hidden_dim and layers >= 1 (got {in_dim}, {hidden_dim}, {layers})")
@@ -77,6 +79,7 @@ class GCNEncoder(nn.Module):
         self.convs = nn.ModuleList(conv(a, b, normalize=False) for a, b in zip(dims[:-1], dims[1:]))
         self.acts = nn.ModuleList(_ACTIVATIONS[activation](b) for b in dims[1:])
         self.in_dim, self.out_dim = in_dim, dims[-1]
+        self.normalize_rows = normalize_rows
         self._cache: tuple[Any, int, int, Tensor] | None = None
 
     def _normalized(self, edge_index: Tensor, num_nodes: int) -> Tensor:
@@ -88,9 +91,15 @@ class GCNEncoder(nn.Module):
         self._cache = (weakref.ref(edge_index), edge_index._version, num_nodes, adj_t)
         return adj_t
 
-    def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
+    def _inputs(self, x: Tensor) -> Tensor:
         if x.shape[-1] != self.in_dim:
             raise UserError(f"the GCN encoder expects {self.in_dim} node features, got {x.shape[-1]}")
+        if self.normalize_rows:
+            x = x / x.abs().sum(1, keepdim=True).clamp_min(1e-12)  # (N, F), rows of L1 norm 1
+        return x
+
+    def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
+        x = self._inputs(x)
         adj_t = self._normalized(edge_index, x.shape[0])
         if adj_t.dtype != x.dtype:
             adj_t = adj_t.to(x.dtype)
@@ -104,9 +113,9 @@ class GCNEncoder(nn.Module):
         A row permutation commutes with the first layer's linear map (``lin(x[perm]) ==
         lin(x)[perm]``), so DGI's corrupted graph costs no second (N, F) x (F, D) product, the
         largest cost of a step; both propagations are one sparse product on (N, 2D) columns.
+        Row normalisation commutes with the permutation too.
         """
-        if x.shape[-1] != self.in_dim:
-            raise UserError(f"the GCN encoder expects {self.in_dim} node features, got {x.shape[-1]}")
+        x = self._inputs(x)
         adj_t = self._normalized(edge_index, x.shape[0])
         if adj_t.dtype != x.dtype:
             adj_t = adj_t.to(x.dtype)

@@ -37,6 +37,8 @@ class GRACEConfig:
         temperature: InfoNCE temperature tau.
         drop_edge_1, drop_edge_2: edge drop rates of view 1 and view 2.
         drop_feature_1, drop_feature_2: feature-column masking rates of view 1 and view 2.
+        row_normalize: divide each node's features by their L1 norm (GRACE's preprocessing of
+            the citation graphs, PyG's ``NormalizeFeatures``).
     """
 
     hidden_dim: int = 256
@@ -49,6 +51,7 @@ class GRACEConfig:
     drop_edge_2: float = 0.4
     drop_feature_1: float = 0.3
     drop_feature_2: float = 0.4
+    row_normalize: bool = True
 
     def validate(self) -> None:
         if self.temperature <= 0:
@@ -106,7 +109,8 @@ def build_grace(cfg: GRACEConfig, encoder: nn.Module | None, info: Any, seed: in
     """``info.input_shape`` is (F,), the node feature width."""
     cfg.validate()
     torch.manual_seed(seed)
-    enc = encoder or GCNEncoder(info.input_shape[0], cfg.hidden_dim, cfg.layers, cfg.activation, cfg.out_dim)
+    enc = encoder or GCNEncoder(info.input_shape[0], cfg.hidden_dim, cfg.layers, cfg.activation, cfg.out_dim,
+                               normalize_rows=cfg.row_normalize)
     return GRACE(enc, cfg, seed)
 
 
