@@ -209,6 +209,7 @@ def main() -> None:
     ap.add_argument("--seeds", default="0,1,2,3,4")
     ap.add_argument("--pyg-seeds", help="seeds for the PyG recipe (default: --seeds)")
     ap.add_argument("--timing-epochs", type=int, default=20)
+    ap.add_argument("--threads", type=int, default=2, help="torch threads (1 wastes less CPU on a crowded machine)")
     ap.add_argument("--only-pyg", action="store_true", help="dgi parts: run only the PyG recipe (keep our saved runs)")
     ap.add_argument("--out", default=str(OUT), help="json file the parts are merged into")
     ap.add_argument("--markdown", action="store_true", help="print the BENCHMARKS.md table from graph.json and exit")
@@ -220,7 +221,7 @@ def main() -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     pseeds = seeds if args.pyg_seeds is None else [int(s) for s in args.pyg_seeds.split(",") if s.strip() not in ("", "none")]
     parts = args.parts.split(",")
-    torch.set_num_threads(min(2, torch.get_num_threads()))
+    torch.set_num_threads(max(1, min(args.threads, torch.get_num_threads())))
     cora = load_planetoid("cora", DATA)
     for part in parts:
         if part in ("dgi-cora", "dgi-citeseer"):
