@@ -9,19 +9,21 @@ from typing import Any
 
 import lightning as L
 from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from selfsup.train.checkpoint import atomic_torch_save, prune_checkpoints
 
 
 class AtomicCheckpoint(Callback):
     """Write ``checkpoints/step-XXXXXXXX.ckpt`` at each epoch end, every
-    ``every_minutes`` inside an epoch, and when training stops (also on Ctrl-C /
-    SIGTERM), keeping the ``keep`` newest."""
+    ``every_minutes`` and every ``every_steps`` inside an epoch, and when training stops
+    (also on Ctrl-C / SIGTERM), keeping the ``keep`` newest."""
 
-    def __init__(self, dirpath: Path, keep: int = 2, every_minutes: float = 5.0) -> None:
+    def __init__(self, dirpath: Path, keep: int = 2, every_minutes: float = 5.0, every_steps: int = 0) -> None:
         self.dirpath = Path(dirpath)
         self.keep = keep
         self.every_s = every_minutes * 60
+        self.every_steps = every_steps
         self._last = time.monotonic()
         self._last_step = -1
 
@@ -38,7 +40,8 @@ class AtomicCheckpoint(Callback):
         return path
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
-        if self.every_s > 0 and time.monotonic() - self._last >= self.every_s:
+        by_steps = self.every_steps > 0 and trainer.global_step % self.every_steps == 0
+        if by_steps or (self.every_s > 0 and time.monotonic() - self._last >= self.every_s):
             self.save(trainer)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -48,9 +51,10 @@ class AtomicCheckpoint(Callback):
         self.save(trainer)
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
-        # Ctrl-C / SIGTERM: keep the work done so far. Never after a training fault:
-        # the last good checkpoint must stay the newest.
-        if isinstance(exception, KeyboardInterrupt):
+        # Ctrl-C / SIGTERM (Lightning's own SIGTERM handler raises SIGTERMException at the
+        # end of the batch): keep the work done so far. Never after a training fault: the
+        # last good checkpoint must stay the newest.
+        if isinstance(exception, (KeyboardInterrupt, SIGTERMException)):
             self.save(trainer)
 
 

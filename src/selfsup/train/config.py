@@ -23,7 +23,12 @@ class TrainConfig:
         strategy: Lightning strategy ("auto", "ddp", ...).
         sync_batchnorm: convert BatchNorm to SyncBatchNorm across processes.
         ckpt_every_minutes: also checkpoint this often inside an epoch (0 = epoch ends only).
+        ckpt_every_steps: also checkpoint every this many optimizer steps (0 = off); a
+            killed run then loses at most this many steps.
         keep_checkpoints: how many recent checkpoints to keep.
+        on_nonfinite: what a non-finite loss or gradient does: "stop" the run (the last good
+            checkpoint stays the newest) or "skip" the step (no update; listed in run.json).
+        train_samples: train on the first N training samples only (0 = all), for quick trials.
         threads: CPU threads for torch (0 = torch's default).
         log_every_steps: how often a row is written to metrics.csv.
     """
@@ -39,7 +44,10 @@ class TrainConfig:
     strategy: str = "auto"
     sync_batchnorm: bool = False
     ckpt_every_minutes: float = 5.0
+    ckpt_every_steps: int = 0
     keep_checkpoints: int = 2
+    on_nonfinite: str = "stop"
+    train_samples: int = 0
     threads: int = 0
     log_every_steps: int = 10
 
@@ -54,3 +62,9 @@ class TrainConfig:
             raise UserError(f"unknown precision '{self.precision}'", hint="use auto, 32, bf16-mixed or 16-mixed")
         if self.keep_checkpoints < 1:
             raise UserError("keep_checkpoints must be >= 1")
+        if self.ckpt_every_steps < 0:
+            raise UserError("ckpt_every_steps must be >= 0 (0 = off)")
+        if self.on_nonfinite not in ("stop", "skip"):
+            raise UserError(f"unknown on_nonfinite '{self.on_nonfinite}'", hint="use stop or skip")
+        if self.train_samples < 0:
+            raise UserError("train_samples must be >= 0 (0 = all)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 import time
+import warnings
 from typing import Any
 
 import lightning as L
@@ -18,7 +19,21 @@ from selfsup.train.optim import OptimConfig, build_optimizer, lr_factor
 
 
 class TrainingFault(UserError):
-    """A training step produced a non-finite loss."""
+    """A training step produced a non-finite loss or gradient."""
+
+
+def _finite(t: torch.Tensor) -> bool:
+    return bool(torch.isfinite(t).all())
+
+
+def _fmt_terms(logs: dict[str, Any]) -> str:
+    out = []
+    for k, v in logs.items():
+        try:
+            out.append(f"{k}={float(v):.4g}")
+        except (TypeError, ValueError):
+            continue
+    return ", ".join(out) or "(the method logged no terms)"
 
 
 def _rng_holders(method: nn.Module) -> list[Any]:
@@ -39,6 +54,10 @@ class SelfSupModule(L.LightningModule):
         max_seconds: wall-clock budget; when ``schedule_by_time`` the schedule follows
             whichever of steps or time is further along, so a budgeted run still anneals.
         schedule_by_time: see ``max_seconds``.
+        on_nonfinite: "stop" raises :class:`TrainingFault` at the step whose loss or
+            gradient is not finite (before any update); "skip" drops that step's update and
+            the method's state update, and records the step in ``skipped_steps``.
+        tag: identifies the run in checkpoints (``method``), checked when resuming.
     """
 
     def __init__(
@@ -49,6 +68,8 @@ class SelfSupModule(L.LightningModule):
         epochs: float,
         max_seconds: float = 0.0,
         schedule_by_time: bool = False,
+        on_nonfinite: str = "stop",
+        tag: dict[str, str] | None = None,
     ) -> None:
         super().__init__()
         self.method = method
@@ -65,6 +86,11 @@ class SelfSupModule(L.LightningModule):
         self._resumed_mid_epoch = False
         self.last_loss = float("nan")
         self.stop_requested = False  # set by a SIGTERM handler: stop at the next step boundary
+        self.on_nonfinite = on_nonfinite
+        self.tag = dict(tag or {})
+        self.skipped_steps: list[int] = []
+        self._skip_update = False  # this step's loss or gradient was not finite (skip mode)
+        self._last_logs: dict[str, Any] = {}
 
     # -- schedule ---------------------------------------------------------------
     def steps_per_epoch(self) -> int:
@@ -122,22 +148,63 @@ class SelfSupModule(L.LightningModule):
             for g in opt.param_groups:
                 g["lr"] = self.optim_cfg.lr * factor
 
-    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor | None:
+        self._skip_update = False
         out = self.method.training_step(batch)
         loss = out.loss
-        if not torch.isfinite(loss):
-            terms = ", ".join(f"{k}={v:.4g}" for k, v in out.logs.items())
-            raise TrainingFault(
-                f"non-finite loss at step {self.global_step} (epoch {self.current_epoch}): {terms}",
-                hint="lower the learning rate, raise the temperature, or train in fp32 (--set precision=32); "
-                "the last good checkpoint is kept in the run directory",
-            )
+        self._last_logs = {"loss": loss.detach(), **out.logs}
+        if not _finite(loss.detach()):
+            self._nonfinite("loss")
+            return None  # Lightning then runs no backward; the optimiser finds no gradients
         self.last_loss = float(loss.detach())
         self.log("loss", loss.detach(), prog_bar=True, on_step=True, on_epoch=False, batch_size=len(batch[0]))
         for k, v in out.logs.items():
             if k != "loss":
                 self.log(k, v, on_step=True, on_epoch=False, batch_size=len(batch[0]))
         return loss
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        """Catch non-finite gradients before they reach the weights (skip mode: drop them)."""
+        if not self._skip_update and not self._fp16_scaled():
+            grads = [p.grad for p in self.method.parameters() if p.grad is not None]
+            if grads and not _finite(torch.stack(torch._foreach_norm(grads))):
+                bad = [n for n, p in self.method.named_parameters() if p.grad is not None and not _finite(p.grad)]
+                self._nonfinite("gradient", bad)
+        if self._skip_update:
+            optimizer.zero_grad(set_to_none=True)  # parameters without gradients are not updated
+
+    def _fp16_scaled(self) -> bool:
+        # fp16 mixed precision: the gradient scaler skips overflowing steps by design.
+        return str(getattr(self.trainer, "precision", "")) == "16-mixed"
+
+    def _nonfinite(self, what: str, params: list[str] | None = None) -> None:
+        """Report a non-finite loss or gradient at the current step (raise, or mark for skipping)."""
+        step = self.global_step
+        where = f"step {step} (epoch {self.current_epoch}, batch {self._data_pos} of the epoch)"
+        msg = f"non-finite {what} at {where}; loss terms: {_fmt_terms(self._last_logs)}"
+        if params:
+            msg += f"; non-finite gradients in {len(params)} parameter tensors, e.g. {', '.join(params[:3])}"
+        if self.on_nonfinite == "skip":
+            self._skip_update = True
+            self.skipped_steps.append(step)
+            warnings.warn(msg + "; the step's update was skipped (on_nonfinite=skip)", stacklevel=2)
+            return
+        raise TrainingFault(msg, hint=self._likely_causes())
+
+    def _likely_causes(self) -> str:
+        lr = self.trainer.optimizers[0].param_groups[0]["lr"] if self.trainer.optimizers else self.optim_cfg.lr
+        cfg = getattr(self.method, "cfg", None)
+        temp = getattr(cfg, "temperature", None)
+        precision = getattr(self.trainer, "precision", "?")
+        causes = [
+            f"a temperature too low for the precision (temperature={temp}; try --set temperature=0.2 or higher)"
+            if temp is not None else "a temperature or scale too extreme for the precision",
+            f"a learning rate too high (lr at this step {lr:.4g}; try --set lr=... lower or a longer warmup)",
+            f"reduced precision overflowing (precision {precision}; try --set precision=32)",
+        ]
+        return ("likely causes: " + "; ".join(causes) + ". The run stopped before updating the weights; the last "
+                "good checkpoint is the newest in RUN_DIR/checkpoints. To drop such steps instead, use "
+                "--set on_nonfinite=skip")
 
     def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
         """The optimiser step, then the method's explicit state updates (EMA, queue, bank).
@@ -148,17 +215,29 @@ class SelfSupModule(L.LightningModule):
         super().optimizer_step(*args, **kwargs)
         self._data_pos += 1
         hook = getattr(self.method, "on_after_optimizer_step", None)
-        if hook is not None:
+        if hook is not None and not self._skip_update:
             hook(self.global_step)
+        self._skip_update = False
 
     # -- checkpoint extras: RNG, data position, elapsed time ----------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        from selfsup import __version__
+        from selfsup.train.checkpoint import FORMAT
+
+        np_state = np.random.get_state()
+        py_state = random.getstate()
         checkpoint["selfsup"] = {
+            "format": FORMAT,
+            "selfsup_version": __version__,
+            **self.tag,
             "loader": self.data_state(),
             "elapsed": self.elapsed(),
+            "skipped_steps": list(self.skipped_steps),
             "torch_rng": torch.get_rng_state(),
-            "numpy_rng": torch.from_numpy(np.frombuffer(np.random.get_state()[1].tobytes(), dtype=np.uint8).copy()),
-            "python_rng_seed": random.getstate()[1][0],
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "numpy_rng": torch.from_numpy(np.asarray(np_state[1], dtype=np.int64)),
+            "numpy_rng_pos": [int(np_state[2]), int(np_state[3]), float(np_state[4])],
+            "python_rng": [int(py_state[0]), [int(v) for v in py_state[1]], py_state[2]],
             "aug_rng": [h.state_dict() for h in _rng_holders(self.method)],
         }
 
@@ -171,6 +250,17 @@ class SelfSupModule(L.LightningModule):
         self._data_pos = int(extra["loader"]["position"])
         self._resumed_mid_epoch = self._data_pos > 0
         self.elapsed_before = float(extra["elapsed"])
+        self.skipped_steps = [int(v) for v in extra.get("skipped_steps", [])]
         torch.set_rng_state(extra["torch_rng"])
+        cuda = extra.get("cuda_rng") or []
+        if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(cuda)
+        if "numpy_rng_pos" in extra:
+            pos, has_gauss, gauss = extra["numpy_rng_pos"]
+            keys = extra["numpy_rng"].numpy().astype(np.uint32)
+            np.random.set_state(("MT19937", keys, int(pos), int(has_gauss), float(gauss)))
+        if "python_rng" in extra:
+            version, internal, gauss_next = extra["python_rng"]
+            random.setstate((int(version), tuple(int(v) for v in internal), gauss_next))
         for holder, state in zip(_rng_holders(self.method), extra.get("aug_rng", [])):
             holder.load_state_dict(state)

@@ -36,7 +36,14 @@ from selfsup.encoders import build_encoder
 from selfsup.errors import UserError
 from selfsup.methods import DataInfo, MethodSpec, get_method
 from selfsup.train.callbacks import AtomicCheckpoint, MetricsCSV
-from selfsup.train.checkpoint import atomic_save_safetensors, atomic_write_text, latest_valid_checkpoint
+from selfsup.train.checkpoint import (
+    TMP_RE,
+    atomic_save_safetensors,
+    atomic_write_text,
+    latest_valid_checkpoint,
+    list_checkpoints,
+    remove_partial_files,
+)
 from selfsup.train.config import TrainConfig
 from selfsup.train.loader import BatchLoader
 from selfsup.train.module import SelfSupModule
@@ -192,14 +199,21 @@ def pretrain(cfg: RunConfig, run_dir: Path, *, data: Any = None, resume: bool = 
 
     run_dir = Path(run_dir)
     spec = get_method(cfg.method)
-    if not resume and run_dir.exists() and any(run_dir.iterdir()):
+    # a run killed before it wrote anything leaves at most a temporary file: still "empty"
+    if not resume and run_dir.exists() and any(not TMP_RE.match(p.name) for p in run_dir.iterdir()):
         raise UserError(
             f"run directory {run_dir} already exists and is not empty",
             hint=f"choose another --out, delete it, or continue it with: selfsup pretrain --resume {run_dir}",
         )
     ckpt_path = None
+    if run_dir.exists():
+        remove_partial_files(run_dir)  # what a killed writer left: never taken for a good file
     if resume:
-        ckpt_path = latest_valid_checkpoint(run_dir / "checkpoints")
+        ckpt_path = latest_valid_checkpoint(run_dir / "checkpoints", method=cfg.method)
+        found = list_checkpoints(run_dir / "checkpoints")
+        if ckpt_path is None and found:
+            raise UserError(f"none of the {len(found)} checkpoints in {run_dir}/checkpoints can be used (see the warnings)",
+                            hint="restore a good checkpoint, or start the run again in a new directory")
         if ckpt_path is None:
             warnings.warn(f"no complete checkpoint in {run_dir}/checkpoints; starting from scratch", stacklevel=2)
     if cfg.train.threads > 0:
@@ -215,9 +229,11 @@ def pretrain(cfg: RunConfig, run_dir: Path, *, data: Any = None, resume: bool = 
         method = build_method(cfg, spec, info)
     if getattr(cfg.method_cfg, "channels_last", False):
         method = method.to(memory_format=torch.channels_last)
-    loader = BatchLoader(data.x_train, cfg.train.batch_size, seed=cfg.train.seed)
+    x_train = data.x_train[: cfg.train.train_samples] if cfg.train.train_samples > 0 else data.x_train
+    loader = BatchLoader(x_train, cfg.train.batch_size, seed=cfg.train.seed)
     max_seconds = cfg.train.max_minutes * 60
-    module = SelfSupModule(method, cfg.optim, loader, cfg.train.epochs, max_seconds, schedule_by_time)
+    module = SelfSupModule(method, cfg.optim, loader, cfg.train.epochs, max_seconds, schedule_by_time,
+                           on_nonfinite=cfg.train.on_nonfinite, tag={"method": cfg.method})
     run_dir.mkdir(parents=True, exist_ok=True)
     meta = {
         "selfsup_version": __version__,
@@ -239,7 +255,8 @@ def pretrain(cfg: RunConfig, run_dir: Path, *, data: Any = None, resume: bool = 
     if not resume or not (run_dir / "run.json").exists():
         atomic_write_text(run_dir / "run.json", json.dumps(meta, indent=2))
         atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-    ckpt_cb = AtomicCheckpoint(run_dir / "checkpoints", cfg.train.keep_checkpoints, cfg.train.ckpt_every_minutes)
+    ckpt_cb = AtomicCheckpoint(run_dir / "checkpoints", cfg.train.keep_checkpoints, cfg.train.ckpt_every_minutes,
+                               cfg.train.ckpt_every_steps)
     max_steps = int(-(-cfg.train.epochs * len(loader) // 1))
     trainer = L.Trainer(
         accelerator=cfg.train.accelerator,
@@ -270,6 +287,8 @@ def pretrain(cfg: RunConfig, run_dir: Path, *, data: Any = None, resume: bool = 
                 warnings.filterwarnings("ignore", message=".*`max_epochs` was not set.*")
                 # our module restores the data position itself (SelfSupModule.on_load_checkpoint)
                 warnings.filterwarnings("ignore", message=".*your dataloader is not resumable.*")
+                # on_nonfinite=skip: a skipped step returns None (reported by our own warning)
+                warnings.filterwarnings("ignore", message=".*training_step. returned .None.*")
                 trainer.fit(module, ckpt_path=str(ckpt_path) if ckpt_path else None, weights_only=True)
         except KeyboardInterrupt:
             interrupted = True
@@ -279,6 +298,14 @@ def pretrain(cfg: RunConfig, run_dir: Path, *, data: Any = None, resume: bool = 
             if not trainer.interrupted:
                 raise
             interrupted = True
+        except Exception as e:
+            # a training fault, a full disk, ...: record it; weights are not written, the
+            # newest checkpoint stays the last good state
+            if trainer.is_global_zero:
+                meta.update(status="failed", error=str(e), steps=int(trainer.global_step))
+                with contextlib.suppress(Exception):
+                    atomic_write_text(run_dir / "run.json", json.dumps(meta, indent=2))
+            raise
     if trainer.interrupted:
         interrupted = True
     train_seconds = module.elapsed()
@@ -293,6 +320,7 @@ def pretrain(cfg: RunConfig, run_dir: Path, *, data: Any = None, resume: bool = 
             steps=int(trainer.global_step),
             epochs=round(trainer.global_step / max(1, len(loader)), 3),
             final_loss=module.last_loss,
+            skipped_steps=list(module.skipped_steps),
             wall_seconds_this_segment=round(time.monotonic() - t0, 2),
         )
         atomic_write_text(run_dir / "run.json", json.dumps(meta, indent=2))
