@@ -28,6 +28,19 @@ from selfsup.train.graph import GraphTrainConfig, fit_full_batch  # noqa: E402
 PLANETOID = Path(__file__).resolve().parents[2] / "shared" / "data" / "planetoid"
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """The graphs here are tiny: one thread is faster, and on a crowded 2-core machine a second
+    spinning thread more than doubled the CPU time of these tests."""
+    from threadpoolctl import threadpool_limits
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with threadpool_limits(1):
+        yield
+    torch.set_num_threads(n)
+
+
 def planted_graph(n_per: int = 40, p_in: float = 0.25, p_out: float = 0.01, feat: int = 16, seed: int = 0) -> GraphData:
     """Two communities; features are pure noise, so only the edges tell the communities apart."""
     rng = np.random.default_rng(seed)
