@@ -37,3 +37,25 @@ def unknown_name(kind: str, name: str, choices: Iterable[str]) -> UserError:
     return UserError(
         f"unknown {kind} '{name}'; choose one of: {', '.join(choices)}", hint=hint
     )
+
+
+class SkippedFilesWarning(UserWarning):
+    """Files that could not be read were skipped (the user asked for it with ``--skip-bad-files``)."""
+
+
+def warn_skipped(what: str, skipped: list[tuple[str, str]], *, limit: int = 100, stacklevel: int = 3) -> None:
+    """Warn once, listing every skipped file (up to ``limit``) with the reason it was skipped.
+
+    Args:
+        what: what the files are, plural ("images", "videos", "text files").
+        skipped: (path, reason) pairs.
+    """
+    if not skipped:
+        return
+    import warnings
+
+    lines = [f"  {path}: {reason}" for path, reason in skipped[:limit]]
+    if len(skipped) > limit:
+        lines.append(f"  ... and {len(skipped) - limit} more")
+    warnings.warn(f"skipped {len(skipped)} unreadable {what} (--skip-bad-files):\n" + "\n".join(lines),
+                  SkippedFilesWarning, stacklevel=stacklevel)

@@ -51,7 +51,48 @@ def pretrain_runner(modality: str) -> Callable[..., int]:
 
     if modality not in PRETRAIN:
         raise UserError(f"no pretraining runner for modality '{modality}'")
-    return PRETRAIN[modality]
+    return _no_empty_run_dir(PRETRAIN[modality])
+
+
+def _no_empty_run_dir(run: Callable[..., int]) -> Callable[..., int]:
+    """Wrap a pretraining runner: when it fails, the run directory (and any missing parents) that
+    this command created is removed if it is still empty (the failure came before anything was
+    written, e.g. bad input data). A directory that existed before, or that holds any file
+    (run.json with the failure, checkpoints), is never touched."""
+    import functools
+    from pathlib import Path
+
+    @functools.wraps(run)
+    def wrapped(args: Any, spec: Any, overrides: dict[str, Any]) -> int:
+        top = None  # the outermost folder of --out that does not exist yet
+        p = Path(args.out) if getattr(args, "out", None) else None
+        while p is not None and not p.exists() and not p.is_symlink():
+            top = p
+            p = p.parent if p.parent != p else None
+        try:
+            return run(args, spec, overrides)
+        except BaseException:
+            if top is not None:
+                _remove_empty_tree(top)
+            raise
+
+    return wrapped
+
+
+def _remove_empty_tree(root: Any) -> None:
+    """Remove ``root`` if it holds only (nested) empty folders; leave it alone otherwise."""
+    import os
+
+    if not root.is_dir() or root.is_symlink():
+        return
+    for dirpath, dirnames, filenames in os.walk(root):
+        if filenames or any(os.path.islink(os.path.join(dirpath, d)) for d in dirnames):
+            return
+    for dirpath, _, _ in sorted(os.walk(root), key=lambda t: -len(t[0])):  # deepest first
+        try:
+            os.rmdir(dirpath)
+        except OSError:
+            return
 
 
 def evaluate_runner(modality: str) -> Callable[..., Any]:

@@ -107,12 +107,13 @@ def rows_tensor(seg_ids: torch.Tensor, rows: list[tuple[int, ...]]) -> torch.Ten
     return padded[idx]
 
 
-def make_text_data(corpus: str, method: str, k: int, tcfg: TextDataConfig, seed: int) -> dict[str, Any]:
+def make_text_data(corpus: str, method: str, k: int, tcfg: TextDataConfig, seed: int,
+                   skip_bad_files: bool = False) -> dict[str, Any]:
     """Tokenizer + train/held-out row tensors of ``corpus`` for ``method``."""
     from selfsup.data.text_tasks import load_documents
     from selfsup.data.tokenize import TextTokenizer
 
-    docs = [[s for s in d if s.strip()] for d in load_documents(corpus, tcfg.seg_words)]
+    docs = [[s for s in d if s.strip()] for d in load_documents(corpus, tcfg.seg_words, skip_bad_files)]
     docs = [d for d in docs if d]
     if not docs:
         raise UserError(f"corpus '{corpus}' has no text")
@@ -190,7 +191,7 @@ def pretrain_text(args: argparse.Namespace, spec: Any, overrides: dict[str, Any]
     if out.exists() and any(out.iterdir()):
         raise UserError(f"run directory {out} already exists and is not empty", hint="choose another --out")
     t0 = time.monotonic()
-    td = make_text_data(args.data, spec.name, k, tcfg, cfg.train.seed)
+    td = make_text_data(args.data, spec.name, k, tcfg, cfg.train.seed, getattr(args, "skip_bad_files", False))
     tok, x = td["tokenizer"], td["train"]
     print(f"{args.data}: {td['documents']} documents ({td['heldout_documents']} held out), "
           f"{len(x)} training rows of {k} x {tcfg.seg_tokens} tokens, vocabulary {tok.vocab_size}"

@@ -59,7 +59,7 @@ def pretrain_words(args: argparse.Namespace, spec: Any, overrides: dict[str, Any
     from selfsup.word2vec import Word2Vec
 
     cfg = _config(spec, args, overrides)
-    corpus = load_text_corpus(args.data)
+    corpus = load_text_corpus(args.data, skip_bad_files=getattr(args, "skip_bad_files", False))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import tokenize
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +13,9 @@ import torch
 from selfsup.data.base import ArrayDataset, stratified_split
 from selfsup.data.registry import register_dataset
 from selfsup.errors import UserError
+
+MAX_CLASS_ID = 2**20  # larger ids are almost surely not class indices (raw codes, hashes, corrupt data)
+SAVE_HINT = "save with numpy.savez(path, x=..., y=...) (object arrays are refused for safety)"
 
 
 def _load_arrays(path: Path) -> dict[str, np.ndarray]:
@@ -21,21 +26,24 @@ def _load_arrays(path: Path) -> dict[str, np.ndarray]:
             return {"x": np.load(path, allow_pickle=False)}
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as e:
-        raise UserError(
-            f"cannot read arrays from {path}: {e}",
-            hint="save with numpy.savez(path, x=..., y=...) (object arrays are refused for safety)",
-        ) from None
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError, SyntaxError,
+            tokenize.TokenError, MemoryError) as e:
+        # numpy raises these for non-numpy files, truncated or corrupt archives, pickled objects,
+        # unparsable .npy headers and headers declaring absurd shapes
+        raise UserError(f"cannot read arrays from {path}: {type(e).__name__}: {e}", hint=SAVE_HINT) from None
 
 
 def _as_images_or_vectors(x: np.ndarray, path: Path, key: str) -> tuple[torch.Tensor, str]:
     """uint8 images (N, C, H, W) when x looks like images, else float32 vectors."""
     if x.dtype.kind not in "uif" and x.dtype != np.bool_:
         raise UserError(f"{path}: '{key}' has dtype {x.dtype}; expected numbers")
-    if x.ndim < 2 or len(x) == 0:
-        raise UserError(f"{path}: '{key}' has shape {x.shape}; expected (N, ...) with N >= 1")
+    if x.ndim < 2 or 0 in x.shape:
+        raise UserError(f"{path}: '{key}' has shape {x.shape}; expected (N, ...) with N >= 1 and no empty axis",
+                        hint=SAVE_HINT)
     if x.dtype.kind == "f" and not np.isfinite(x).all():
         raise UserError(f"{path}: '{key}' contains NaN or inf values", hint="clean or impute them first")
+    if x.dtype.kind == "f" and np.abs(x).max() > np.finfo(np.float32).max:
+        raise UserError(f"{path}: '{key}' has values beyond the float32 range", hint="rescale the data first")
     if x.ndim == 3 and x.dtype == np.uint8:
         x = x[:, None]
     if x.ndim == 4:
@@ -52,14 +60,18 @@ def _as_images_or_vectors(x: np.ndarray, path: Path, key: str) -> tuple[torch.Te
 
 def _labels(y: np.ndarray, n: int, path: Path, key: str) -> np.ndarray:
     if y.ndim != 1 or len(y) != n:
-        raise UserError(f"{path}: '{key}' has shape {y.shape}; expected ({n},) to match the inputs")
+        raise UserError(f"{path}: '{key}' has shape {y.shape}; expected ({n},) to match the inputs",
+                        hint="one class id per input row")
     if y.dtype.kind == "f":
         if not np.isfinite(y).all() or not np.all(y == np.round(y)):
             raise UserError(f"{path}: '{key}' must hold integer class ids")
     elif y.dtype.kind not in "iu":
         raise UserError(f"{path}: '{key}' has dtype {y.dtype}; expected integer class ids")
-    if y.min() < 0:
-        raise UserError(f"{path}: '{key}' has negative class ids")
+    if len(y) and y.min() < 0:
+        raise UserError(f"{path}: '{key}' has negative class ids", hint="class ids are 0..K-1")
+    if len(y) and y.max() >= MAX_CLASS_ID:
+        raise UserError(f"{path}: '{key}' has class id {y.max()}; class ids must be 0..K-1",
+                        hint="map labels to 0..K-1 first, e.g. numpy.unique(y, return_inverse=True)[1]")
     return y.astype(np.int64)
 
 
@@ -71,6 +83,11 @@ def load_npz(path_str: str, **_: object) -> ArrayDataset:
     if "x" not in arrays:
         raise UserError(f"{path} has no array named 'x' (found: {', '.join(arrays) or 'none'})",
                         hint="save with numpy.savez(path, x=inputs, y=labels)")
+    if "y_test" in arrays and "x_test" not in arrays:
+        raise UserError(f"{path} has 'y_test' but no 'x_test'", hint="save x_test with y_test, or drop y_test")
+    if "x_test" in arrays and ("y" in arrays) != ("y_test" in arrays):
+        raise UserError(f"{path}: labels for only one split ('y' and 'y_test' must both be present or both absent)",
+                        hint="save numpy.savez(path, x=..., y=..., x_test=..., y_test=...)")
     x, modality = _as_images_or_vectors(arrays["x"], path, "x")
     y = _labels(arrays["y"], len(x), path, "y") if "y" in arrays else None
     if "x_test" in arrays:

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import os
 import tempfile
 import urllib.request
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -53,28 +55,26 @@ def _open(path: Path):
 
 def read_idx(path: Path) -> np.ndarray:
     """Read an idx file (optionally gzipped) into a numpy array, validating its header."""
+    fix = ("the file is corrupt or truncated; delete it and reinstall the dataset package "
+           "(apt-get install dataset-fashion-mnist) or re-download with --download")
     try:
         with _open(path) as f:
             data = f.read()
-    except (OSError, EOFError, gzip.BadGzipFile) as e:
-        raise UserError(
-            f"cannot read {path}: {e}",
-            hint="the file is corrupt or truncated; delete it and reinstall the dataset package "
-            "(apt-get install dataset-fashion-mnist) or re-download with --download",
-        ) from None
+    except (OSError, EOFError, zlib.error) as e:  # gzip.BadGzipFile is an OSError
+        raise UserError(f"cannot read {path}: {e}", hint=fix) from None
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
-        raise UserError(f"{path} is not an unsigned-byte idx file", hint="re-download it")
+        raise UserError(f"{path} is not an unsigned-byte idx file", hint=fix)
     ndim = data[3]
+    if ndim == 0:
+        raise UserError(f"{path} declares 0 dimensions; an idx file holds an array", hint=fix)
     header = 4 + 4 * ndim
     if len(data) < header:
-        raise UserError(f"{path} is truncated (incomplete header)", hint="re-download it")
+        raise UserError(f"{path} is truncated (incomplete header)", hint=fix)
     shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    expected = int(np.prod(shape))
+    expected = math.prod(shape)  # exact (Python ints): a forged header must not overflow
     if len(data) - header != expected:
         raise UserError(
-            f"{path} has {len(data) - header} data bytes, expected {expected} for shape {shape}",
-            hint="the file is truncated or corrupt; re-download or reinstall it",
-        )
+            f"{path} has {len(data) - header} data bytes, expected {expected} for shape {shape}", hint=fix)
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
 
 
@@ -150,10 +150,15 @@ def load_fashion_mnist(
     arrays = {k: read_idx(p) for k, p in paths.items()}  # type: ignore[arg-type]
     for split in ("train", "test"):
         x, y = arrays[f"{split}_x"], arrays[f"{split}_y"]
-        if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
-            raise UserError(f"Fashion-MNIST {split} images {x.shape} and labels {y.shape} do not match")
+        px, py = paths[f"{split}_x"], paths[f"{split}_y"]
+        fix = "the idx files are corrupt or mixed up; reinstall the dataset package or re-download with --download"
+        if x.ndim != 3 or 0 in x.shape:
+            raise UserError(f"{px}: images have shape {x.shape}; expected (N, H, W) with N >= 1", hint=fix)
+        if y.ndim != 1 or len(x) != len(y):
+            raise UserError(f"{py}: labels have shape {y.shape}; expected ({len(x)},) to match the "
+                            f"{len(x)} images of {px}", hint=fix)
         if y.max() >= len(CLASSES):
-            raise UserError(f"Fashion-MNIST {split} labels out of range (max {y.max()})")
+            raise UserError(f"{py}: labels out of range (max {y.max()}, {len(CLASSES)} classes)", hint=fix)
     sl = slice(None) if limit is None else slice(0, limit)
 
     def t(a: np.ndarray) -> torch.Tensor:

@@ -16,8 +16,9 @@ from tqdm.auto import tqdm
 
 from selfsup.data.base import ArrayDataset, stratified_split
 from selfsup.data.registry import register_dataset
-from selfsup.errors import UserError
+from selfsup.errors import UserError, warn_skipped
 
+SKIP_HINT = "remove or fix the file, or pass --skip-bad-files to skip unreadable files with a warning"
 EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 
 
@@ -39,39 +40,54 @@ def scan(root: Path) -> tuple[list[Path], list[int] | None, list[str] | None]:
     return _images_in(root), None, None
 
 
-def decode(paths: list[Path], size: int, skip_bad: bool = False) -> tuple[np.ndarray, list[int]]:
+def image_errors() -> tuple[type[BaseException], ...]:
+    """What Pillow raises for unreadable, corrupt, truncated or oversized image files."""
+    import struct
+
+    from PIL import Image, UnidentifiedImageError
+
+    return (UnidentifiedImageError, Image.DecompressionBombError, OSError, EOFError, ValueError, SyntaxError,
+            struct.error, IndexError, ZeroDivisionError)
+
+
+def decode(paths: list[Path], size: int, skip_bad: bool = False, root: Path | None = None) -> tuple[np.ndarray, list[int]]:
     """Decode and resize images once into a uint8 (N, C, size, size) array.
+
+    Args:
+        paths: image files.
+        size: side length after resizing.
+        skip_bad: skip unreadable files (listed in one warning) instead of raising.
+        root: the folder the paths come from (for messages).
 
     Returns the array and the indices of the paths that were kept.
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
+    errors = image_errors()
     imgs: list[np.ndarray] = []
     kept: list[int] = []
     modes: set[str] = set()
-    bad: list[str] = []
+    bad: list[tuple[str, str]] = []
     for i, p in enumerate(tqdm(paths, desc="decoding images", disable=len(paths) < 500, leave=False)):
         try:
             with Image.open(p) as im:
                 im.load()
-                gray = im.mode in ("L", "1", "I;16", "I", "F")
+                gray = im.mode in ("L", "1", "I;16", "I;16B", "I;16L", "I", "F")
                 im = im.convert("L" if gray else "RGB").resize((size, size), Image.BILINEAR)
-                modes.add("L" if gray else "RGB")
-                imgs.append(np.asarray(im, dtype=np.uint8))
-                kept.append(i)
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+                arr = np.asarray(im, dtype=np.uint8)
+        except errors as e:
             if not skip_bad:
-                raise UserError(
-                    f"cannot read image {p}: {e}",
-                    hint="remove or fix the file, or pass --skip-bad-files to skip unreadable images",
-                ) from None
-            bad.append(str(p))
-    if bad:
-        import warnings
-
-        warnings.warn(f"skipped {len(bad)} unreadable image(s): {', '.join(bad[:10])}", stacklevel=2)
+                raise UserError(f"cannot read image {p}: {type(e).__name__}: {e}", hint=SKIP_HINT) from None
+            bad.append((str(p), f"{type(e).__name__}: {e}"))
+            continue
+        modes.add("L" if gray else "RGB")
+        imgs.append(arr)
+        kept.append(i)
+    warn_skipped("images", bad)
     if not imgs:
-        raise UserError("no readable images found")
+        where = f" in {root}" if root is not None else ""
+        raise UserError(f"no readable images{where} ({len(paths)} files, all unreadable)",
+                        hint="check the files open in an image viewer; supported: " + ", ".join(sorted(EXTS)))
     if modes == {"L"}:
         arr = np.stack(imgs)[:, None]
     else:
@@ -96,15 +112,18 @@ def load_folder(
         p_te, y_te, classes_te = scan(root / "test")
         if classes != classes_te:
             raise UserError(f"{root}/train and {root}/test have different class folders")
-        x_tr, k_tr = decode(p_tr, size, skip_bad_files)
-        x_te, k_te = decode(p_te, size, skip_bad_files)
+        for sub, found in (("train", p_tr), ("test", p_te)):
+            if not found:
+                raise UserError(f"no images ({', '.join(sorted(EXTS))}) found in {root / sub} or its sub-folders")
+        x_tr, k_tr = decode(p_tr, size, skip_bad_files, root / "train")
+        x_te, k_te = decode(p_te, size, skip_bad_files, root / "test")
         ytr = None if y_tr is None else np.asarray(y_tr)[k_tr]
         yte = None if y_te is None else np.asarray(y_te)[k_te]
     else:
         paths, labels, classes = scan(root)
         if not paths:
             raise UserError(f"no images ({', '.join(sorted(EXTS))}) found in {root} or its sub-folders")
-        x, kept = decode(paths, size, skip_bad_files)
+        x, kept = decode(paths, size, skip_bad_files, root)
         y = None if labels is None else np.asarray(labels)[kept]
         tr, te = stratified_split(y, len(x), 0.2, seed=0) if len(x) >= 5 else (np.arange(len(x)), np.arange(0))
         x_tr, x_te = x[tr], x[te]

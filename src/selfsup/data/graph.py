@@ -8,6 +8,7 @@ All sources become one :class:`GraphData`: node features ``x`` (N, F), ``edge_in
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -253,16 +254,42 @@ def _planetoid_prefixed(arg: str, **_: Any) -> GraphData:
 # ---------------------------------------------------------------- edge list files
 
 
+MAX_IDENTITY_NODES = 32_768  # one-hot features for more nodes would take over 4 GiB
+MAX_CLASS_ID = 2**20
+
+
 def _read_matrix(path: Path, what: str) -> np.ndarray:
+    """A 2-D float64 matrix of finite numbers from text, .csv or .npy, or a ``UserError`` naming the file."""
+    fix = "whitespace- or comma-separated numbers (one row a line), or a numeric .npy array"
     if not path.is_file():
         raise UserError(f"{what} file not found: {path}")
     try:
         if path.suffix == ".npy":
-            m = np.load(path)
-            return m.reshape(-1, 1) if m.ndim == 1 else m
-        return np.loadtxt(path, ndmin=2, delimiter="," if path.suffix == ".csv" else None)
-    except (ValueError, OSError) as e:
-        raise UserError(f"cannot read {what} file {path}: {e}", hint="whitespace- or comma-separated numbers, or .npy") from e
+            m = np.load(path, allow_pickle=False)
+            if not isinstance(m, np.ndarray):
+                raise ValueError("not a single array (an .npz archive?)")
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "Empty input file": an empty edge list is checked below
+                m = np.loadtxt(path, ndmin=2, delimiter="," if path.suffix == ".csv" else None)
+    except (ValueError, OSError, EOFError) as e:  # also UnicodeDecodeError (a ValueError) for binary files
+        raise UserError(f"cannot read {what} file {path}: {type(e).__name__}: {e}", hint=fix) from None
+    if m.dtype.kind not in "biuf":
+        raise UserError(f"{what} file {path} holds {m.dtype} values; expected numbers", hint=fix)
+    if m.ndim == 1:
+        m = m.reshape(-1, 1)
+    if m.ndim != 2:
+        raise UserError(f"{what} file {path} holds an array of shape {m.shape}; expected a 2-D matrix", hint=fix)
+    m = m.astype(np.float64)
+    if not np.isfinite(m).all():
+        raise UserError(f"{what} file {path} contains NaN or inf values", hint="clean or impute them first")
+    return m
+
+
+def _integer_ids(m: np.ndarray, path: str, what: str) -> np.ndarray:
+    if m.size and (not np.all(np.equal(np.mod(m, 1), 0)) or m.min() < 0 or m.max() >= 2**53):
+        raise UserError(f"{what} in {path} must be integers >= 0", hint="node ids are 0-based integers; labels 0..K-1")
+    return m.astype(np.int64)
 
 
 def load_edgelist(edges: str, features: str | None = None, labels: str | None = None, name: str = "edgelist") -> GraphData:
@@ -276,29 +303,41 @@ def load_edgelist(edges: str, features: str | None = None, labels: str | None = 
     if e.size and e.shape[1] < 2:
         raise UserError(f"edge list {edges} needs two columns (source target), found {e.shape[1]}")
     e = e[:, :2] if e.size else np.zeros((0, 2))
-    if e.size and not np.all(np.equal(np.mod(e, 1), 0)):
-        raise UserError(f"edge list {edges} has non-integer node ids", hint="node ids are 0-based integers")
-    ei = torch.as_tensor(e.astype(np.int64)).t()  # (2, E)
+    if e.size and e.min() < 0:
+        raise UserError(f"edge list {edges} references node {e.min():g}, but node ids are 0-based",
+                        hint="node ids are 0-based row numbers of the feature matrix")
+    ei = torch.as_tensor(_integer_ids(e, edges, "node ids")).t()  # (2, E)
     lab = _read_matrix(Path(labels), "label").reshape(-1) if labels else None
+    where = f"the feature matrix {features}" if features else (f"the label file {labels}" if labels else
+                                                                f"the edge list {edges}")
     if features:
-        x = torch.as_tensor(_read_matrix(Path(features), "feature"), dtype=torch.float32)
+        fm = _read_matrix(Path(features), "feature")
+        if 0 in fm.shape:
+            raise UserError(f"feature file {features} has shape {fm.shape}; expected one row of numbers per node")
+        if np.abs(fm).max(initial=0.0) > np.finfo(np.float32).max:
+            raise UserError(f"feature file {features} has values beyond the float32 range", hint="rescale them first")
+        x = torch.as_tensor(fm, dtype=torch.float32)
     else:
         n = len(lab) if lab is not None else (int(ei.max()) + 1 if ei.numel() else 0)
+        if n > MAX_IDENTITY_NODES:
+            src = f"label file {labels}" if lab is not None else f"edge list {edges} (largest node id {n - 1})"
+            raise UserError(f"the {src} implies {n} nodes; one-hot features for that many nodes do not fit in memory",
+                            hint="pass a feature file (edgelist:EDGES,FEATURES[,LABELS]) or renumber the nodes 0..N-1")
         x = torch.eye(n)
     if x.shape[0] == 0:
-        raise UserError(f"the graph from {edges} has no nodes")
+        raise UserError(f"the graph from {edges} has no nodes ({where} is empty)")
     y = None
     if lab is not None:
         if len(lab) != x.shape[0]:
             raise UserError(f"{len(lab)} labels in {labels} for {x.shape[0]} nodes (rows of {features}); they must match")
-        if not np.all(np.equal(np.mod(lab, 1), 0)) or lab.min() < 0:
-            raise UserError(f"labels in {labels} must be integers >= 0 (one class id per node)")
-        y = torch.as_tensor(lab.astype(np.int64))
-    where = f"the feature matrix {features}" if features else (f"the label file {labels}" if labels else "the edge list")
-    if ei.numel() and (int(ei.min()) < 0 or int(ei.max()) >= x.shape[0]):
-        bad = int(ei.min()) if int(ei.min()) < 0 else int(ei.max())
+        y_ids = _integer_ids(lab, labels, "labels")  # type: ignore[arg-type]
+        if len(y_ids) and y_ids.max() >= MAX_CLASS_ID:
+            raise UserError(f"labels in {labels} go up to {y_ids.max()}; class ids must be 0..K-1",
+                            hint="map the labels to 0..K-1 first")
+        y = torch.as_tensor(y_ids)
+    if ei.numel() and int(ei.max()) >= x.shape[0]:
         raise UserError(
-            f"edge list {edges} references node {bad}, but {where} has {x.shape[0]} nodes (ids 0..{x.shape[0] - 1})",
+            f"edge list {edges} references node {int(ei.max())}, but {where} has {x.shape[0]} nodes (ids 0..{x.shape[0] - 1})",
             hint="node ids are 0-based row numbers of the feature matrix",
         )
     return GraphData(x=x, edge_index=_symmetrize(ei, x.shape[0], name), y=y, name=name)

@@ -62,6 +62,10 @@ def to_series_array(
         raise UserError(f"length={length!r} is not an option", hint=f"use one of {', '.join(LENGTH_OPTIONS)}")
     if nan not in NAN_OPTIONS:
         raise UserError(f"nan={nan!r} is not an option", hint=f"use one of {', '.join(NAN_OPTIONS)}")
+    if isinstance(seqs, np.ndarray) and seqs.dtype.kind not in "biuf":
+        raise UserError(f"{source}: dtype {seqs.dtype}; expected numbers", hint="save the series as float arrays")
+    if isinstance(seqs, np.ndarray) and seqs.ndim == 0:
+        raise UserError(f"{source}: a single number, not series", hint="pass x with shape (N, C, T) or (N, T)")
     items = [np.asarray(s, dtype=np.float64) for s in seqs]
     if not items:
         raise UserError(f"{source}: no series")
@@ -71,9 +75,14 @@ def to_series_array(
     chans = {s.shape[0] for s in items}
     if len(chans) > 1:
         raise UserError(f"{source}: series have different channel counts {sorted(chans)}")
+    if 0 in chans:
+        raise UserError(f"{source}: series have 0 channels", hint="pass x with shape (N, C, T), C >= 1")
     lens = np.array([s.shape[1] for s in items])
     if lens.min() < 1:
         raise UserError(f"{source}: a series has length 0")
+    f32_max = float(np.finfo(np.float32).max)
+    if any(np.abs(s[np.isfinite(s)]).max(initial=0.0) > f32_max for s in items):
+        raise UserError(f"{source}: values beyond the float32 range", hint="rescale the series first")
     finite = all(np.isfinite(s).all() for s in items)
     if not finite:
         if nan == "error":
@@ -166,8 +175,15 @@ def load_mnist1d(seed: int = 42, **_: Any) -> ArrayDataset:
 
 
 def _read_csv(path: Path) -> tuple[list[np.ndarray], np.ndarray]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start})",
+                        hint="a series CSV holds one series a row: label,v1,v2,... as plain text") from None
+    except OSError as e:
+        raise UserError(f"cannot read {path}: {e}") from None
     rows, labels = [], []
-    for i, line in enumerate(path.read_text().splitlines()):
+    for i, line in enumerate(text.splitlines()):
         parts = [p.strip() for p in line.split(",")]
         if not line.strip():
             continue
@@ -176,10 +192,25 @@ def _read_csv(path: Path) -> tuple[list[np.ndarray], np.ndarray]:
         except ValueError:
             if i == 0:
                 continue  # header
-            raise UserError(f"{path}: line {i + 1} has a non-numeric value") from None
+            raise UserError(f"{path}: line {i + 1} has a non-numeric value",
+                            hint="one series a row: label,v1,v2,... (numbers; empty or nan for missing values)") from None
+        if not np.isfinite(vals[0]):
+            raise UserError(f"{path}: line {i + 1} has no label (first column)", hint="one series a row: label,v1,v2,...")
         labels.append(vals[0])
         rows.append(np.array(vals[1:]))
     return rows, np.array(labels)
+
+
+def _series_labels(y: Any, n: int, path: Path, key: str) -> np.ndarray:
+    y = np.asarray(y)
+    if y.shape != (n,):
+        raise UserError(f"{path}: '{key}' has shape {y.shape}; expected ({n},) to match the series",
+                        hint="one label per series")
+    if y.dtype.kind not in "biufUS":
+        raise UserError(f"{path}: '{key}' has dtype {y.dtype}; expected class ids or names")
+    if y.dtype.kind == "f" and not np.isfinite(y).all():
+        raise UserError(f"{path}: '{key}' has NaN or inf labels", hint="drop the unlabeled series or label them")
+    return y
 
 
 @register_dataset("series", "user time series: .npz with x (N, C, T) [+ y, x_test, y_test] or .csv (label, values...)",
@@ -193,26 +224,24 @@ def load_series(path_str: str, length: str = "error", nan: str = "error", **_: A
         seqs, y = _read_csv(path)
         arrays: dict[str, Any] = {"x": seqs, "y": y}
     else:
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                arrays = {k: z[k] for k in z.files}
-        except Exception as e:
-            raise UserError(f"cannot read arrays from {path}: {e}", hint="save with numpy.savez(path, x=..., y=...)") from None
+        from selfsup.data.arrays import _load_arrays
+
+        arrays = _load_arrays(path)
     if "x" not in arrays:
         raise UserError(f"{path} has no array named 'x'", hint="save with numpy.savez(path, x=series, y=labels)")
+    if "y_test" in arrays and "x_test" not in arrays:
+        raise UserError(f"{path} has 'y_test' but no 'x_test'", hint="save x_test with y_test, or drop y_test")
+    if "x_test" in arrays and ("y" in arrays) != ("y_test" in arrays):
+        raise UserError(f"{path}: labels for only one split ('y' and 'y_test' must both be present or both absent)")
     x = to_series_array(arrays["x"], length=length, nan=nan, source=f"{path} 'x'")
-    y = None
-    if "y" in arrays:
-        y = np.asarray(arrays["y"])
-        if y.shape != (len(x),):
-            raise UserError(f"{path}: 'y' has shape {y.shape}; expected ({len(x)},)")
+    y = _series_labels(arrays["y"], len(x), path, "y") if "y" in arrays else None
     if "x_test" in arrays:
         xt = to_series_array(arrays["x_test"], length=length, nan=nan, source=f"{path} 'x_test'",
                              target_length=x.shape[2] if length != "error" else None)
         if xt.shape[1:] != x.shape[1:]:
             raise UserError(f"{path}: x_test shape {xt.shape} does not match x {x.shape}",
                             hint="pass --set length=resample to bring both to one length")
-        yt = np.asarray(arrays["y_test"]) if "y_test" in arrays else None
+        yt = _series_labels(arrays["y_test"], len(xt), path, "y_test") if "y_test" in arrays else None
         x_tr, x_te, y_tr, y_te = x, xt, y, yt
     else:
         tr, te = stratified_split(None if y is None else y.astype(str), len(x), 0.2, seed=0) \

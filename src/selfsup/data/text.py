@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from selfsup.data.registry import register_dataset
-from selfsup.errors import UserError
+from selfsup.errors import UserError, warn_skipped
 
 _TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 
@@ -78,11 +78,27 @@ def _lines(path: Path, tokenizer: Callable[[str], list[str]], encoding: str = "u
 
 
 def _wiki_articles(path: Path) -> Iterator[list[str]]:
-    from gensim.corpora.wikicorpus import WikiCorpus
+    """Articles of a ``pages-articles*.xml.bz2`` dump, tokenised as gensim's ``WikiCorpus`` does.
 
-    wiki = WikiCorpus(str(path), dictionary={}, processes=1, lower=True)
-    wiki.metadata = False
-    yield from wiki.get_texts()
+    Read in this process (gensim's ``WikiCorpus.get_texts`` reads in a helper process, where a
+    corrupt dump prints a traceback and leaves the reader waiting forever).
+    """
+    import bz2
+    from xml.etree.ElementTree import ParseError
+
+    from gensim.corpora import wikicorpus as wc
+
+    fix = "the dump is corrupt or truncated; download it again (pages-articles*.xml.bz2) or pass another file"
+    try:
+        with bz2.BZ2File(path) as f:
+            for title, text, _ in wc.extract_pages(f, filter_namespaces=("0",)):
+                tokens = wc.tokenize(wc.filter_wiki(text or ""), wc.TOKEN_MIN_LEN, wc.TOKEN_MAX_LEN, True)
+                if len(tokens) < wc.ARTICLE_MIN_WORDS or any(
+                        (title or "").startswith(ns + ":") for ns in wc.IGNORED_NAMESPACES):
+                    continue
+                yield tokens
+    except (OSError, EOFError, ParseError, ValueError) as e:  # bz2 stream and XML errors
+        raise UserError(f"cannot read Wikipedia dump {path}: {type(e).__name__}: {e}", hint=fix) from None
 
 
 def _cached(name: str, make: Callable[[], Iterator[list[str]]]) -> Callable[[], Iterator[list[str]]]:
@@ -130,7 +146,7 @@ def lee() -> TextCorpus:
 def _kjv_lines() -> list[str]:
     env = os.environ.get("SELFSUP_KJV")
     if env:
-        return Path(env).read_text(encoding="utf-8", errors="replace").splitlines()
+        return read_text_file(Path(env), "SELFSUP_KJV").splitlines()
     exe = shutil.which("bible") or ("/usr/bin/bible" if Path("/usr/bin/bible").exists() else None)
     if exe is None:
         raise UserError("the KJV Bible needs the Debian package bible-kjv (the `bible` command)",
@@ -157,16 +173,76 @@ def kjv() -> TextCorpus:
     return TextCorpus("kjv", it, "King James Bible, one verse a line (Debian bible-kjv)")
 
 
-def text_file(path: str | os.PathLike) -> TextCorpus:
+BINARY_SHARE = 0.01  # more undecodable characters than this and a file is not UTF-8 text
+
+
+def text_problem(path: Path, chunk: int = 1 << 20) -> str | None:
+    """Why ``path`` is not a usable UTF-8 text file (empty, binary, another encoding), or ``None``."""
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    chars = bad = 0
+    try:
+        with open(path, "rb") as f:
+            while block := f.read(chunk):
+                if b"\x00" in block:
+                    return "binary data (NUL bytes), not text"
+                text = decoder.decode(block)
+                chars += len(text)
+                bad += text.count("\ufffd")
+            text = decoder.decode(b"", final=True)
+            chars += len(text)
+            bad += text.count("\ufffd")
+    except OSError as e:
+        return f"cannot read it: {e}"
+    if chars == 0:
+        return "empty file"
+    if bad > BINARY_SHARE * chars:
+        return f"not UTF-8 text ({bad} of {chars} characters undecodable: binary data or another encoding)"
+    return None
+
+
+TEXT_FIX = ("convert it to UTF-8 text (e.g. iconv -f latin1 -t utf-8), remove it, "
+            "or pass --skip-bad-files to skip bad files with a warning")
+
+
+def read_text_file(path: Path, what: str = "text file") -> str:
+    """The whole of a UTF-8 text file, or a ``UserError`` naming it and the fix."""
+    if not path.is_file():
+        raise UserError(f"{what} {path} not found", hint="pass an existing UTF-8 text file")
+    problem = text_problem(path)
+    if problem is not None:
+        raise UserError(f"{what} {path}: {problem}", hint="convert it to UTF-8 text (e.g. iconv -f latin1 -t utf-8)")
+    return path.read_text(encoding="utf-8", errors="replace")
+
+
+def text_file(path: str | os.PathLike, skip_bad_files: bool = False) -> TextCorpus:
+    """A plain-text file, or every ``*.txt`` under a folder, one sentence or document a line.
+
+    Each file is checked once: empty, binary or non-UTF-8 files raise a ``UserError`` naming the
+    file, or with ``skip_bad_files`` are skipped and listed in one warning.
+    """
     p = Path(path).expanduser()
     if not p.exists():
         raise UserError(f"text corpus {p} not found", hint="text:PATH takes a file (one sentence a line) or folder")
-    files = sorted(p.rglob("*.txt")) if p.is_dir() else [p]
+    files = sorted(f for f in p.rglob("*.txt") if f.is_file()) if p.is_dir() else [p]
     if not files:
         raise UserError(f"no *.txt files under {p}")
+    good, skipped = [], []
+    for f in files:
+        problem = text_problem(f)
+        if problem is None:
+            good.append(f)
+        elif skip_bad_files:
+            skipped.append((str(f), problem))
+        else:
+            raise UserError(f"text file {f}: {problem}", hint=TEXT_FIX)
+    warn_skipped("text files", skipped)
+    if not good:
+        raise UserError(f"no readable text in {p}: all {len(files)} files were skipped", hint=TEXT_FIX)
 
     def it() -> Iterator[list[str]]:
-        for f in files:
+        for f in good:
             yield from _lines(f, simple_tokens)
 
     return TextCorpus(f"text:{p}", it, f"plain text from {p}")
@@ -180,10 +256,14 @@ def iterable(sentences) -> TextCorpus:
 CORPORA: dict[str, Callable[[], TextCorpus]] = {"enwiki-sample": enwiki_sample, "lee": lee, "kjv": kjv}
 
 
-def load_text_corpus(name: str) -> TextCorpus:
-    """Resolve a corpus name (``enwiki-sample``, ``lee``, ``kjv``, ``text:PATH``, ``wiki:PATH``)."""
+def load_text_corpus(name: str, skip_bad_files: bool = False) -> TextCorpus:
+    """Resolve a corpus name (``enwiki-sample``, ``lee``, ``kjv``, ``text:PATH``, ``wiki:PATH``).
+
+    ``skip_bad_files`` applies to ``text:FOLDER`` (empty, binary or non-UTF-8 files are skipped
+    with a warning instead of stopping).
+    """
     if name.startswith("text:"):
-        return text_file(name[5:])
+        return text_file(name[5:], skip_bad_files)
     if name.startswith("wiki:"):
         return wiki_dump(name[5:])
     if name not in CORPORA:
@@ -210,8 +290,8 @@ def _reg_kjv(arg=None, **_: object) -> TextCorpus:
 
 
 @register_dataset("text", "plain text, one sentence or document a line (text:PATH)", prefix=True, modality="words")
-def _reg_text(arg=None, **_: object) -> TextCorpus:
-    return text_file(arg)
+def _reg_text(arg=None, skip_bad_files: bool = False, **_: object) -> TextCorpus:
+    return text_file(arg, skip_bad_files)
 
 
 @register_dataset("wiki", "a Wikipedia pages-articles*.xml.bz2 dump, streamed (wiki:PATH)", prefix=True,

@@ -22,6 +22,7 @@ stratified train/test split.
 from __future__ import annotations
 
 import csv
+import io
 import os
 import re
 import shutil
@@ -33,7 +34,7 @@ import numpy as np
 
 from selfsup.data.base import stratified_split
 from selfsup.data.registry import register_dataset
-from selfsup.data.text import TextCorpus, load_text_corpus, word_tokens
+from selfsup.data.text import TextCorpus, load_text_corpus, read_text_file, word_tokens
 from selfsup.errors import UserError, unknown_name
 
 FORTUNES_DIR = Path("/usr/share/games/fortunes")
@@ -115,7 +116,7 @@ def kjv_verses() -> list[Verse]:
     """Every KJV verse with its book and chapter (Debian ``bible-kjv``, or ``$SELFSUP_KJV`` in its format)."""
     env = os.environ.get("SELFSUP_KJV")
     if env:
-        lines = Path(env).read_text(encoding="utf-8", errors="replace").splitlines()
+        lines = read_text_file(Path(env), "SELFSUP_KJV").splitlines()
     else:
         exe = shutil.which("bible") or ("/usr/bin/bible" if Path("/usr/bin/bible").exists() else None)
         if exe is None:
@@ -134,7 +135,9 @@ def kjv_verses() -> list[Verse]:
         books.setdefault(book, len(books))
         verses.append(Verse(book, books[book], int(m.group(2)), m.group(4)))
     if not verses:
-        raise UserError("no verses with references (e.g. 'Ge1:1 In the beginning ...') found in the KJV text")
+        where = f"$SELFSUP_KJV={env}" if env else "the output of `bible`"
+        raise UserError(f"no verses with references (e.g. 'Ge1:1 In the beginning ...') found in {where}",
+                        hint="point SELFSUP_KJV at a file with one verse a line, 'Ge1:1 text', or unset it")
     return verses
 
 
@@ -164,8 +167,11 @@ def documents_from_lines(lines: list[list[str]], seg_words: int = 24) -> list[li
     return docs
 
 
-def load_documents(name: str, seg_words: int = 24) -> list[list[str]]:
-    """Documents (lists of segments, each a string) of a pretraining corpus."""
+def load_documents(name: str, seg_words: int = 24, skip_bad_files: bool = False) -> list[list[str]]:
+    """Documents (lists of segments, each a string) of a pretraining corpus.
+
+    ``skip_bad_files``: for ``text:FOLDER``, skip unreadable files with a warning instead of stopping.
+    """
     if name == "chatterbot":
         return [turns for _, turns in chatterbot_conversations()]
     if name == "kjv":
@@ -177,7 +183,7 @@ def load_documents(name: str, seg_words: int = 24) -> list[list[str]]:
         return [segs for segs in fortune_entries().values()]
     if name == "polarity":
         return [[t for _, t in polarity_sentences()]]
-    return documents_from_lines(list(load_text_corpus(name)), seg_words)
+    return documents_from_lines(list(load_text_corpus(name, skip_bad_files)), seg_words)
 
 
 # ----------------------------------------------------------------------------- labeled tasks
@@ -210,8 +216,12 @@ def _csv_task(path: str) -> TextTask:
     p = Path(path).expanduser()
     if not p.is_file():
         raise UserError(f"csv task file {p} not found", hint="csv:PATH needs a CSV file with columns text,label")
-    with open(p, newline="", encoding="utf-8", errors="replace") as f:
-        rows = list(csv.DictReader(f))
+    text = read_text_file(p, "csv task file")
+    try:
+        rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    except csv.Error as e:
+        raise UserError(f"{p} is not a valid CSV file: {e}",
+                        hint="columns text,label (optional split); quote fields that hold commas or newlines") from None
     if not rows or "text" not in rows[0] or "label" not in rows[0]:
         raise UserError(f"{p} needs a header with columns 'text' and 'label' (optional 'split': train/test)",
                         hint="e.g. text,label\\n\"a fine film\",pos")

@@ -98,7 +98,17 @@ class TextTokenizer:
         p = Path(path)
         if not p.is_file():
             raise UserError(f"tokenizer file {p} not found", hint="the run directory is incomplete; re-run pretraining")
-        return cls(_tokenizers().Tokenizer.from_file(str(p)))
+        tokenizers = _tokenizers()
+        try:
+            tok = tokenizers.Tokenizer.from_file(str(p))
+        except Exception as e:  # the Rust bindings raise plain Exception for unreadable or invalid JSON
+            raise UserError(f"cannot read tokenizer file {p}: {e}",
+                            hint="the file is corrupt or not a tokenizer; re-run pretraining to rebuild it") from None
+        for i, t in enumerate(SPECIAL_TOKENS):
+            if tok.token_to_id(t) != i:
+                raise UserError(f"tokenizer file {p} has {t} at id {tok.token_to_id(t)}, expected {i}",
+                                hint="it was not written by selfsup; re-run pretraining to rebuild it")
+        return cls(tok)
 
     # -- use -----------------------------------------------------------------------------
     @property

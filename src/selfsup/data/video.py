@@ -24,7 +24,7 @@ from torch import Tensor
 
 from selfsup.data.base import ArrayDataset
 from selfsup.data.registry import register_dataset
-from selfsup.errors import UserError
+from selfsup.errors import UserError, warn_skipped
 
 DIRECTIONS = ["right", "down", "left", "up"]  # image coordinates: +x is right, +y is down
 VIDEO_EXTS = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".gif", ".m4v", ".mpg", ".mpeg", ".ogv"}
@@ -288,7 +288,9 @@ def _read_video_file(path: Path) -> np.ndarray:
 
 
 def _read_frame_folder(d: Path) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
+
+    from selfsup.data.folder import image_errors
 
     files = sorted(p for p in d.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
     if not files:
@@ -299,11 +301,13 @@ def _read_frame_folder(d: Path) -> np.ndarray:
             with Image.open(p) as im:
                 im.load()
                 frames.append(np.asarray(im.convert("RGB"), dtype=np.uint8))
-        except (OSError, UnidentifiedImageError, ValueError) as e:
-            raise UserError(f"cannot read frame {p}: {e}", hint="delete it or pass --skip-bad-files") from None
+        except image_errors() as e:
+            raise UserError(f"cannot read frame {p}: {type(e).__name__}: {e}",
+                            hint="delete or fix it, or pass --skip-bad-files to skip the whole sequence") from None
     shapes = {f.shape for f in frames}
     if len(shapes) > 1:
-        raise UserError(f"frames in {d} have different sizes: {sorted(shapes)}")
+        raise UserError(f"frames in {d} have different sizes: {sorted(shapes)}",
+                        hint="resize them to one size, or pass --skip-bad-files to skip this sequence")
     return np.stack(frames)
 
 
@@ -357,22 +361,22 @@ def load_video_folder(path: str, frames: int = 20, size: int = 64, gray: bool = 
         raise UserError(f"no videos found in {root}",
                         hint=f"expected video files ({', '.join(sorted(VIDEO_EXTS))}) or sub-folders of frames")
     decoded: list[np.ndarray] = []
-    bad: list[str] = []
+    bad: list[tuple[str, str]] = []
     for src in sources:
         try:
             v = _read_frame_folder(src) if src.is_dir() else _read_video_file(src)
         except UserError as e:
             if not skip_bad_files:
                 raise
-            bad.append(e.message)
+            bad.append((str(src), e.message))
             continue
         c = _to_clips(v, frames, size, gray)
         if len(c):
             decoded.append(c)
-    if bad:
-        import warnings
-
-        warnings.warn(f"skipped {len(bad)} unreadable video(s): " + "; ".join(bad[:3]), stacklevel=2)
+    warn_skipped("videos", bad)
+    if not decoded and bad and len(bad) == len(sources):
+        raise UserError(f"no clip could be cut from the videos in {root}: all {len(bad)} were skipped as unreadable",
+                        hint="fix or re-encode the files (see the warning for the reasons)")
     if not decoded:
         raise UserError(f"no clip of {frames} frames could be cut from the videos in {root}",
                         hint="use shorter clips (--set frames=N) or longer videos")
