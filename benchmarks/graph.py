@@ -182,6 +182,7 @@ def markdown() -> str:
         if not block or not block.get("runs"):
             return
         sm, runs = block["summary"], block["runs"]
+        env = block.get("env", env)  # parts measured in separate processes carry their own
         eps = ", ".join(str(r["epochs"]) for r in runs)
         spe = np.mean([r["seconds_per_epoch"] for r in runs])
         rows.append(f"| {name} | {data} | {sm['mean']:.4f} ± {sm['std']:.4f} ({len(runs)} seeds) | {sm['min']:.4f} | "
@@ -190,6 +191,7 @@ def markdown() -> str:
     for key, data in (("dgi-cora", "Cora"), ("dgi-citeseer", "CiteSeer")):
         if key in res:
             add("DGI (ours, defaults)", data, res[key].get("ours"), res[key]["env"])
+            add("DGI (ours, earlier defaults: raw features, 300 epochs)", data, res[key].get("ours_before"), res[key]["env"])
             add("PyG DGI example (patience 20)", data, res[key].get("pyg_example"), res[key]["env"])
     if "grace-cora" in res:
         add("GRACE (ours, defaults)", "Cora", res["grace-cora"]["ours"], res["grace-cora"]["env"])
