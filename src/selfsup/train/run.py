@@ -299,12 +299,15 @@ def pretrain(cfg: RunConfig, run_dir: Path, *, data: Any = None, resume: bool = 
                 raise
             interrupted = True
         except Exception as e:
-            # a training fault, a full disk, ...: record it; weights are not written, the
-            # newest checkpoint stays the last good state
+            # a training fault, a full disk, out of memory: record it; weights are not written,
+            # the newest checkpoint stays the last good state
+            err = _out_of_memory_error(e, int(trainer.global_step), cfg) if _is_oom(e) else e
             if trainer.is_global_zero:
-                meta.update(status="failed", error=str(e), steps=int(trainer.global_step))
+                meta.update(status="failed", error=str(err), steps=int(trainer.global_step))
                 with contextlib.suppress(Exception):
                     atomic_write_text(run_dir / "run.json", json.dumps(meta, indent=2))
+            if err is not e:
+                raise err from None
             raise
     if trainer.interrupted:
         interrupted = True
@@ -328,6 +331,20 @@ def pretrain(cfg: RunConfig, run_dir: Path, *, data: Any = None, resume: bool = 
     if interrupted:
         raise KeyboardInterrupt
     return meta
+
+
+def _is_oom(e: BaseException) -> bool:
+    return isinstance(e, (MemoryError, torch.OutOfMemoryError)) or (
+        isinstance(e, RuntimeError) and "out of memory" in str(e).lower())
+
+
+def _out_of_memory_error(e: BaseException, step: int, cfg: RunConfig) -> UserError:
+    where = "GPU" if isinstance(e, torch.OutOfMemoryError) or "cuda" in str(e).lower() else "host"
+    return UserError(
+        f"out of {where} memory at step {step} (batch size {cfg.train.batch_size}, encoder {cfg.encoder})",
+        hint="start a new run with a smaller --batch-size, a smaller encoder (--set encoder_width=...) or "
+        "--set precision=bf16-mixed; the checkpoints written so far are kept in the run directory",
+    )
 
 
 @contextlib.contextmanager
