@@ -57,7 +57,9 @@ def bad_bytes(valid: bytes, max_random: int = 512) -> st.SearchStrategy[bytes]:
         lambda edits: _mutate(valid, edits))
     head_mutated = st.lists(st.tuples(st.integers(0, min(n, 64) - 1), st.integers(0, 255)), min_size=1,
                             max_size=4).map(lambda edits: _mutate(valid, edits))
-    return st.one_of(st.just(b""), st.binary(max_size=max_random), truncated, mutated, head_mutated)
+    tail_mutated = st.lists(st.tuples(st.integers(max(0, n - 128), n - 1), st.integers(0, 255)), min_size=1,
+                            max_size=4).map(lambda edits: _mutate(valid, edits))  # e.g. a zip's central directory
+    return st.one_of(st.just(b""), st.binary(max_size=max_random), truncated, mutated, head_mutated, tail_mutated)
 
 
 def _mutate(data: bytes, edits: list[tuple[int, int]]) -> bytes:
@@ -241,10 +243,10 @@ def odd_arrays(max_dims: int = 5, max_side: int = 6) -> st.SearchStrategy[np.nda
 
 
 def label_arrays() -> st.SearchStrategy[np.ndarray]:
-    ints = hnp.arrays(st.sampled_from([np.int8, np.int64, np.uint16, np.int32]), st.integers(0, 12),
-                      elements=st.integers(-3, 40))
+    ints = hnp.arrays(st.sampled_from([np.int8, np.int64, np.int32]), st.integers(0, 12), elements=st.integers(-3, 40))
+    uints = hnp.arrays(st.sampled_from([np.uint8, np.uint16]), st.integers(0, 12), elements=st.integers(0, 40))
     floats = hnp.arrays(np.float64, st.integers(0, 12), elements=st.floats(allow_nan=True, allow_infinity=True))
-    return st.one_of(ints, floats, odd_arrays(max_dims=2))
+    return st.one_of(ints, uints, floats, odd_arrays(max_dims=2))
 
 
 def array_dicts(keys=("x", "y", "x_test", "y_test")) -> st.SearchStrategy[dict[str, np.ndarray]]:

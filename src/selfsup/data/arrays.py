@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import lzma
 import tokenize
 import zipfile
 import zlib
@@ -15,6 +16,11 @@ from selfsup.data.registry import register_dataset
 from selfsup.errors import UserError
 
 MAX_CLASS_ID = 2**20  # larger ids are almost surely not class indices (raw codes, hashes, corrupt data)
+# what numpy (and zipfile under it) raises for non-numpy files, truncated or corrupt archives,
+# pickled objects, unparsable .npy headers, headers declaring absurd shapes, and archive members
+# marked encrypted or compressed with an unknown method (RuntimeError, NotImplementedError)
+NUMPY_LOAD_ERRORS = (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error, lzma.LZMAError, KeyError,
+                     SyntaxError, tokenize.TokenError, MemoryError, RuntimeError)
 SAVE_HINT = "save with numpy.savez(path, x=..., y=...) (object arrays are refused for safety)"
 
 
@@ -26,10 +32,7 @@ def _load_arrays(path: Path) -> dict[str, np.ndarray]:
             return {"x": np.load(path, allow_pickle=False)}
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError, SyntaxError,
-            tokenize.TokenError, MemoryError) as e:
-        # numpy raises these for non-numpy files, truncated or corrupt archives, pickled objects,
-        # unparsable .npy headers and headers declaring absurd shapes
+    except NUMPY_LOAD_ERRORS as e:
         raise UserError(f"cannot read arrays from {path}: {type(e).__name__}: {e}", hint=SAVE_HINT) from None
 
 

@@ -8,6 +8,8 @@ All sources become one :class:`GraphData`: node features ``x`` (N, F), ``edge_in
 from __future__ import annotations
 
 import os
+import pickle
+import struct
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from selfsup.data.arrays import NUMPY_LOAD_ERRORS
 from selfsup.data.registry import register_dataset
 from selfsup.errors import UserError
 
@@ -197,6 +200,60 @@ def _planetoid_raw_dir(canon: str, root: Path) -> Path:
     return root / canon / "raw"
 
 
+# what the Planetoid pickles may hold: numpy arrays, scipy CSR matrices, a dict of adjacency lists
+_PLANETOID_GLOBALS = {
+    ("numpy", "dtype"), ("numpy", "ndarray"), ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"), ("scipy.sparse.csr", "csr_matrix"), ("scipy.sparse._csr", "csr_matrix"),
+    ("collections", "defaultdict"), ("__builtin__", "list"), ("builtins", "list"), ("__builtin__", "dict"),
+    ("builtins", "dict"),
+}
+_MAX_DENSE = 2**31  # entries of a feature matrix once made dense
+
+
+class _PlanetoidUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in _PLANETOID_GLOBALS:
+            raise pickle.UnpicklingError(f"unexpected object {module}.{name}")
+        return super().find_class(module, name)
+
+
+def _check_planetoid_file(path: Path) -> None:
+    """Refuse a damaged ``ind.<name>.*`` file before PyG's reader sees it.
+
+    PyG unpickles the files and makes the sparse feature matrices dense; a damaged CSR matrix
+    (indices out of bounds) can crash the process there, so each matrix is validated first.
+    """
+    kind = path.name.rsplit(".", 1)[-1]
+    if kind == "index":  # test.index: text, one node id a line (parsed by PyG; errors are caught there)
+        return
+    fix = "the file is damaged; copy the Planetoid raw files (ind.<name>.*) again"
+    try:
+        with open(path, "rb") as f:
+            obj = _PlanetoidUnpickler(f, encoding="latin1").load()
+    except (pickle.UnpicklingError, EOFError, OSError, ValueError, TypeError, AttributeError, IndexError,
+            KeyError, MemoryError, OverflowError, struct.error) as e:  # what unpickling damaged bytes raises
+        raise UserError(f"cannot read {path}: {type(e).__name__}: {e}", hint=fix) from None
+    try:
+        if kind in ("x", "tx", "allx"):
+            import scipy.sparse as sp
+
+            if not sp.issparse(obj) or obj.format != "csr" or len(obj.shape) != 2:
+                raise ValueError(f"expected a sparse CSR matrix, found {type(obj).__name__}")
+            if obj.shape[0] * obj.shape[1] > _MAX_DENSE:
+                raise ValueError(f"implausible shape {obj.shape}")
+            obj.check_format(full_check=True)
+        elif kind in ("y", "ty", "ally"):
+            if not isinstance(obj, np.ndarray) or obj.ndim != 2 or obj.dtype.kind not in "biuf":
+                raise ValueError("expected a 2-D numeric one-hot label array")
+        elif kind == "graph":
+            if not isinstance(obj, dict) or not all(
+                    isinstance(k, int) and isinstance(v, list) and all(isinstance(i, int) for i in v)
+                    for k, v in obj.items()):
+                raise ValueError("expected a dict of adjacency lists {node: [neighbours]}")
+    except (ValueError, TypeError, AttributeError, IndexError, OverflowError) as e:
+        raise UserError(f"{path} is damaged: {e}", hint=fix) from None
+
+
 def load_planetoid(name: str, root: str | os.PathLike | None = None) -> GraphData:
     """Load a Planetoid graph (Cora, CiteSeer, PubMed) with its public split, read-only.
 
@@ -224,12 +281,18 @@ def load_planetoid(name: str, root: str | os.PathLike | None = None) -> GraphDat
         from torch_geometric.io import read_planetoid_data
     except ImportError as e:  # pragma: no cover - depends on the install
         raise UserError("graph data needs PyTorch Geometric", hint="pip install 'selfsup[graph]'") from e
+    for f in needed:
+        _check_planetoid_file(raw / f)
     try:
         data = read_planetoid_data(str(raw), canon.lower())
     except Exception as e:  # corrupt pickles, truncated files
         raise UserError(f"cannot read {canon} from {raw}: {type(e).__name__}: {e}",
                         hint="the ind.<name>.* files may be damaged; copy them again") from e
-    return from_pyg(data, name=canon.lower())
+    try:
+        return from_pyg(data, name=canon.lower())
+    except UserError as e:  # readable files that do not fit together (edges to missing nodes, ...)
+        raise UserError(f"the {canon} files in {raw} do not fit together: {e.message}",
+                        hint="the ind.<name>.* files may be damaged; copy them again") from None
 
 
 def _planetoid_loader(name: str):
@@ -272,7 +335,7 @@ def _read_matrix(path: Path, what: str) -> np.ndarray:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # "Empty input file": an empty edge list is checked below
                 m = np.loadtxt(path, ndmin=2, delimiter="," if path.suffix == ".csv" else None)
-    except (ValueError, OSError, EOFError) as e:  # also UnicodeDecodeError (a ValueError) for binary files
+    except NUMPY_LOAD_ERRORS as e:  # also UnicodeDecodeError (a ValueError) for binary text files
         raise UserError(f"cannot read {what} file {path}: {type(e).__name__}: {e}", hint=fix) from None
     if m.dtype.kind not in "biuf":
         raise UserError(f"{what} file {path} holds {m.dtype} values; expected numbers", hint=fix)
