@@ -18,9 +18,10 @@ from selfsup.errors import UserError
 MAX_CLASS_ID = 2**20  # larger ids are almost surely not class indices (raw codes, hashes, corrupt data)
 # what numpy (and zipfile under it) raises for non-numpy files, truncated or corrupt archives,
 # pickled objects, unparsable .npy headers, headers declaring absurd shapes, and archive members
-# marked encrypted or compressed with an unknown method (RuntimeError, NotImplementedError)
+# marked encrypted or compressed with an unknown method (RuntimeError, NotImplementedError), and
+# TypeError from a .npy header dict numpy cannot sort (mixed bytes/str keys)
 NUMPY_LOAD_ERRORS = (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error, lzma.LZMAError, KeyError,
-                     SyntaxError, tokenize.TokenError, MemoryError, RuntimeError)
+                     SyntaxError, tokenize.TokenError, MemoryError, RuntimeError, TypeError)
 SAVE_HINT = "save with numpy.savez(path, x=..., y=...) (object arrays are refused for safety)"
 
 
