@@ -59,7 +59,7 @@ def run_peer(py: str, steps: int, args: argparse.Namespace, features: Path | Non
     cmd = [py, str(ROOT / "benchmarks" / "peer_lightly_simclr.py"), "--max-steps", str(steps),
            "--epochs", str(max(1.0, steps / STEPS_PER_EPOCH)), "--batch-size", str(args.batch_size),
            "--temperature", "0.5", "--lr", "1e-3", "--seed", str(args.seed),
-           "--warmup-steps", str(args.warmup_steps), "--threads", str(args.threads), "--num-workers", "2"]
+           "--warmup-steps", str(args.warmup_steps), "--threads", str(args.threads), "--num-workers", str(args.peer_workers)]
     if features is not None:
         cmd += ["--features-out", str(features)]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True)
@@ -125,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup-steps", type=int, default=5)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--peer-workers", type=int, default=2, help="DataLoader workers for lightly (2: one per core, its natural setting)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quality-epochs", type=int, default=1, help="epochs for the kNN comparison (0 = skip)")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "simclr_vs_lightly.json")
@@ -155,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
         "lightly": {"rounds": peer_tp, "median_images_per_s": q,
                     "lightly_version": peer_tp[0]["lightly_version"], "torch_version": peer_tp[0]["torch_version"]},
         "throughput_ratio": round(o / q, 3),
+        # each round runs the two side by side, so its ratio shares the machine's load of the moment
+        "round_ratios": [round(a["images_per_s"] / b["images_per_s"], 3) for a, b in zip(ours_tp, peer_tp)],
     }
     if args.quality_epochs > 0:
         steps = args.quality_epochs * STEPS_PER_EPOCH
@@ -177,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(tmp, ignore_errors=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"| | selfsup | lightly | ratio |\n|---|---|---|---|\n"
-          f"| images/s (median of {args.rounds}) | {o:.0f} | {q:.0f} | {o / q:.2f}x |")
+          f"| images/s (median of {args.rounds}) | {o:.0f} | {q:.0f} | {o / q:.2f}x |\n"
+          f"| per-round ratios | | | {', '.join(f'{r:.2f}' for r in result['round_ratios'])} |")
     if "quality" in result:
         qs = result["quality"]
         for key in ("knn_100", "linear_100"):

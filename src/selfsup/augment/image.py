@@ -33,8 +33,8 @@ class ImageAugConfig:
     crop_ratio_max: float = 4 / 3
     flip_p: float = 0.5
     jitter_p: float = 0.8
-    brightness: float = 0.4
-    contrast: float = 0.4
+    brightness: float = 0.8
+    contrast: float = 0.8
     saturation: float = 0.4
     hue: float = 0.1
     gray_p: float = 0.2

@@ -29,7 +29,10 @@ EXIT_USER_ERROR = 2
 
 def _quiet_lightning() -> None:
     os.environ.setdefault("LITLOGGER_DISABLE_TIPS", "1")
-    for name in ("lightning.pytorch", "lightning.fabric", "lightning", "pytorch_lightning"):
+    # lightning.pytorch resets its own level to INFO on import; its messages ("GPU available",
+    # "Tip: ...") come from the rank_zero child loggers, whose level it leaves alone.
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning", "pytorch_lightning",
+                 "lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
     warnings.filterwarnings("ignore", message=".*litlogger.*")
@@ -96,7 +99,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     if args.resume:
         run_dir = Path(args.resume)
         meta = load_run(run_dir)
-        cfg = config_from_dict(meta["config"])
+        cfg = config_from_dict(meta["config"], parse_set(args.set))  # e.g. --set on_nonfinite=skip
         print(f"resuming {meta['method']} in {run_dir}")
         pretrain(cfg, run_dir, resume=True, progress=not getattr(args, "no_progress", False))
         print(f"done: {run_dir}")
