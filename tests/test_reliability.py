@@ -165,6 +165,35 @@ def test_planted_nan_through_the_cli_names_step_terms_and_causes(tmp_path, monke
     assert "temperature" in err and "learning rate" in err and "precision" in err and "Traceback" not in err
 
 
+def test_failed_run_resumes_with_skip_and_only_safe_keys_may_change(tmp_path, monkeypatch, capsys):
+    from selfsup.train.module import SelfSupModule
+
+    k = 6
+    step = {"now": -1}
+    original_start, original_step = SelfSupModule.on_train_batch_start, SimCLR.training_step
+
+    def start(self, batch, batch_idx):
+        step["now"] = self.global_step
+        return original_start(self, batch, batch_idx)
+
+    def planted(self, batch):  # NaN whenever global step k runs, in the first run and after resume
+        out = original_step(self, batch)
+        return StepOutput(out.loss * float("nan"), {"loss": float("nan")}) if step["now"] == k else out
+
+    monkeypatch.setattr(SelfSupModule, "on_train_batch_start", start)
+    monkeypatch.setattr(SimCLR, "training_step", planted)
+    run = tmp_path / "run"
+    with pytest.raises(TrainingFault):
+        pretrain(_cfg(ckpt_every_steps=2), run, progress=False)
+    assert main(["pretrain", "--resume", str(run), "--no-progress", "--set", "batch_size=32"]) == 2
+    assert "'batch_size' cannot change when a run is resumed" in capsys.readouterr().err
+    with pytest.warns(UserWarning, match=f"non-finite loss at step {k} "):
+        assert main(["pretrain", "--resume", str(run), "--no-progress", "--set", "on_nonfinite=skip"]) == 0
+    meta = json.loads((run / "run.json").read_text())
+    assert meta["status"] == "finished" and meta["steps"] == 20 and meta["skipped_steps"] == [k]
+    assert meta["config"]["train"]["on_nonfinite"] == "skip"
+
+
 def test_skip_option_drops_the_bad_step_and_finishes(tmp_path, monkeypatch):
     k = 5
     _plant(monkeypatch, k)

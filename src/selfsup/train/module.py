@@ -203,8 +203,9 @@ class SelfSupModule(L.LightningModule):
             f"reduced precision overflowing (precision {precision}; try --set precision=32)",
         ]
         return ("likely causes: " + "; ".join(causes) + ". The run stopped before updating the weights; the last "
-                "good checkpoint is the newest in RUN_DIR/checkpoints. To drop such steps instead, use "
-                "--set on_nonfinite=skip")
+                "good checkpoint is the newest in RUN_DIR/checkpoints. Continue it with changed settings "
+                "(selfsup pretrain --resume RUN_DIR --set lr=... / temperature=... / precision=32), or drop "
+                "such steps with --set on_nonfinite=skip")
 
     def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
         """The optimiser step, then the method's explicit state updates (EMA, queue, bank).

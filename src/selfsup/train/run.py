@@ -119,11 +119,24 @@ def resolve_config(
     return RunConfig(method, data, encoder, encoder_width, mcfg, aug, optim, train, image_size, data_dir)
 
 
-def config_from_dict(d: dict[str, Any]) -> RunConfig:
-    """Rebuild a :class:`RunConfig` from ``run.json``'s ``config``."""
+# settings a resumed run may change (``pretrain --resume RUN_DIR --set KEY=VALUE``): none of them
+# changes the model's shape, the data order or what a checkpoint holds
+RESUME_KEYS = ("on_nonfinite", "lr", "temperature", "precision", "max_minutes", "ckpt_every_steps",
+               "ckpt_every_minutes", "keep_checkpoints", "threads", "log_every_steps")
+
+
+def config_from_dict(d: dict[str, Any], changes: dict[str, Any] | None = None) -> RunConfig:
+    """Rebuild a :class:`RunConfig` from ``run.json``'s ``config``, with ``changes`` (only
+    :data:`RESUME_KEYS`) applied on top."""
     over: dict[str, Any] = {}
     for section in ("method_config", "augment", "optim", "train"):
         over.update(d.get(section, {}))
+    for key in changes or {}:
+        if key not in RESUME_KEYS:
+            raise UserError(f"'{key}' cannot change when a run is resumed (it would change the model, the data "
+                            "order or the checkpoint's content)",
+                            hint=f"start a new run instead; a resume can change: {', '.join(RESUME_KEYS)}")
+    over.update(changes or {})
     return resolve_config(
         d["method"], d["data"], encoder=d["encoder"], encoder_width=d.get("encoder_width"),
         overrides=over, image_size=d.get("image_size"), data_dir=d.get("data_dir"),
