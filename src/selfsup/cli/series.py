@@ -104,7 +104,7 @@ def load_series_run(run_dir: Path, meta: dict[str, Any]) -> torch.nn.Module:
     spec = get_method(meta["method"])
     model = build_series_method(meta["method"], spec, meta.get("method_overrides", {}), meta["train"],
                                 tuple(meta["input_shape"]))
-    model.load_state_dict(torch.load(Path(run_dir) / "model.pt", map_location="cpu"))
+    model.load_state_dict(torch.load(Path(run_dir) / "model.pt", map_location="cpu", weights_only=True))
     return model.eval()
 
 

@@ -223,7 +223,7 @@ def evaluate_deepwalk(args: argparse.Namespace, meta: dict[str, Any]) -> int:
     path = run / "embeddings.pt"
     if not path.is_file():
         raise UserError(f"{run} has no embeddings.pt (the run did not finish)")
-    blob = torch.load(path, weights_only=False)
+    blob = torch.load(path, map_location="cpu", weights_only=True)
     z, y = blob["z"].float(), blob["y"]
     if y is None:
         raise UserError(f"the graph of {run} has no node labels; node classification needs them",
@@ -253,7 +253,7 @@ def embed_deepwalk(args: argparse.Namespace, meta: dict[str, Any]) -> int:
     if args.input != meta["dataset"]:
         raise UserError(f"DeepWalk embeds the nodes of the graph it was trained on ({meta['dataset']})",
                         hint=f"selfsup embed {args.run_dir} {meta['dataset']} -o OUT.npy")
-    z = torch.load(Path(args.run_dir) / "embeddings.pt", weights_only=False)["z"].numpy()
+    z = torch.load(Path(args.run_dir) / "embeddings.pt", map_location="cpu", weights_only=True)["z"].numpy()
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     np.save(out, z)

@@ -8,6 +8,8 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor
 
+from selfsup.errors import UserError
+
 
 class BatchLoader:
     """Yield ``(x[idx], idx)`` batches from an in-memory tensor.
@@ -28,7 +30,8 @@ class BatchLoader:
 
     def __init__(self, x: Tensor, batch_size: int, seed: int = 0, drop_last: bool = True) -> None:
         if len(x) < batch_size and drop_last:
-            raise ValueError(f"batch size {batch_size} is larger than the dataset ({len(x)} samples)")
+            raise UserError(f"batch size {batch_size} is larger than the dataset ({len(x)} samples)",
+                            hint=f"pass --batch-size {max(2, len(x))} or smaller, or use more data")
         self.x = x
         self.batch_size = batch_size
         self.seed = seed
