@@ -108,13 +108,13 @@ def load_graph_run(run_dir: Path, meta: dict[str, Any], trained: bool = True) ->
         if not (run_dir / f).is_file():
             raise UserError(f"{run_dir / f} is missing; the run did not finish", hint="pretrain again")
     spec = get_method(meta["method"])
-    g = torch.load(run_dir / "graph.pt", weights_only=False)
+    g = torch.load(run_dir / "graph.pt", map_location="cpu", weights_only=True)
     data = GraphData(**g)
     cfg = apply_overrides(spec.config_cls(), meta["config"])
     seed = int(meta["train"]["seed"])
     model = spec.build(cfg, None, DataInfo(input_shape=(data.num_features,), num_samples=data.num_nodes), seed)
     if trained:
-        model.load_state_dict(torch.load(run_dir / "model.pt", map_location="cpu"))
+        model.load_state_dict(torch.load(run_dir / "model.pt", map_location="cpu", weights_only=True))
     return model.eval(), data
 
 
