@@ -56,8 +56,11 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: Path, write: Any) -> None:
-    """Write a file through ``write(fileobj)`` atomically (temp file, fsync, rename)."""
+def atomic_write_bytes(path: Path, write: Any, before_replace: Any = None) -> None:
+    """Write a file through ``write(fileobj)`` atomically (temp file, fsync, rename).
+
+    ``before_replace(tmp_path)``, if given, runs after the fsync and before the rename (e.g. to
+    write a checksum of the complete temporary file)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name + ".", suffix=".tmp")
@@ -66,6 +69,8 @@ def atomic_write_bytes(path: Path, write: Any) -> None:
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        if before_replace is not None:
+            before_replace(Path(tmp))
         os.replace(tmp, path)
         _fsync_dir(path.parent)
     except BaseException as e:
@@ -95,23 +100,11 @@ def checksum_path(path: Path) -> Path:
 def atomic_torch_save(obj: Any, path: Path) -> None:
     """``torch.save`` to a temporary file (fsynced), write its checksum file, then rename."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        digest = file_sha256(Path(tmp))
-        atomic_write_text(checksum_path(path), f"{digest}  {path.name}\n")
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    except BaseException as e:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        if isinstance(e, OSError) and e.errno in _NO_SPACE:
-            raise _no_space_error(path, e) from None
-        raise
+
+    def write_checksum(tmp: Path) -> None:
+        atomic_write_text(checksum_path(path), f"{file_sha256(tmp)}  {path.name}\n")
+
+    atomic_write_bytes(path, lambda f: torch.save(obj, f), before_replace=write_checksum)
 
 
 def atomic_save_safetensors(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None) -> None:
