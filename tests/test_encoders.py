@@ -16,6 +16,20 @@ def test_small_cnn_architecture():
     assert 2 * macs / 1e6 == pytest.approx(24.3, abs=0.05)
 
 
+def test_small_cnn_2x2_pools_quadrants():
+    enc = build_encoder("small-cnn-2x2", (1, 28, 28)).eval()
+    assert enc.out_dim == 1024 and enc(torch.randn(2, 1, 28, 28)).shape == (2, 1024)
+    x = torch.randn(2, 1, 28, 28)
+    h = enc.features(x)  # (2, 256, 4, 4): each 2x2 cell is the mean of one 2x2 quadrant of the map
+    want = torch.stack([h[..., :2, :2].mean((2, 3)), h[..., :2, 2:].mean((2, 3)),
+                        h[..., 2:, :2].mean((2, 3)), h[..., 2:, 2:].mean((2, 3))], dim=2).flatten(1)
+    torch.testing.assert_close(enc(x), want)
+    # same weights as small-cnn: averaging the four cells gives global average pooling
+    gap = build_encoder("small-cnn", (1, 28, 28)).eval()
+    gap.load_state_dict(enc.state_dict())
+    torch.testing.assert_close(enc(x).view(2, 256, 4).mean(2), gap(x))
+
+
 def test_resnet_and_mlp():
     r = build_encoder("resnet18", (3, 32, 32), 0.25)
     assert r(torch.randn(2, 3, 32, 32)).shape == (2, r.out_dim) and r.out_dim == 128

@@ -34,6 +34,26 @@ def test_tiny_sets_work():
     assert 0.0 <= acc <= 1.0
 
 
+def test_linear_probe_grid_subsample_only_changes_the_search():
+    from selfsup.eval.linear import LinearProbeConfig
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(600, 5, generator=g)
+    y = (x[:, 0] + 0.3 * torch.randn(600, generator=g) > 0).long()
+    full = LinearProbeConfig(grid_max_samples=None)
+    small = LinearProbeConfig(grid_max_samples=100)
+    # with a single penalty there is no search: the sample size cannot matter
+    one = dict(l2_grid=(1e-3,))
+    a = linear_probe_accuracy(x[:400], y[:400], x[400:], y[400:], 2, LinearProbeConfig(**one, grid_max_samples=None))
+    b = linear_probe_accuracy(x[:400], y[:400], x[400:], y[400:], 2, LinearProbeConfig(**one, grid_max_samples=100))
+    assert a == b
+    # at or under the cap the search is the same as without one
+    assert (linear_probe_accuracy(x[:90], y[:90], x[400:], y[400:], 2, small)
+            == linear_probe_accuracy(x[:90], y[:90], x[400:], y[400:], 2, full))
+    acc, l2 = linear_probe_accuracy(x[:400], y[:400], x[400:], y[400:], 2, small)
+    assert acc > 0.85 and l2 in small.l2_grid
+
+
 def test_balanced_subset():
     y = torch.arange(10).repeat_interleave(100)
     idx = balanced_subset(y, 0.1, seed=0)

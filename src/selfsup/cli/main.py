@@ -252,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("quickstart", help="pretrain SimCLR on Fashion-MNIST and evaluate it against baselines")
     s.add_argument("--out", default="runs/quickstart", help="output directory (default runs/quickstart)")
-    s.add_argument("--minutes", type=float, default=5.0, help="pretraining budget in minutes (default 5)")
+    s.add_argument("--minutes", type=float, default=3.0, help="pretraining budget in minutes (default 3)")
     s.add_argument("--data-dir")
     s.add_argument("--download", action="store_true")
     s.add_argument("--fresh", action="store_true", help="delete an existing quickstart directory first")

@@ -26,6 +26,11 @@ def _small_cnn(shape: tuple[int, ...], width: float = 32) -> nn.Module:
     return SmallCNN(in_channels=shape[0], width=int(width))
 
 
+def _small_cnn_2x2(shape: tuple[int, ...], width: float = 32) -> nn.Module:
+    _needs_image("small-cnn-2x2", shape)
+    return SmallCNN(in_channels=shape[0], width=int(width), grid=2)
+
+
 def _resnet18(shape: tuple[int, ...], width: float = 1.0) -> nn.Module:
     _needs_image("resnet18", shape)
     return ResNet18(in_channels=shape[0], width=width)
@@ -64,6 +69,8 @@ def _split(name: str, shape: tuple[int, ...], width: float | None) -> nn.Module:
 
 ENCODERS: dict[str, tuple[Callable[..., nn.Module], str]] = {
     "small-cnn": (_small_cnn, "4-layer CNN (32-64-128-256 channels), 256-d; --set encoder_width=W scales it"),
+    "small-cnn-2x2": (_small_cnn_2x2, "small-cnn pooled to a 2x2 grid instead of globally (1024-d; keeps coarse "
+                                      "layout: better kNN on small images at the same step cost)"),
     "resnet18": (_resnet18, "CIFAR-style ResNet-18; --set encoder_width=0.5 halves every stage"),
     "mlp": (_mlp, "MLP on flattened inputs (2 x 512)"),
     "pca": (_pca, "PCA projection fitted by `selfsup pretrain pca` (width = components)"),

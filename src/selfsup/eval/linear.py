@@ -23,27 +23,34 @@ class LinearProbeConfig:
         l2_grid: candidate L2 penalties (on the mean loss) tried on the validation split.
         val_fraction: share of the training labels held out to pick the penalty.
         max_iter: L-BFGS iterations.
+        grid_max_samples: the penalty search uses a stratified sample of at most this many
+            training labels (None: all); the final fit always uses all of them. With tens of
+            thousands of labels the penalty barely matters and the search would dominate the
+            cost (4 extra full fits); 10,000 keeps it under a third of that.
     """
 
     l2_grid: tuple[float, ...] = (1e-5, 1e-4, 1e-3, 1e-2)
     val_fraction: float = 0.2
     max_iter: int = 100
+    grid_max_samples: int | None = 10_000
 
 
 def _fit(x: Tensor, y: Tensor, num_classes: int, l2: float, max_iter: int) -> tuple[Tensor, Tensor]:
+    # Weights stored as (classes, features): F.linear's backward then computes the weight gradient as
+    # g^T @ x, about 3x faster on CPU than the (features, classes) layout's x^T @ g for skinny class counts.
     d = x.shape[1]
-    w = torch.zeros(d, num_classes, requires_grad=True)
+    w = torch.zeros(num_classes, d, requires_grad=True)
     b = torch.zeros(num_classes, requires_grad=True)
     opt = torch.optim.LBFGS([w, b], lr=1.0, max_iter=max_iter, history_size=20, line_search_fn="strong_wolfe")
 
     def closure() -> Tensor:
         opt.zero_grad()
-        loss = F.cross_entropy(x @ w + b, y) + l2 * (w * w).sum()
+        loss = F.cross_entropy(F.linear(x, w, b), y) + l2 * (w * w).sum()
         loss.backward()
         return loss
 
     opt.step(closure)
-    return w.detach(), b.detach()
+    return w.detach().t(), b.detach()
 
 
 def _split(y: Tensor, frac: float, seed: int) -> tuple[Tensor, Tensor]:
@@ -79,7 +86,10 @@ def linear_probe_accuracy(
     with torch.enable_grad():
         best_l2 = cfg.l2_grid[0]
         if len(cfg.l2_grid) > 1:
-            tr, va = _split(ytr, cfg.val_fraction, seed)
+            pool = torch.arange(len(ytr))
+            if cfg.grid_max_samples is not None and len(ytr) > cfg.grid_max_samples:
+                _, pool = _split(ytr, cfg.grid_max_samples / len(ytr), seed)  # stratified sample
+            tr, va = (pool[i] for i in _split(ytr[pool], cfg.val_fraction, seed))
             if len(va) > 0 and len(tr) > 0:
                 best_acc = -1.0
                 for l2 in cfg.l2_grid:
