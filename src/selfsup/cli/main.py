@@ -260,6 +260,14 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+# optional package (top-level import name) -> the extra of pyproject.toml that installs it
+OPTIONAL_PACKAGES = {
+    "gensim": "text", "tokenizers": "text", "chatterbot_corpus": "text",
+    "torch_geometric": "graph", "sktime": "series", "mnist1d": "series",
+    "imageio": "video", "av": "video", "cv2": "video",
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     _quiet_lightning()
     parser = build_parser()
@@ -273,6 +281,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"selfsup: error: {e.message}", file=sys.stderr)
         if e.hint:
             print(f"  hint: {e.hint}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except ModuleNotFoundError as e:
+        top = (e.name or "").split(".")[0]
+        if top not in OPTIONAL_PACKAGES:
+            raise
+        extra = OPTIONAL_PACKAGES[top]
+        print(f"selfsup: error: this needs the optional package '{top}', which is not installed", file=sys.stderr)
+        print(f"  hint: pip install 'selfsup[{extra}]'  (from a checkout: make install EXTRAS=\"test,{extra}\")",
+              file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("selfsup: interrupted; the last checkpoint is kept (resume with selfsup pretrain --resume RUN_DIR)",
