@@ -80,6 +80,7 @@ def protocols_on_features(
             continue
         res: dict[str, Any] = {}
         for lab in cfg.labels:
+            t_lab = time.monotonic()
             frac = parse_fraction(lab)
             seeds = cfg.seeds if frac < 1 else cfg.seeds[:1]  # 100% is the same subset for every seed
             accs = []
@@ -90,7 +91,8 @@ def protocols_on_features(
                 else:
                     accs.append(linear_probe_accuracy(ftr[idx], ytr[idx], fte, yte, num_classes, cfg.linear, s)[0])
             res[lab] = mean_std(accs)
-            log(f"  {proto:<7} {lab:>5}: {res[lab]['mean']:.4f} ± {res[lab]['std']:.4f}")
+            log(f"  {proto:<7} {lab:>5}: {res[lab]['mean']:.4f} ± {res[lab]['std']:.4f}"
+                f"  ({time.monotonic() - t_lab:.0f} s)")
         out[proto] = res
     if "fewshot" in cfg.protocols:
         key = f"{cfg.fewshot_way}way{cfg.fewshot_shot}shot"

@@ -26,10 +26,12 @@ class LinearProbeConfig:
         grid_max_samples: the penalty search uses a stratified sample of at most this many
             training labels (None: all); the final fit always uses all of them. With tens of
             thousands of labels the penalty barely matters and the search would dominate the
-            cost (4 extra full fits); 10,000 keeps it under a third of that.
+            cost (4 extra full fits); 10,000 keeps it under a third of that. The penalty found on
+            the sample is rescaled to the full set (x n_search / n_all: the penalty is on the mean
+            loss, so the same prior weighs 1/n), else the final fit would be over-regularised.
     """
 
-    l2_grid: tuple[float, ...] = (1e-5, 1e-4, 1e-3, 1e-2)
+    l2_grid: tuple[float, ...] = (1e-4, 1e-3, 1e-2)
     val_fraction: float = 0.2
     max_iter: int = 100
     grid_max_samples: int | None = 10_000
@@ -97,6 +99,8 @@ def linear_probe_accuracy(
                     acc = float(((xtr[va] @ w + b).argmax(1) == ytr[va]).float().mean())
                     if acc > best_acc + 1e-9:
                         best_acc, best_l2 = acc, l2
+                if len(pool) < len(ytr):
+                    best_l2 *= len(tr) / len(ytr)
         w, b = _fit(xtr, ytr, c, best_l2, cfg.max_iter)
     acc = float(((xte @ w + b).argmax(1) == yte).float().mean()) if len(xte) else float("nan")
     return acc, best_l2

@@ -188,7 +188,7 @@ def write_loss_plot(run_dir: Path) -> None:
 
 
 def pretrain(cfg: RunConfig, run_dir: Path, *, data: Any = None, resume: bool = False, progress: bool = True,
-             schedule_by_time: bool = False, method: torch.nn.Module | None = None,
+             schedule_by_time: bool | None = None, method: torch.nn.Module | None = None,
              extra_meta: dict[str, Any] | None = None) -> dict[str, Any]:
     """Pretrain ``cfg.method`` on ``cfg.data`` into ``run_dir``.
 
@@ -198,7 +198,8 @@ def pretrain(cfg: RunConfig, run_dir: Path, *, data: Any = None, resume: bool = 
         data: an already loaded dataset (else loaded from the registry).
         resume: continue from the newest valid checkpoint in ``run_dir``.
         progress: show a progress bar.
-        schedule_by_time: anneal the lr by the wall-clock budget when it binds first.
+        schedule_by_time: anneal the lr by the wall-clock budget when it binds first (default:
+            whenever the run has a budget, ``max_minutes > 0``, so a budgeted run ends annealed).
         method: an already built method (modalities whose encoder depends on the data, e.g.
             text with a trained tokenizer); else built from the registry.
         extra_meta: more keys for ``run.json``.
@@ -245,6 +246,8 @@ def pretrain(cfg: RunConfig, run_dir: Path, *, data: Any = None, resume: bool = 
     x_train = data.x_train[: cfg.train.train_samples] if cfg.train.train_samples > 0 else data.x_train
     loader = BatchLoader(x_train, cfg.train.batch_size, seed=cfg.train.seed)
     max_seconds = cfg.train.max_minutes * 60
+    if schedule_by_time is None:
+        schedule_by_time = max_seconds > 0
     module = SelfSupModule(method, cfg.optim, loader, cfg.train.epochs, max_seconds, schedule_by_time,
                            on_nonfinite=cfg.train.on_nonfinite, tag={"method": cfg.method})
     run_dir.mkdir(parents=True, exist_ok=True)
