@@ -60,12 +60,13 @@ def evaluate_features(ftr, ytr, fte, yte, seeds):
             "ari": lin["cluster"]["ari"], "dim": int(ftr.shape[1])}
 
 
-def run_neural(name: str, data, out: Path, minutes: float, width: int, extra: dict) -> dict:
+def run_neural(name: str, data, out: Path, minutes: float, width: int, extra: dict, encoder: str = "small-cnn",
+               threads: int = 1) -> dict:
     from selfsup.eval.features import load_run_encoder
     from selfsup.train.run import pretrain, resolve_config
 
-    over = {"max_minutes": minutes, "epochs": 100, "threads": 1, "ckpt_every_minutes": 0.0, **extra}
-    cfg = resolve_config(name, "fashion-mnist", encoder="small-cnn", encoder_width=width, overrides=over)
+    over = {"max_minutes": minutes, "epochs": 100, "threads": threads, "ckpt_every_minutes": 0.0, **extra}
+    cfg = resolve_config(name, "fashion-mnist", encoder=encoder, encoder_width=width, overrides=over)
     meta = pretrain(cfg, out / name, data=data, progress=False, schedule_by_time=True)
     feat, _ = load_run_encoder(out / name)
     return {"train": {k: meta.get(k) for k in ("steps", "epochs", "train_seconds", "final_loss")},
@@ -121,6 +122,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--minutes", type=float, default=3.0, help="training budget per neural method")
     ap.add_argument("--width", type=int, default=16, help="small-cnn width (channels of the first layer)")
+    ap.add_argument("--encoder", default="small-cnn", help="encoder of the neural methods (e.g. small-cnn-2x2)")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (1 leaves a core to other jobs)")
     ap.add_argument("--methods", default="raw,pca,gmm,split-brain,masked-ae,autoencoder,denoising-ae,simclr")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--ucr", action="store_true", help="also run split-brain on UCR BasicMotions")
@@ -130,7 +133,7 @@ def main() -> None:
     ap.add_argument("--append", action="store_true",
                     help="add rows named 'METHOD (M min)' to an existing --out json instead of replacing it")
     args = ap.parse_args()
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     from selfsup.data import load_dataset
     from selfsup.eval.baselines import raw_features
 
@@ -144,7 +147,8 @@ def main() -> None:
         "command": "python " + " ".join(sys.argv), "commit": _git_commit(), "date": time.strftime("%Y-%m-%d"),
         "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch thread(s)",
         "torch": torch.__version__, "python": platform.python_version(),
-        "settings": {"minutes": args.minutes, "width": args.width, "seeds": list(seeds), "knn_k": 200},
+        "settings": {"minutes": args.minutes, "width": args.width, "encoder": args.encoder, "threads": args.threads,
+                     "seeds": list(seeds), "knn_k": 200},
         "methods": {},
     }
     if previous is not None:  # keep the earlier rows; this run's command is recorded per row
@@ -159,13 +163,14 @@ def main() -> None:
         elif name in ("pca", "gmm", "kmeans"):
             r = run_fitted(name, runs)
         else:
-            r = run_neural(name, data, runs, args.minutes, args.width, NEURAL.get(name, {}))
+            r = run_neural(name, data, runs, args.minutes, args.width, NEURAL.get(name, {}), args.encoder, args.threads)
         ftr, fte = r.pop("features")
         r.update(evaluate_features(ftr, data.y_train, fte, data.y_test, seeds))
         r["wall_seconds"] = round(time.monotonic() - t0, 1)
         if args.append:
             r["command"] = "python " + " ".join(sys.argv)
-        results["methods"][f"{name} ({args.minutes:g} min)" if args.append else name] = r
+        enc = "" if args.encoder == "small-cnn" else f", {args.encoder} width {args.width}"
+        results["methods"][f"{name} ({args.minutes:g} min{enc})" if args.append else name] = r
         print(json.dumps({k: v for k, v in r.items()}, default=str)[:400], flush=True)
         out_path.write_text(json.dumps(results, indent=2))
     if args.ucr:
