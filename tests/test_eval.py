@@ -85,3 +85,32 @@ def test_pca_features_shape_and_variance_order():
     assert tr.shape == (200, 5) and te.shape == (10, 5)
     v = tr.var(0)
     assert (v[:-1] >= v[1:] - 1e-3).all()
+
+
+def test_fewshot_on_tiny_test_sets_shrinks_the_episode_or_skips():
+    from selfsup.eval.fewshot import episode_shape
+
+    # 3 classes of 4 samples: a 5-way 5-shot 15-query episode cannot be filled -> 3-way 3-shot 1-query
+    y = torch.arange(3).repeat_interleave(4)
+    assert episode_shape(y.numpy(), 5, 5, 15) == (3, 3, 1)
+    assert episode_shape(np.repeat(np.arange(5), 20), 5, 5, 15) == (5, 5, 15)  # big enough: unchanged
+    assert episode_shape(np.repeat(np.arange(5), 12), 5, 5, 15) == (5, 5, 7)  # queries shrink before shots
+    x = torch.nn.functional.one_hot(y, 3).float() + 0.01 * torch.randn(12, 3, generator=torch.Generator().manual_seed(0))
+    res = fewshot_accuracy(x, y, episodes=20)
+    assert (res["n_way"], res["k_shot"], res["n_query"]) == (3, 3, 1) and "3-way 3-shot" in res["note"]
+    assert res["mean"] == 1.0 and res["episodes"] == 20  # separated clusters: every query right
+    # one class, or classes of one sample: no episode at all -> skipped with the reason, no exception
+    for y_bad in (torch.zeros(6, dtype=torch.long), torch.arange(6)):
+        res = fewshot_accuracy(torch.randn(6, 3), y_bad, episodes=5)
+        assert res["episodes"] == 0 and "skipped" in res["skipped"] and np.isnan(res["mean"])
+
+
+def test_report_shows_a_shrunk_or_skipped_fewshot_entry():
+    from selfsup.eval.report import markdown_report
+
+    res = {"method": "m", "protocols": {"fewshot": {"5way5shot": {"mean": 0.5, "ci95": 0.1, "episodes": 3, "n_way": 3,
+                                                                  "k_shot": 1, "n_query": 2, "note": "smaller"}}},
+           "baselines": {"raw": {"fewshot": {"5way5shot": {"mean": float("nan"), "ci95": float("nan"),
+                                                           "episodes": 0, "skipped": "too small"}}}}}
+    md = markdown_report(res)
+    assert "0.500 ± 0.100 (3-way 1-shot)" in md and "| skipped |" in md

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from selfsup.cli.runners import register_runner
+from selfsup.cli.runners import refuse_resume, register_resumer, register_runner
 from selfsup.errors import UserError
 
 WIDTH_KEY = {"pca": "n_components", "gmm": "pca_dim", "kmeans": "pca_dim"}
@@ -79,3 +79,7 @@ def evaluate_fitted(args: argparse.Namespace, meta: dict[str, Any]) -> int:
 
 
 register_runner("fitted", pretrain_fitted, evaluate_fitted)
+register_resumer("fitted", refuse_resume(
+    "fitted methods are fitted in one go, not trained by steps; there is nothing to continue",
+    "to fit other settings, start a new run: "
+    "selfsup pretrain {method} --data {dataset} --out NEW_DIR --set KEY=VALUE"))

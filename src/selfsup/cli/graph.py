@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from selfsup.cli.runners import register_embedder, register_runner
+from selfsup.cli.runners import NEW_RUN_HINT, refuse_resume, register_embedder, register_resumer, register_runner
 from selfsup.config import apply_overrides
 from selfsup.errors import UserError
 from selfsup.methods.base import DataInfo
@@ -225,3 +225,6 @@ def embed_graph(args: argparse.Namespace, meta: dict[str, Any]) -> int:
 
 register_runner("graph", pretrain_graph, evaluate_graph)
 register_embedder("graph", embed_graph)
+register_resumer("graph", refuse_resume(
+    "graph methods train full-batch in one go and keep no checkpoints; model.pt is the final result",
+    NEW_RUN_HINT))

@@ -97,8 +97,17 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     from selfsup.train.run import config_from_dict, load_run, pretrain, resolve_config
 
     if args.resume:
+        from selfsup.cli.runners import resume_runner
+
         run_dir = Path(args.resume)
+        if run_dir.is_dir() and not (run_dir / "run.json").exists():
+            raise UserError(f"nothing to resume in {run_dir}: it has no run.json (the run stopped before writing it; "
+                            "word2vec, deepwalk, graph and series runs write it when they finish, and keep no "
+                            "checkpoints)", hint="start the run again with selfsup pretrain METHOD --data NAME --out DIR")
         meta = load_run(run_dir)
+        custom = resume_runner(meta.get("modality", "image"))
+        if custom is not None:  # text, video: data or model the config alone does not rebuild; or a refusal
+            return custom(args, meta)
         cfg = config_from_dict(meta["config"], parse_set(args.set))  # e.g. --set on_nonfinite=skip
         print(f"resuming {meta['method']} in {run_dir}")
         pretrain(cfg, run_dir, resume=True, progress=not getattr(args, "no_progress", False))

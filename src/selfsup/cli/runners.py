@@ -8,7 +8,10 @@ Each modality registers two functions here:
   (with --epochs/--batch-size/--seed/--max-minutes folded in);
 * ``evaluate(args, meta) -> int``: ``args`` of ``selfsup evaluate`` (``run_dir``, ``protocols``,
   ``labels``, ``seeds``, ``task``, ...), ``meta`` the run's ``run.json`` (its ``modality`` key
-  selects the runner).
+  selects the runner);
+* optionally ``resume(args, meta) -> int`` for ``selfsup pretrain --resume RUN_DIR``: modalities
+  without one are resumed by the Lightning engine from the run's config alone (image, array);
+  modalities that keep no checkpoints register :func:`refuse_resume`.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 PRETRAIN: dict[str, Callable[..., int]] = {}
 EVALUATE: dict[str, Callable[..., int]] = {}
 EMBED: dict[str, Callable[..., int]] = {}  # modality -> embed(args, meta) for `selfsup embed` (others: encoders)
+RESUME: dict[str, Callable[..., int]] = {}  # modality -> resume(args, meta) (others: the generic engine resume)
 
 
 def register_runner(modality: str, pretrain: Callable[..., int], evaluate: Callable[..., int]) -> None:
@@ -29,6 +33,40 @@ def register_runner(modality: str, pretrain: Callable[..., int], evaluate: Calla
 def register_embedder(modality: str, embed: Callable[..., int]) -> None:
     """``selfsup embed`` for a modality whose runs are not encoders (word vectors, node vectors)."""
     EMBED[modality] = embed
+
+
+def register_resumer(modality: str, resume: Callable[..., int]) -> None:
+    """``selfsup pretrain --resume RUN_DIR`` for a modality whose data or model the run's config
+    alone does not rebuild (text: the tokenizer; video: the clip generator settings)."""
+    RESUME[modality] = resume
+
+
+# the hint of runs that cannot continue: a new, longer run
+NEW_RUN_HINT = "to train longer, start a new run: selfsup pretrain {method} --data {dataset} --out NEW_DIR --epochs N"
+
+
+def refuse_resume(what: str, hint: str) -> Callable[..., int]:
+    """A resumer for runs that keep no checkpoints: a clear error naming what to do instead.
+
+    Args:
+        what: why the run cannot continue, e.g. "word2vec runs train in one go and keep no checkpoints".
+        hint: what to run instead; ``{method}`` and ``{dataset}`` are filled in from the run.
+    """
+
+    def resume(args: Any, meta: dict[str, Any]) -> int:
+        from selfsup.errors import UserError
+
+        method, dataset = meta.get("method", "METHOD"), meta.get("dataset", "NAME")
+        status = meta.get("status", "finished")
+        raise UserError(f"cannot resume {args.resume} ({method}, {status}): {what}",
+                        hint=hint.format(method=method, dataset=dataset))
+
+    return resume
+
+
+def resume_runner(modality: str) -> Callable[..., int] | None:
+    _load_all()
+    return RESUME.get(modality)
 
 
 def embed_runner(modality: str) -> Callable[..., int] | None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from selfsup.cli.runners import register_runner
+from selfsup.cli.runners import NEW_RUN_HINT, refuse_resume, register_resumer, register_runner
 from selfsup.errors import UserError
 
 TRAIN_KEYS = {"epochs": 40, "batch_size": 16, "lr": 1e-3, "seed": 0, "max_minutes": 0.0, "width": 64,
@@ -145,3 +145,6 @@ def evaluate_series(args: argparse.Namespace, meta: dict[str, Any]) -> int:
 
 
 register_runner("series", pretrain_series, evaluate_series)
+register_resumer("series", refuse_resume(
+    "series methods train in one go and keep no checkpoints; model.pt is the final result",
+    NEW_RUN_HINT))

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from selfsup.cli.runners import register_runner
+from selfsup.cli.runners import register_resumer, register_runner
 from selfsup.config import apply_overrides, to_dict
 from selfsup.errors import UserError
 
@@ -108,8 +108,11 @@ def rows_tensor(seg_ids: torch.Tensor, rows: list[tuple[int, ...]]) -> torch.Ten
 
 
 def make_text_data(corpus: str, method: str, k: int, tcfg: TextDataConfig, seed: int,
-                   skip_bad_files: bool = False) -> dict[str, Any]:
-    """Tokenizer + train/held-out row tensors of ``corpus`` for ``method``."""
+                   skip_bad_files: bool = False, tokenizer: Any = None) -> dict[str, Any]:
+    """Tokenizer + train/held-out row tensors of ``corpus`` for ``method``.
+
+    ``tokenizer``: an already trained one (a resumed run's), else one is trained on the training
+    documents. The document split and the row sample depend on ``seed`` only."""
     from selfsup.data.text_tasks import load_documents
     from selfsup.data.tokenize import TextTokenizer
 
@@ -124,7 +127,7 @@ def make_text_data(corpus: str, method: str, k: int, tcfg: TextDataConfig, seed:
         n_held = max(1, n_held)
     held_docs = [docs[i] for i in sorted(order[:n_held])]
     train_docs = [docs[i] for i in sorted(order[n_held:])]
-    tok = TextTokenizer.train((s for d in train_docs for s in d), tcfg.vocab_size, tcfg.tokenizer)
+    tok = tokenizer or TextTokenizer.train((s for d in train_docs for s in d), tcfg.vocab_size, tcfg.tokenizer)
     out: dict[str, Any] = {"tokenizer": tok, "documents": len(docs), "heldout_documents": n_held}
     for name, ds in (("train", train_docs), ("heldout", held_docs)):
         rows = build_rows(ds, k, method)
@@ -174,11 +177,8 @@ def heldout_scores(method: torch.nn.Module, x: torch.Tensor, seed: int = 1234, b
 
 
 def pretrain_text(args: argparse.Namespace, spec: Any, overrides: dict[str, Any]) -> int:
-    from selfsup.data.base import ArrayDataset
-    from selfsup.encoders.transformer import TextTransformer, TransformerConfig
-    from selfsup.methods.base import DataInfo
-    from selfsup.train.checkpoint import atomic_write_text
-    from selfsup.train.run import pretrain, resolve_config
+    from selfsup.encoders.transformer import TransformerConfig
+    from selfsup.train.run import resolve_config
 
     t_over, e_over, rest = _split_overrides(overrides)
     _check_keys(rest, spec)
@@ -189,7 +189,8 @@ def pretrain_text(args: argparse.Namespace, spec: Any, overrides: dict[str, Any]
     k = cfg.method_cfg.utterances if spec.name == "utterance-order" else 2
     out = Path(args.out)
     if out.exists() and any(out.iterdir()):
-        raise UserError(f"run directory {out} already exists and is not empty", hint="choose another --out")
+        raise UserError(f"run directory {out} already exists and is not empty",
+                        hint=f"choose another --out, or continue it with: selfsup pretrain --resume {out}")
     t0 = time.monotonic()
     td = make_text_data(args.data, spec.name, k, tcfg, cfg.train.seed, getattr(args, "skip_bad_files", False))
     tok, x = td["tokenizer"], td["train"]
@@ -200,20 +201,70 @@ def pretrain_text(args: argparse.Namespace, spec: Any, overrides: dict[str, Any]
                                              segments=max(2, k)), e_over)
     if cfg.train.batch_size > len(x):
         cfg.train.batch_size = max(2, len(x))
+    return train_text(spec, cfg, out, td, tcfg, ecfg, k, resume=False,
+                      progress=not getattr(args, "no_progress", False))
+
+
+def resume_text(args: argparse.Namespace, meta: dict[str, Any]) -> int:
+    """``selfsup pretrain --resume RUN_DIR`` of a text run: the same rows (the run's tokenizer,
+    corpus and seed) and the same Transformer, continued from the newest checkpoint."""
+    from selfsup.config import parse_set
+    from selfsup.data.tokenize import TextTokenizer
+    from selfsup.encoders.transformer import TransformerConfig
+    from selfsup.methods import get_method
+    from selfsup.train.run import config_from_dict
+
+    run_dir = Path(args.resume)
+    text = meta.get("text")
+    if not text:
+        raise UserError(f"{run_dir} is not a text run (no 'text' section in run.json)")
+    cfg = config_from_dict(meta["config"], parse_set(args.set))
+    tcfg = apply_overrides(TextDataConfig(), text["data"])
+    ecfg = TransformerConfig(**text["transformer"])
+    k = int(text["utterances"])
+    tok_path = run_dir / text["tokenizer"]
+    if not tok_path.is_file():  # a tokenizer trained again could number the pieces differently
+        raise UserError(f"cannot resume {run_dir}: its tokenizer ({tok_path.name}) is missing, and the checkpoints "
+                        "only fit the token ids of that tokenizer", hint="restore the file, or start a new run")
+    td = make_text_data(meta["dataset"], meta["method"], k, tcfg, cfg.train.seed,
+                        getattr(args, "skip_bad_files", False), tokenizer=TextTokenizer.load(tok_path))
+    now, then = (len(td["train"]), td["tokenizer"].vocab_size), (int(text["rows"]), ecfg.vocab_size)
+    if now != then:
+        raise UserError(f"corpus '{meta['dataset']}' no longer gives the data {run_dir} was trained on "
+                        f"({now[0]} rows, vocabulary {now[1]}; the run had {then[0]}, {then[1]})",
+                        hint="restore the corpus as it was, or start a new run")
+    print(f"resuming {meta['method']} in {run_dir}")
+    return train_text(get_method(meta["method"]), cfg, run_dir, td, tcfg, ecfg, k, resume=True,
+                      progress=not getattr(args, "no_progress", False))
+
+
+def train_text(spec: Any, cfg: Any, out: Path, td: dict[str, Any], tcfg: TextDataConfig, ecfg: Any, k: int, *,
+               resume: bool, progress: bool) -> int:
+    """Build the method on ``td``'s rows and train it with the Lightning engine (``resume``: from
+    the newest checkpoint in ``out``); then the tokenizer and the held-out pretext scores."""
+    from selfsup.data.base import ArrayDataset
+    from selfsup.encoders.transformer import TextTransformer
+    from selfsup.methods.base import DataInfo
+    from selfsup.train.checkpoint import atomic_write_text
+    from selfsup.train.run import pretrain
+
+    tok, x = td["tokenizer"], td["train"]
     torch.manual_seed(cfg.train.seed)
     method = spec.build(cfg.method_cfg, TextTransformer(ecfg), DataInfo(tuple(x.shape[1:]), num_samples=len(x)),
                         None, cfg.train.seed)
-    data = ArrayDataset(args.data, x, None, modality="text")
+    data = ArrayDataset(cfg.data, x, None, modality="text")
     text_meta = {"tokenizer": "tokenizer.json", "data": to_dict(tcfg), "transformer": to_dict(ecfg),
                  "rows": len(x), "utterances": k}
-    meta = pretrain(cfg, out, data=data, method=method, progress=not getattr(args, "no_progress", False),
-                    extra_meta={"text": text_meta}, schedule_by_time=cfg.train.max_minutes > 0)
-    tok.save(out / "tokenizer.json")
+    # the tokenizer is written when the run starts: a resume rebuilds the same rows with it (training
+    # a tokenizer again on the same corpus can number the pieces differently)
+    meta = pretrain(cfg, out, data=data, method=method, resume=resume, progress=progress,
+                    extra_meta={"text": text_meta}, files={"tokenizer.json": tok.to_json()},
+                    schedule_by_time=cfg.train.max_minutes > 0)
     meta["heldout"] = heldout_scores(method, td["heldout"])
     atomic_write_text(out / "run.json", json.dumps(meta, indent=2))
     h = meta["heldout"]
     summary = ", ".join(f"{key} {v:.4f}" for key, v in h.items() if isinstance(v, float))
-    print(f"pretrained {spec.name} on {args.data}: {meta.get('steps')} steps, {meta.get('train_seconds')} s; "
+    print(f"pretrained {spec.name} on {cfg.data}: {meta.get('steps')} steps, {meta.get('train_seconds')} s; "
           f"held-out {summary or '(none)'}")
     print(f"next: selfsup evaluate {out} --task fortunes|polarity|kjv-testament|csv:PATH")
     return 0
@@ -373,3 +424,4 @@ def run_text_evaluation(run_dir: Path, meta: dict[str, Any], task: str | None, l
 
 
 register_runner("text", pretrain_text, evaluate_text)
+register_resumer("text", resume_text)

@@ -15,13 +15,12 @@ accuracy on held-out clips under ``frame_order``; plus ``embedding_map.png``.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from selfsup.cli.runners import register_runner
+from selfsup.cli.runners import register_resumer, register_runner
 from selfsup.errors import UserError, unknown_name
 
 # --set keys that describe the clip data rather than the method ("data_seed" is the generator's seed)
@@ -71,16 +70,6 @@ def load_video_data(name: str, generator: dict[str, Any] | None = None, data_dir
                         generator=generator or {})
 
 
-def _update_run_json(run_dir: Path, **extra: Any) -> None:
-    from selfsup.train.checkpoint import atomic_write_text
-
-    path = run_dir / "run.json"
-    if path.is_file():
-        meta = json.loads(path.read_text())
-        meta.update(extra)
-        atomic_write_text(path, json.dumps(meta, indent=2))
-
-
 def pretrain_video(args: argparse.Namespace, spec: Any, overrides: dict[str, Any]) -> int:
     from selfsup.train.run import pretrain, resolve_config
 
@@ -92,12 +81,30 @@ def pretrain_video(args: argparse.Namespace, spec: Any, overrides: dict[str, Any
     data = load_video_data(args.data, gen, args.data_dir, args.download, args.skip_bad_files)
     print(data.summary())
     out = Path(args.out)
-    try:
-        meta = pretrain(cfg, out, data=data, progress=not getattr(args, "no_progress", False))
-    finally:
-        _update_run_json(out, video_data=gen)
+    # the clip settings go into run.json from the start: a resumed run rebuilds the same clips
+    meta = pretrain(cfg, out, data=data, progress=not getattr(args, "no_progress", False),
+                    extra_meta={"video_data": gen})
     print(f"pretrained {args.method} for {meta['epochs']} epochs ({meta['train_seconds']} s): {out}")
     print(f"next: selfsup evaluate {out}")
+    return 0
+
+
+def resume_video(args: argparse.Namespace, meta: dict[str, Any]) -> int:
+    """``selfsup pretrain --resume RUN_DIR`` of a video run: the clips are generated again with the
+    run's own settings (``video_data`` in run.json), then training continues from the newest checkpoint."""
+    from selfsup.config import parse_set
+    from selfsup.train.run import config_from_dict, pretrain
+
+    run_dir = Path(args.resume)
+    cfg = config_from_dict(meta["config"], parse_set(args.set))
+    if "video_data" not in meta:
+        print(f"note: run.json of {run_dir} holds no clip settings (video_data); using the dataset's defaults")
+    gen = meta.get("video_data") or {}
+    data = load_video_data(meta["dataset"], gen, args.data_dir or cfg.data_dir, args.download, args.skip_bad_files)
+    print(f"resuming {meta['method']} in {run_dir} on {data.summary()}")
+    meta = pretrain(cfg, run_dir, data=data, resume=True, progress=not getattr(args, "no_progress", False),
+                    extra_meta={"video_data": gen})
+    print(f"pretrained {meta['method']} for {meta['epochs']} epochs ({meta['train_seconds']} s): {run_dir}")
     return 0
 
 
@@ -245,3 +252,4 @@ def evaluate_video(args: argparse.Namespace, meta: dict[str, Any]) -> int:
 
 
 register_runner("video", pretrain_video, evaluate_video)
+register_resumer("video", resume_video)

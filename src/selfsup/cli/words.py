@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from selfsup.cli.runners import register_embedder, register_runner
+from selfsup.cli.runners import NEW_RUN_HINT, refuse_resume, register_embedder, register_resumer, register_runner
 from selfsup.config import apply_overrides
 from selfsup.errors import UserError
 from selfsup.train.checkpoint import atomic_write_text
@@ -265,3 +265,9 @@ register_runner("words", pretrain_words, evaluate_words)
 register_runner("graph-walks", pretrain_deepwalk, evaluate_deepwalk)
 register_embedder("words", embed_words)
 register_embedder("graph-walks", embed_deepwalk)
+register_resumer("words", refuse_resume(
+    "word2vec trains in one go in its own engine (not the checkpointing Lightning engine) and keeps no "
+    "checkpoints; vectors.txt is its final result", NEW_RUN_HINT))
+register_resumer("graph-walks", refuse_resume(
+    "DeepWalk trains in one go in the word2vec engine and keeps no checkpoints; embeddings.pt is its final result",
+    NEW_RUN_HINT))

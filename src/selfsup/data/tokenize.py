@@ -93,6 +93,10 @@ class TextTokenizer:
     def save(self, path: str | Path) -> None:
         self.tok.save(str(path))
 
+    def to_json(self) -> str:
+        """The tokenizer as the JSON text :meth:`save` writes (for atomic writers)."""
+        return self.tok.to_str()
+
     @classmethod
     def load(cls, path: str | Path) -> TextTokenizer:
         p = Path(path)

@@ -18,6 +18,10 @@ NAMES = {"method": "method", "raw": "raw input", "pca": "PCA", "random_init": "r
 def _fmt(entry: dict[str, Any] | None) -> str:
     if not entry:
         return "–"
+    if "skipped" in entry:  # few-shot on a test set too small for any episode
+        return "skipped"
+    if "note" in entry:  # few-shot on a smaller episode than asked
+        return f"{entry['mean']:.3f} ± {entry['ci95']:.3f} ({entry['n_way']}-way {entry['k_shot']}-shot)"
     if "ci95" in entry:
         return f"{entry['mean']:.3f} ± {entry['ci95']:.3f}"
     return f"{entry['mean']:.3f} ± {entry['std']:.3f}"

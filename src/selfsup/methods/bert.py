@@ -18,6 +18,7 @@ from selfsup.errors import UserError
 from selfsup.methods.base import DataInfo, MethodSpec, StepOutput, register_method
 from selfsup.methods.mlm import TEXT_OPTIM, MLMConfig, MLMHead, _gen, mlm_terms
 from selfsup.methods.nsp import cls_classifier
+from selfsup.modules.rng import DeviceGenerator
 
 
 @dataclass
@@ -52,6 +53,7 @@ class BERT(nn.Module):
 
     def __init__(self, encoder: nn.Module, cfg: BERTConfig) -> None:
         super().__init__()
+        self.rng = DeviceGenerator(cfg.seed)  # masks / pairs / shuffles: carried by checkpoints
         cfg.validate()
         self.cfg = cfg
         self.encoder = encoder

@@ -18,6 +18,7 @@ from selfsup.augment.text import IGNORE, mask_tokens, pack_segments
 from selfsup.errors import UserError
 from selfsup.functional.masked_ce import masked_ce
 from selfsup.methods.base import DataInfo, MethodSpec, StepOutput, register_method
+from selfsup.modules.rng import DeviceGenerator
 
 TEXT_OPTIM = {"optimizer": "adamw", "lr": 1e-3, "weight_decay": 0.01, "warmup_epochs": 0.5}
 
@@ -61,12 +62,9 @@ class MLMHead(nn.Module):
 
 
 def _gen(holder: Any, device: torch.device, seed: int) -> torch.Generator:
-    """A generator on ``device``, created once (seeded) and kept on ``holder``."""
-    g = getattr(holder, "_gens", {}).get(str(device))
-    if g is None:
-        g = torch.Generator(device=device).manual_seed(seed)
-        holder.__dict__.setdefault("_gens", {})[str(device)] = g
-    return g
+    """``holder.rng``'s generator on ``device`` (a :class:`DeviceGenerator` the method made with
+    ``seed``; the checkpoint carries its state, so a resumed run draws the same masks)."""
+    return holder.rng.get(device)
 
 
 def mlm_terms(encoder: nn.Module, head: MLMHead, ids: Tensor, seg: Tensor, cfg: MLMConfig,
@@ -86,6 +84,7 @@ class MaskedLM(nn.Module):
 
     def __init__(self, encoder: nn.Module, cfg: MLMConfig) -> None:
         super().__init__()
+        self.rng = DeviceGenerator(cfg.seed)  # masks / pairs / shuffles: carried by checkpoints
         cfg.validate()
         self.cfg = cfg
         self.encoder = encoder

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from selfsup.augment.text import nsp_pairs, pack_segments
 from selfsup.methods.base import DataInfo, MethodSpec, StepOutput, register_method
 from selfsup.methods.mlm import TEXT_OPTIM, _gen
+from selfsup.modules.rng import DeviceGenerator
 
 
 @dataclass
@@ -40,6 +41,7 @@ class NextSentencePrediction(nn.Module):
 
     def __init__(self, encoder: nn.Module, cfg: NSPConfig) -> None:
         super().__init__()
+        self.rng = DeviceGenerator(cfg.seed)  # masks / pairs / shuffles: carried by checkpoints
         self.cfg = cfg
         self.encoder = encoder
         self.nsp_head = cls_classifier(encoder.out_dim, 2)

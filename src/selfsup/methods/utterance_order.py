@@ -22,6 +22,7 @@ from selfsup.errors import UserError
 from selfsup.methods.base import DataInfo, MethodSpec, StepOutput, register_method
 from selfsup.methods.mlm import TEXT_OPTIM, _gen
 from selfsup.methods.nsp import cls_classifier
+from selfsup.modules.rng import DeviceGenerator
 
 
 @dataclass
@@ -54,6 +55,7 @@ class UtteranceOrder(nn.Module):
 
     def __init__(self, encoder: nn.Module, cfg: UtteranceOrderConfig) -> None:
         super().__init__()
+        self.rng = DeviceGenerator(cfg.seed)  # masks / pairs / shuffles: carried by checkpoints
         cfg.validate()
         self.cfg = cfg
         self.encoder = encoder

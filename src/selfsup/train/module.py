@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from selfsup.errors import UserError
+from selfsup.modules.rng import DeviceGenerator
 from selfsup.train.loader import BatchLoader
 from selfsup.train.optim import OptimConfig, build_optimizer, lr_factor
 
@@ -41,6 +42,28 @@ def _rng_holders(method: nn.Module) -> list[Any]:
     views = getattr(method, "views", None)
     holders = list(getattr(views, "pipelines", [])) if views is not None else []
     return [h for h in holders if hasattr(h, "state_dict") and hasattr(h, "load_state_dict")]
+
+
+def _method_generators(method: nn.Module) -> dict[str, Any]:
+    """The random streams a method holds itself (``torch.Generator`` or :class:`DeviceGenerator`
+    attributes of its modules: frame samplers, token masks), by ``module.attribute`` name."""
+    out: dict[str, Any] = {}
+    for name, m in method.named_modules():
+        for attr, v in sorted(vars(m).items()):
+            if isinstance(v, (torch.Generator, DeviceGenerator)):
+                out[f"{name}.{attr}"] = v
+    return out
+
+
+def _generator_state(g: Any) -> Any:
+    return g.get_state() if isinstance(g, torch.Generator) else g.state_dict()
+
+
+def _set_generator_state(g: Any, state: Any) -> None:
+    if isinstance(g, torch.Generator):
+        g.set_state(state)
+    else:
+        g.load_state_dict(state)
 
 
 class SelfSupModule(L.LightningModule):
@@ -240,6 +263,7 @@ class SelfSupModule(L.LightningModule):
             "numpy_rng_pos": [int(np_state[2]), int(np_state[3]), float(np_state[4])],
             "python_rng": [int(py_state[0]), [int(v) for v in py_state[1]], py_state[2]],
             "aug_rng": [h.state_dict() for h in _rng_holders(self.method)],
+            "method_rng": {k: _generator_state(g) for k, g in _method_generators(self.method).items()},
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -265,3 +289,7 @@ class SelfSupModule(L.LightningModule):
             random.setstate((int(version), tuple(int(v) for v in internal), gauss_next))
         for holder, state in zip(_rng_holders(self.method), extra.get("aug_rng", [])):
             holder.load_state_dict(state)
+        saved = extra.get("method_rng", {})
+        for key, g in _method_generators(self.method).items():
+            if key in saved:
+                _set_generator_state(g, saved[key])

@@ -189,7 +189,7 @@ def write_loss_plot(run_dir: Path) -> None:
 
 def pretrain(cfg: RunConfig, run_dir: Path, *, data: Any = None, resume: bool = False, progress: bool = True,
              schedule_by_time: bool | None = None, method: torch.nn.Module | None = None,
-             extra_meta: dict[str, Any] | None = None) -> dict[str, Any]:
+             extra_meta: dict[str, Any] | None = None, files: dict[str, str] | None = None) -> dict[str, Any]:
     """Pretrain ``cfg.method`` on ``cfg.data`` into ``run_dir``.
 
     Args:
@@ -203,6 +203,8 @@ def pretrain(cfg: RunConfig, run_dir: Path, *, data: Any = None, resume: bool = 
         method: an already built method (modalities whose encoder depends on the data, e.g.
             text with a trained tokenizer); else built from the registry.
         extra_meta: more keys for ``run.json``.
+        files: more files (name -> text) written with ``run.json`` when a new run starts, before any
+            training: what a resume needs besides the checkpoints (e.g. a text run's tokenizer).
 
     Returns:
         The content of ``run.json``.
@@ -271,6 +273,9 @@ def pretrain(cfg: RunConfig, run_dir: Path, *, data: Any = None, resume: bool = 
     if not resume or not (run_dir / "run.json").exists():
         atomic_write_text(run_dir / "run.json", json.dumps(meta, indent=2))
         atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    for name, text in (files or {}).items():
+        if not resume or not (run_dir / name).exists():
+            atomic_write_text(run_dir / name, text)
     ckpt_cb = AtomicCheckpoint(run_dir / "checkpoints", cfg.train.keep_checkpoints, cfg.train.ckpt_every_minutes,
                                cfg.train.ckpt_every_steps)
     max_steps = int(-(-cfg.train.epochs * len(loader) // 1))
