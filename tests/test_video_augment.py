@@ -3,6 +3,8 @@
 import pytest
 import torch
 
+from selfsup.errors import UserError
+
 from selfsup.augment.frames import (
     gather_frames,
     motion_windows,
@@ -79,8 +81,9 @@ def test_time_contrastive_positives_and_negatives_come_from_their_windows():
     assert ((dp >= 1) & (dp <= 2)).all()
     assert (dn >= 8).all()
     assert set(dp.tolist()) == {1, 2} and n.max() <= 19 and n.min() >= 0
-    with pytest.raises(ValueError, match="neg_gap"):
+    with pytest.raises(UserError, match="8 or more apart") as e:
         time_contrastive_indices(4, 6, torch.Generator(), pos_window=1, neg_gap=8)
+    assert "neg_gap=5" in e.value.hint
 
 
 def test_gather_frames():

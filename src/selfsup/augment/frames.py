@@ -14,6 +14,8 @@ import itertools
 import torch
 from torch import Tensor
 
+from selfsup.errors import UserError
+
 
 def normalize_frames(x: Tensor, mean: Tensor, std: Tensor) -> Tensor:
     """uint8 (..., C, H, W) frames -> float, per-channel normalised."""
@@ -138,8 +140,10 @@ def time_contrastive_indices(b: int, t: int, gen: torch.Generator, pos_window: i
     neg_ok = dist >= neg_gap
     anchor_ok = pos_ok.any(1) & neg_ok.any(1)  # (T,)
     if not anchor_ok.any():
-        raise ValueError(f"clips of {t} frames have no frame {neg_gap} or more frames from another; "
-                         "lower neg_gap or use longer clips")
+        raise UserError(f"clips of {t} frames have no two frames {neg_gap} or more apart (time-contrastive "
+                        "needs them for its far negative)",
+                        hint=f"lower it with --set neg_gap={max(2, t - 1)} (pos_window must stay below it) or use "
+                             f"longer clips")
     anchor = torch.multinomial(anchor_ok.float().expand(b, t), 1, generator=gen).squeeze(1)  # (B,)
     positive = torch.multinomial(pos_ok[anchor].float(), 1, generator=gen).squeeze(1)
     negative = torch.multinomial(neg_ok[anchor].float(), 1, generator=gen).squeeze(1)
