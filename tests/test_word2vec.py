@@ -137,6 +137,31 @@ def test_two_workers_train_and_count_all_words():
     assert group_purity(m.wv) >= 0.9
 
 
+def test_job_bounds_cut_consecutive_sentences_at_the_job_size():
+    offsets = np.cumsum([0, 4000, 4000, 3000, 12000, 10, 10])
+    b = engine.job_bounds(offsets, job_words=10000)
+    assert b.tolist() == [0, 2, 3, 4, 6]  # 8000 | 3000 | a 12000-token sentence alone | 20
+    assert engine.job_bounds(np.zeros(1, np.int64)).tolist() == [0]
+
+
+def test_threads_take_jobs_in_corpus_order_from_one_queue(monkeypatch):
+    # A static split (worker t: sentences t, t + workers, ...) lost CBOW quality with 2 workers;
+    # the threads must take consecutive jobs from one queue, as gensim's job producer gives them.
+    offsets = np.cumsum([0] + [700] * 100).astype(np.int64)  # 100 sentences, 7 jobs of 14 (+1 of 2)
+    seen = []
+
+    def fake_job(ids, offs, first, last, *rest):
+        seen.append((int(first), int(last)))
+        return int(offs[last] - offs[first]), rest[-2]
+
+    monkeypatch.setattr(engine, "_train_job", fake_job)
+    kw = dict(sg=0, cbow_mean=1, window=2, negative=1, hs=0, alpha=0.025, min_alpha=1e-4, epoch=0, epochs=1, seed=1)
+    z = np.zeros((1, 1), np.float32)
+    n = engine.train_epoch(np.zeros(70000, np.int32), offsets, z, z, z, None, None, None, None, None, workers=2, **kw)
+    assert n == 70000
+    assert sorted(seen) == [(i, min(i + 14, 100)) for i in range(0, 100, 14)]  # each job once, none interleaved
+
+
 def test_bad_hyperparameters_are_user_errors():
     with pytest.raises(UserError, match="no training objective"):
         Word2Vec(None, negative=0, hs=0)
