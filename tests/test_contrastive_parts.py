@@ -61,6 +61,27 @@ def test_memory_bank_update_rule():
     assert torch.allclose(m0.bank[idx], F.normalize(f, dim=1), atol=1e-6)
 
 
+def test_memory_bank_first_visit_fill():
+    bank = MemoryBank(10, 4, momentum=0.5, seed=0, fill_on_first_visit=True)
+    old = bank.bank.clone()
+    idx = torch.tensor([2, 7])
+    f = F.normalize(torch.randn(2, 4), dim=1)
+    # unvisited rows: the positive is the feature itself, not the random initial vector
+    assert torch.equal(bank.positives(idx, f), f)
+    bank.update(idx, f)
+    assert torch.allclose(bank.bank[idx], f, atol=1e-6)  # first visit overwrites, no mixing with old
+    assert bank.visited.tolist() == [i in (2, 7) for i in range(10)]
+    g = F.normalize(torch.randn(2, 4), dim=1)
+    assert torch.equal(bank.positives(idx, g), bank.bank[idx])  # visited rows: the bank row
+    bank.update(idx, g)  # second visit: the momentum rule
+    assert torch.allclose(bank.bank[idx], F.normalize(0.5 * f + 0.5 * g, dim=1), atol=1e-6)
+    assert torch.equal(bank.bank[3], old[3])
+    assert set(bank.state_dict()) == {"bank", "visited"}
+    # without the option the random vector is mixed in on the first visit and is the positive
+    plain = MemoryBank(10, 4, momentum=0.5, seed=0)
+    assert torch.equal(plain.positives(idx, f), old[idx])
+
+
 def test_memory_bank_knn():
     bank = MemoryBank(4, 2, momentum=0.0)
     bank.update(torch.arange(4), torch.tensor([[1.0, 0], [1, 0.1], [0, 1], [0.1, 1]]))

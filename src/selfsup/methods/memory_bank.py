@@ -34,12 +34,18 @@ class MemoryBankConfig:
     temperature: softmax temperature.
     num_negatives: sampled negatives per step (0 = full softmax over the bank).
     bank_momentum: m in ``v <- normalize(m v + (1 - m) f)``.
+    fill_on_first_visit: a sample's first feature replaces its random initial bank vector, and
+        until then its positive is its own current feature (not a random vector). Wu et al.
+        start from random vectors, which is harmless over 200 epochs but makes the first
+        epoch chase random targets; in a few-minute CPU budget that first epoch is most of
+        the run (BENCHMARKS.md, "contrastive family"). The ``paper`` preset turns it off.
     """
 
     feature_dim: int = 128
     temperature: float = 0.07
     num_negatives: int = 4096
     bank_momentum: float = 0.5
+    fill_on_first_visit: bool = True
     channels_last: bool = True
 
     def validate(self) -> None:
@@ -63,7 +69,8 @@ class InstanceDiscrimination(nn.Module):
         self.encoder = encoder
         self.views = views
         self.head = nn.Linear(encoder.out_dim, cfg.feature_dim)
-        self.bank = MemoryBank(num_samples, cfg.feature_dim, cfg.bank_momentum, seed=seed)
+        self.bank = MemoryBank(num_samples, cfg.feature_dim, cfg.bank_momentum, seed=seed,
+                               fill_on_first_visit=cfg.fill_on_first_visit)
         self._gen = torch.Generator().manual_seed(seed + 104729)
         self._pending: tuple[Tensor, Tensor] | None = None
 
@@ -76,11 +83,16 @@ class InstanceDiscrimination(nn.Module):
         f = self.features(v)
         n = self.bank.bank.shape[0]
         t = self.cfg.temperature
+        idx = idx.to(f.device)
+        pos = self.bank.positives(idx, f)
         if self.cfg.num_negatives == 0 or self.cfg.num_negatives >= n:
-            loss = F.cross_entropy(f @ self.bank().t() / t, idx.to(f.device))
+            logits = f @ self.bank().t() / t
+            rows = torch.arange(len(f), device=f.device)
+            logits = logits.index_put((rows, idx), (f * pos).sum(1) / t)  # own entry = the positive
+            loss = F.cross_entropy(logits, idx)
         else:
             neg_idx = torch.randint(0, n, (self.cfg.num_negatives,), generator=self._gen).to(f.device)
-            loss = info_nce(f, self.bank(idx), self.bank(neg_idx), t, normalize=False)
+            loss = info_nce(f, pos, self.bank(neg_idx), t, normalize=False)
         self._pending = (gather_no_grad(idx.to(f.device)), gather_no_grad(f.detach()))
         return loss
 
@@ -121,7 +133,8 @@ register_method(
         config_cls=MemoryBankConfig,
         build=build_memory_bank,
         description="Instance discrimination with a memory bank, non-parametric softmax (Wu et al. 2018)",
-        presets={"paper": {"num_negatives": 4096, "temperature": 0.07, "bank_momentum": 0.5},
+        presets={"paper": {"num_negatives": 4096, "temperature": 0.07, "bank_momentum": 0.5,
+                           "fill_on_first_visit": False},
                  "full-softmax": {"num_negatives": 0}},
         aug_defaults={"crop_scale_min": 0.2},
     )
