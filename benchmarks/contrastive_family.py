@@ -30,14 +30,14 @@ import torch
 METHODS = ["simclr", "moco-v1", "moco-v2", "memory-bank", "byol", "simsiam", "barlow-twins", "vicreg"]
 
 
-def step_images_per_s(name: str, encoder: str, batch: int = 256, steps: int = 5) -> float:
+def step_images_per_s(name: str, encoder: str, preset: str | None = None, batch: int = 256, steps: int = 5) -> float:
     from selfsup.data import load_dataset
     from selfsup.methods import get_method
     from selfsup.train.optim import build_optimizer
     from selfsup.train.run import build_method, resolve_config
 
     d = load_dataset("fashion-mnist")
-    cfg = resolve_config(name, "fashion-mnist", encoder=encoder)
+    cfg = resolve_config(name, "fashion-mnist", encoder=encoder, preset=preset)
     from selfsup.methods import DataInfo
 
     mean, std = d.channel_stats()
@@ -64,26 +64,37 @@ def main() -> int:
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--out", default="bench_runs/contrastive")
     ap.add_argument("--encoder", default="small-cnn-2x2", help="encoder of every method (the quickstart's)")
+    ap.add_argument("--presets", default="", help="method=preset pairs, e.g. moco-v1=fast,moco-v2=fast "
+                    "(rows are then named 'method [preset]')")
+    ap.add_argument("--baselines", default="raw,pca,random_init", help="baselines of the first run ('none' to skip)")
     ap.add_argument("--skip-train", action="store_true", help="only measure step throughput")
     a = ap.parse_args()
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     exe = [sys.executable, "-m", "selfsup.cli.main"]
     summary: dict = {}
-    baselines = "raw,pca,random_init"
+    baselines = a.baselines
+    presets = dict(p.split("=", 1) for p in a.presets.split(",") if p)
+    summary_path = out / "summary.json"
+    if summary_path.exists():  # rows of an earlier invocation with the same --out are kept
+        summary = json.loads(summary_path.read_text())
     for name in a.methods.split(","):
-        row: dict = {"images_per_s": step_images_per_s(name, a.encoder), "runs": []}
+        preset = presets.get(name)
+        label = f"{name} [{preset}]" if preset else name
+        row: dict = {"images_per_s": step_images_per_s(name, a.encoder, preset), "runs": [],
+                     "encoder": a.encoder, "minutes": a.minutes, "preset": preset}
         if not a.skip_train:
             for seed in a.seeds.split(","):
-                run = out / f"{name}-s{seed}"
+                run = out / (f"{name}-{preset}-s{seed}" if preset else f"{name}-s{seed}")
                 subprocess.run([*exe, "pretrain", name, "--data", "fashion-mnist", "--out", str(run),
                                 "--encoder", a.encoder, "--max-minutes", str(a.minutes), "--epochs", "100",
-                                "--seed", seed, "--no-progress"], check=True)
+                                "--seed", seed, "--no-progress", *(["--preset", preset] if preset else [])],
+                               check=True)
                 subprocess.run([*exe, "evaluate", str(run), "--protocols", "knn,linear", "--labels", "1%,100%",
                                 "--baselines", baselines], check=True)
                 baselines = "none"
                 row["runs"].append(json.loads((run / "results.json").read_text()))
-        summary[name] = row
+        summary[label] = row
         (out / "summary.json").write_text(json.dumps(summary, indent=1))
     print(table(summary))
     return 0
