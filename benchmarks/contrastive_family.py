@@ -68,8 +68,12 @@ def main() -> int:
                     "(rows are then named 'method [preset]')")
     ap.add_argument("--baselines", default="raw,pca,random_init", help="baselines of the first run ('none' to skip)")
     ap.add_argument("--skip-train", action="store_true", help="only measure step throughput")
+    ap.add_argument("--table-only", action="store_true", help="print the table of --out's summary.json and stop")
     a = ap.parse_args()
     out = Path(a.out)
+    if a.table_only:
+        print(table(json.loads((out / "summary.json").read_text())))
+        return 0
     out.mkdir(parents=True, exist_ok=True)
     exe = [sys.executable, "-m", "selfsup.cli.main"]
     summary: dict = {}
@@ -108,13 +112,15 @@ def _ms(vals: list[float]) -> str:
 
 
 def table(summary: dict) -> str:
-    lines = ["| method | kNN 100% | linear 1% | linear 100% | step images/s |", "|---|---|---|---|---|"]
+    lines = ["| method | kNN 100% | linear 1% | linear 100% | epochs in the budget | step images/s |",
+             "|---|---|---|---|---|---|"]
     base: dict = {}
     for name, row in summary.items():
         get = lambda r, p, f: r["protocols"].get(p, {}).get(f, {}).get("mean")  # noqa: E731
         cells = [_ms([v for r in row["runs"] if (v := get(r, p, f)) is not None])
                  for p, f in (("knn", "100%"), ("linear", "1%"), ("linear", "100%"))]
-        lines.append(f"| {name} | {' | '.join(cells)} | {row['images_per_s']:.0f} |")
+        epochs = "/".join(f"{r.get('epochs', float('nan')):.2f}" for r in row["runs"])
+        lines.append(f"| {name} | {' | '.join(cells)} | {epochs} | {row['images_per_s']:.0f} |")
         for r in row["runs"]:
             for b, res in r.get("baselines", {}).items():
                 base.setdefault(b, res)
@@ -122,7 +128,7 @@ def table(summary: dict) -> str:
         g = lambda p, f: res.get(p, {}).get(f, {}).get("mean")  # noqa: E731
         cells = [f"{100 * v:.1f}" if (v := g(p, f)) is not None else "n/a"
                  for p, f in (("knn", "100%"), ("linear", "1%"), ("linear", "100%"))]
-        lines.append(f"| baseline: {b} | {' | '.join(cells)} | |")
+        lines.append(f"| baseline: {b} | {' | '.join(cells)} | | |")
     return "\n".join(lines)
 
 
