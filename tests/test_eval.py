@@ -114,3 +114,20 @@ def test_report_shows_a_shrunk_or_skipped_fewshot_entry():
                                                            "episodes": 0, "skipped": "too small"}}}}}
     md = markdown_report(res)
     assert "0.500 ± 0.100 (3-way 1-shot)" in md and "| skipped |" in md
+
+
+def test_results_json_is_strict_json_with_skipped_numbers(tmp_path):
+    import json
+
+    from selfsup.eval.report import write_results
+
+    res = {"method": "m", "protocols": {"fewshot": {"5way5shot": {"mean": float("nan"), "ci95": float("inf")}},
+                                        "knn": {"100%": {"mean": 0.5, "std": 0.0, "values": [0.5]}}}}
+    write_results(tmp_path, res)
+
+    def refuse(c):
+        raise ValueError(c)
+
+    out = json.loads((tmp_path / "results.json").read_text(), parse_constant=refuse)
+    assert out["protocols"]["fewshot"]["5way5shot"] == {"mean": None, "ci95": None}
+    assert out["protocols"]["knn"]["100%"]["mean"] == 0.5

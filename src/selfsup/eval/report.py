@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -128,14 +129,26 @@ def plot_embedding_map(features: Tensor, labels: Tensor, path: Path, classes: li
     plt.close(fig)
 
 
+def _json_safe(v: Any) -> Any:
+    """NaN / inf (e.g. a protocol skipped on a tiny test set) -> null: results.json stays strict JSON."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, dict):
+        return {k: _json_safe(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_json_safe(x) for x in v]
+    return v
+
+
 def write_results(out_dir: Path, results: dict[str, Any]) -> None:
-    """Write results.json (without private keys) and report.md atomically."""
+    """Write results.json (without private keys, non-finite numbers as null) and report.md atomically."""
     import os
     import tempfile
 
     out_dir = Path(out_dir)
     clean = {k: v for k, v in results.items() if not k.startswith("_")}
-    for name, text in (("results.json", json.dumps(clean, indent=2)), ("report.md", markdown_report(clean))):
+    for name, text in (("results.json", json.dumps(_json_safe(clean), indent=2, allow_nan=False)),
+                       ("report.md", markdown_report(clean))):
         fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{name}.", suffix=".tmp")
         with os.fdopen(fd, "w") as f:
             f.write(text)
