@@ -8,26 +8,10 @@ import pytest
 import torch
 
 from selfsup.cli.main import main
+from conftest import TEXT_SENTS
 from selfsup.train.module import SelfSupModule
 
-SENTS = ["the cat sat on the mat .", "the dog ate my homework .", "a bird sang in the tree .",
-         "we went to the market today .", "it rained all day long .", "she plays the violin well ."]
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture
-def corpus(tmp_path):
-    rng = np.random.default_rng(0)
-    p = tmp_path / "corpus.txt"
-    p.write_text("\n".join(SENTS[i] for i in rng.integers(0, len(SENTS), 400)) + "\n")
-    return p
+pytestmark = pytest.mark.usefixtures("one_thread")  # corpus: tests/conftest.py
 
 
 def interrupt_at(monkeypatch, step):
@@ -146,7 +130,7 @@ def series_npz(tmp_path):
 def no_checkpoint_runs(tmp_path):
     """(method, pretrain arguments, what the run keeps) for the modalities without checkpoints."""
     corpus = tmp_path / "c.txt"
-    corpus.write_text("\n".join(SENTS * 20) + "\n")
+    corpus.write_text("\n".join(TEXT_SENTS * 20) + "\n")
     graph = planted_edges(tmp_path)
     w2v = ["--set", "min_count=1", "--set", "vector_size=8", "--set", "workers=1", "--epochs", "1"]
     return [

@@ -5,30 +5,11 @@ import shutil
 
 import numpy as np
 import pytest
-import torch
 
 from selfsup.cli.main import main
 from selfsup.errors import UserError
 
-SENTS = ["the cat sat on the mat .", "the dog ate my homework .", "a bird sang in the tree .",
-         "we went to the market today .", "it rained all day long .", "she plays the violin well ."]
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture
-def corpus(tmp_path):
-    rng = np.random.default_rng(0)
-    lines = [SENTS[i] for i in rng.integers(0, len(SENTS), 400)]
-    p = tmp_path / "corpus.txt"
-    p.write_text("\n".join(lines) + "\n")
-    return p
+pytestmark = pytest.mark.usefixtures("one_thread")  # corpus: tests/conftest.py
 
 
 @pytest.fixture
