@@ -13,7 +13,7 @@ $(BIN)/python:
 venv: $(BIN)/python
 
 # torch first, pinned, so no other package pulls a multi-GB CUDA build.
-# PIP_FLAGS: `make demo` installs with --no-compile (52 s instead of 142 s on the 2-core machine: pip
+# PIP_FLAGS: `make demo` installs with --no-compile (install + data check 108 s instead of 142 s in fresh-clone `make demo` runs, BENCHMARKS.md: pip
 # would byte-compile every module of torch & co.); Python then compiles only what the demo imports.
 PIP_FLAGS ?=
 install: venv
