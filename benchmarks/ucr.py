@@ -1,37 +1,115 @@
-"""UCR (sktime-bundled) and MNIST-1D benchmark: CPC and temporal contrast vs raw-series baselines.
+"""UCR (sktime-bundled) and MNIST-1D benchmark: CPC, temporal contrast and TS2Vec vs raw-series baselines.
 
 Per dataset: raw 1-NN (Euclidean), raw RBF-SVM, and for each method and seed a pretraining run
-(capped at --minutes) evaluated with the RBF-SVM protocol (C by CV on the training labels) on the
-official test split. MNIST-1D: CPC linear probe vs a linear probe on the raw input.
+(capped at --minutes, checked after each epoch) evaluated with the RBF-SVM protocol (C by CV on the
+training labels) on the official test split. MNIST-1D: linear probe on the raw input, on the CPC
+encoder as initialised (random-init, untrained) and on the same encoder after CPC pretraining.
+The TS2Vec paper's published accuracies (TS2VEC_PAPER, with their source) are written next to ours.
 
-    nice -n 19 .venv/bin/python benchmarks/ucr.py --out benchmarks/ucr.json
+    nice -n 19 .venv/bin/python benchmarks/ucr.py --seeds 0,1,2 --minutes 0.4 --mnist1d-minutes 1.0 --out benchmarks/ucr.json
+    .venv/bin/python benchmarks/ucr.py --markdown benchmarks/ucr.json      # BENCHMARKS.md tables from the json
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import platform
-import subprocess
-import time
+import os
 
-import numpy as np
-import torch
+for _v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):  # one thread everywhere (shared machine)
+    os.environ.setdefault(_v, "1")
 
-from selfsup.cli.series import TRAIN_KEYS, build_series_method, embed_all, load_series_data, train_series
-from selfsup.eval.linear import linear_probe_accuracy
-from selfsup.eval.series import flatten_series, one_nn_accuracy, svm_accuracy
-from selfsup.methods import get_method
+import argparse  # noqa: E402
+import copy  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import subprocess  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 UCR = ("GunPoint", "ArrowHead", "ItalyPowerDemand", "OSULeaf", "ACSF1", "UnitTest")
-METHODS = ("cpc", "temporal-contrast")
+METHODS = ("cpc", "temporal-contrast", "ts2vec")
+
+# TS2Vec column of the paper's full UCR table (Yue et al., AAAI 2022, arXiv 2106.10466, appendix):
+# only numbers read in the source named here; None = no published number (UnitTest is an sktime test
+# set, not one of the 128 UCR datasets).
+TS2VEC_PAPER: dict = {"source": None, "accuracy": {name: None for name in UCR}}
 
 
 def run_method(method: str, data, seed: int, minutes: float, epochs: int):
+    from selfsup.cli.series import TRAIN_KEYS, build_series_method, train_series
+    from selfsup.methods import get_method
+
     train = dict(TRAIN_KEYS, seed=seed, epochs=epochs, max_minutes=minutes)
+    torch.manual_seed(seed)  # the initial weights depend on the seed only, not on the runs before
     model = build_series_method(method, get_method(method), {}, train, data.input_shape)
     losses, secs = train_series(model, data.x_train, train)
     return model, len(losses), secs
+
+
+def _ms(row) -> tuple[float, float] | None:
+    if row is None:
+        return None
+    if isinstance(row, (int, float)):
+        return float(row), 0.0
+    return row["mean"], row["std"]
+
+
+def _fmt(v, std: bool = True) -> str:
+    if v is None:
+        return "–"
+    m, s = v
+    return f"{m:.3f} ± {s:.3f}" if std else f"{m:.3f}"
+
+
+def markdown(res: dict) -> str:
+    """The BENCHMARKS.md tables: per-dataset rows (mean ± std over seeds), averages, paper column, MNIST-1D."""
+    methods = [m for m in res["args"]["methods"].split(",") if m]
+    seeds = res["args"]["seeds"]
+    paper = res.get("paper", TS2VEC_PAPER)
+    pacc = paper.get("accuracy", {})
+    names = list(res["ucr"])
+    nseeds = len(str(seeds).split(","))
+    head = ["dataset", "raw 1-NN", "raw RBF-SVM"] + [f"{m} (SVM)" for m in methods] + ["TS2Vec paper"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for n in names:
+        row = res["ucr"][n]
+        cells = [n, _fmt(_ms(row["raw-1nn"]), False), _fmt(_ms(row["raw-svm"]), False)]
+        cells += [_fmt(_ms(row.get(m))) for m in methods]
+        p = pacc.get(n)
+        cells.append("–" if p is None else f"{p:.3f}")
+        lines.append("| " + " | ".join(cells) + " |")
+
+    def avg_row(label: str, subset: list[str]) -> str:
+        cells = [label]
+        for b in ("raw-1nn", "raw-svm"):
+            cells.append(f"{np.mean([res['ucr'][n][b] for n in subset]):.3f}")
+        for m in methods:
+            per_seed = np.array([res["ucr"][n][m]["values"] for n in subset]).mean(0)  # average over datasets, per seed
+            s = float(np.std(per_seed, ddof=1)) if len(per_seed) > 1 else 0.0
+            cells.append(f"{per_seed.mean():.3f} ± {s:.3f}")
+        ps = [pacc.get(n) for n in subset]
+        cells.append("–" if any(p is None for p in ps) else f"{np.mean(ps):.3f}")
+        return "| " + " | ".join(cells) + " |"
+
+    lines.append(avg_row(f"**average ({len(names)})**", names))
+    with_paper = [n for n in names if pacc.get(n) is not None]
+    if with_paper and len(with_paper) < len(names):
+        lines.append(avg_row(f"**average ({len(with_paper)} with a paper number)**", with_paper))
+    out = [f"Seeds {seeds} ({nseeds}); method cells are mean ± std over seeds (the average row: std over seeds of the "
+           "per-seed average over datasets); raw baselines are deterministic.", "", *lines, ""]
+    if paper.get("source"):
+        out.append(f"TS2Vec paper column: {paper['source']}.")
+    else:
+        out.append("TS2Vec paper column: not retrieved.")
+    mn = res.get("mnist1d") or {}
+    if mn:
+        out += ["", "| MNIST-1D (4k/1k), linear probe | accuracy | pretraining |", "|---|---|---|",
+                f"| raw input | {mn['raw-linear']:.3f} | – |"]
+        if "random-init-linear" in mn:
+            out.append(f"| CPC encoder, random init (untrained) | {mn['random-init-linear']:.3f} | – |")
+        out.append(f"| CPC | {mn['cpc-linear']:.3f} | {mn['cpc-epochs']} epoch(s), {mn['cpc-seconds']} s |")
+    return "\n".join(out)
 
 
 def main() -> None:
@@ -43,12 +121,36 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--mnist1d-minutes", type=float, default=1.5)
     p.add_argument("--out", default="benchmarks/ucr.json")
+    p.add_argument("--markdown", metavar="JSON", help="print the BENCHMARKS.md tables of a results json and exit")
+    p.add_argument("--update-paper", metavar="JSON",
+                   help="rewrite only the 'paper' entry of a results json from TS2VEC_PAPER and exit")
     a = p.parse_args()
-    torch.set_num_threads(2)
+    if a.markdown:
+        print(markdown(json.load(open(a.markdown))))
+        return
+    if a.update_paper:
+        res = json.load(open(a.update_paper))
+        res["paper"] = TS2VEC_PAPER
+        json.dump(res, open(a.update_paper, "w"), indent=2)
+        return
+
+    import sktime
+
+    from selfsup.cli.series import TRAIN_KEYS, build_series_method, embed_all, load_series_data, train_series
+    from selfsup.eval.linear import linear_probe_accuracy
+    from selfsup.eval.series import flatten_series, one_nn_accuracy, svm_accuracy
+    from selfsup.methods import get_method
+
+    torch.set_num_threads(1)
     seeds = [int(s) for s in a.seeds.split(",")]
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    res = {"commit": commit, "torch": torch.__version__, "python": platform.python_version(),
-           "args": vars(a), "ucr": {}, "mnist1d": {}}
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", "benchmarks/ucr.py", "src"],
+                           capture_output=True, text=True).stdout.strip()
+    res = {"commit": commit, "code_dirty": bool(dirty), "torch": torch.__version__, "sktime": sktime.__version__,
+           "python": platform.python_version(), "torch_threads": torch.get_num_threads(),
+           "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+           "args": {k: v for k, v in vars(a).items() if k not in ("markdown", "update_paper")},
+           "paper": TS2VEC_PAPER, "ucr": {}, "mnist1d": {}}
     t0 = time.time()
     for name in [d for d in a.datasets.split(",") if d]:
         data = load_series_data(f"ucr:{name}")
@@ -72,7 +174,13 @@ def main() -> None:
         rtr, rte = flatten_series(data.x_train), flatten_series(data.x_test)
         row = {"raw-linear": linear_probe_accuracy(rtr, data.y_train, rte, data.y_test, num_classes=10)[0]}
         train = dict(TRAIN_KEYS, seed=0, epochs=100, batch_size=64, max_minutes=a.mnist1d_minutes)
+        torch.manual_seed(0)
         model = build_series_method("cpc", get_method("cpc"), {}, train, data.input_shape)
+        # random-init baseline: the very weights CPC starts from, untrained, probed the same way
+        rnd = copy.deepcopy(model).eval()
+        row["random-init-linear"] = linear_probe_accuracy(embed_all(rnd, data.x_train), data.y_train,
+                                                          embed_all(rnd, data.x_test), data.y_test, num_classes=10)[0]
+        del rnd
         losses, secs = train_series(model, data.x_train, train)
         row["cpc-linear"] = linear_probe_accuracy(embed_all(model, data.x_train), data.y_train,
                                                   embed_all(model, data.x_test), data.y_test, num_classes=10)[0]
