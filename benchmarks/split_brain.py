@@ -73,6 +73,24 @@ def run_neural(name: str, data, out: Path, minutes: float, width: int, extra: di
             "features": (feat(data.x_train), feat(data.x_test))}
 
 
+def run_random_init(data, out: Path, width: int, encoder: str, threads: int) -> dict:
+    """The encoder of the neural rows, untrained (seed 0), featurised like a pretrained run.
+
+    A tiny autoencoder run (a budget of a few steps) gives a run directory whose featurizer carries the
+    preprocessing; ``random_init`` then swaps in freshly initialised weights.
+    """
+    from selfsup.eval.baselines import random_init
+    from selfsup.eval.features import load_run_encoder
+    from selfsup.train.run import pretrain, resolve_config
+
+    over = {"max_minutes": 0.002, "epochs": 1, "threads": threads, "ckpt_every_minutes": 0.0}
+    cfg = resolve_config("autoencoder", "fashion-mnist", encoder=encoder, encoder_width=width, overrides=over)
+    pretrain(cfg, out / "random-init-carrier", data=data, progress=False)
+    feat, _ = load_run_encoder(out / "random-init-carrier")
+    feat = random_init(feat, seed=0)
+    return {"train": {"fit_seconds": 0.0}, "features": (feat(data.x_train), feat(data.x_test))}
+
+
 def run_fitted(name: str, out: Path) -> dict:
     from selfsup.cli.main import main
     from selfsup.eval.features import load_run_encoder
@@ -124,7 +142,8 @@ def main() -> None:
     ap.add_argument("--width", type=int, default=16, help="small-cnn width (channels of the first layer)")
     ap.add_argument("--encoder", default="small-cnn", help="encoder of the neural methods (e.g. small-cnn-2x2)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1 leaves a core to other jobs)")
-    ap.add_argument("--methods", default="raw,pca,gmm,split-brain,masked-ae,autoencoder,denoising-ae,simclr")
+    ap.add_argument("--methods", default="raw,pca,gmm,split-brain,masked-ae,autoencoder,denoising-ae,simclr",
+                    help="comma-separated; also 'random-init' (the neural rows' encoder, untrained) and 'kmeans'")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--ucr", action="store_true", help="also run split-brain on UCR BasicMotions")
     ap.add_argument("--ucr-minutes", type=float, default=1.0)
@@ -162,6 +181,8 @@ def main() -> None:
                  "features": (raw_features(data.x_train), raw_features(data.x_test))}
         elif name in ("pca", "gmm", "kmeans"):
             r = run_fitted(name, runs)
+        elif name == "random-init":  # the neural rows' encoder with fresh weights: what pretraining must add to
+            r = run_random_init(data, runs, args.width, args.encoder, args.threads)
         else:
             r = run_neural(name, data, runs, args.minutes, args.width, NEURAL.get(name, {}), args.encoder, args.threads)
         ftr, fte = r.pop("features")
@@ -170,7 +191,11 @@ def main() -> None:
         if args.append:
             r["command"] = "python " + " ".join(sys.argv)
         enc = "" if args.encoder == "small-cnn" else f", {args.encoder} width {args.width}"
-        results["methods"][f"{name} ({args.minutes:g} min{enc})" if args.append else name] = r
+        if name == "random-init":
+            label = f"random-init ({args.encoder} width {args.width}, untrained)"
+        else:
+            label = f"{name} ({args.minutes:g} min{enc})" if args.append else name
+        results["methods"][label] = r
         print(json.dumps({k: v for k, v in r.items()}, default=str)[:400], flush=True)
         out_path.write_text(json.dumps(results, indent=2))
     if args.ucr:
