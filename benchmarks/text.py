@@ -61,7 +61,9 @@ def run(args: argparse.Namespace) -> dict:
                  "heldout": meta.get("heldout"), "tasks": {}}
         for task in tasks:
             ecfg = TextEvalConfig(labels=tuple(args.labels.split(",")), seeds=tuple(int(s) for s in args.seeds.split(",")),
-                                  finetune_steps=args.finetune_steps)
+                                  finetune_steps=args.finetune_steps, finetune_epochs=args.finetune_epochs,
+                                  finetune_min_steps=args.finetune_min_steps,
+                                  lr_grid=tuple(float(v) for v in args.lr_grid.split(",")))
             r = run_text_evaluation(rd, meta, task, ecfg=ecfg)
             entry["tasks"][task] = {k: r[k] for k in ("protocols", "baselines", "train_size", "test_size", "classes",
                                                       "settings", "eval_seconds")}
@@ -73,6 +75,14 @@ def run(args: argparse.Namespace) -> dict:
 
 def _m(e: dict | None) -> str:
     return "–" if not e else f"{e['mean']:.3f} ± {e['std']:.3f}"
+
+
+def _lrs(e: dict | None) -> str:
+    return "–" if not e or "lr" not in e else ", ".join(f"{v:g}" for v in e["lr"])
+
+
+def _steps(e: dict | None) -> str:
+    return "–" if not e or "steps" not in e else "/".join(str(v) for v in sorted(set(e["steps"])))
 
 
 def markdown(res: dict) -> str:
@@ -92,7 +102,8 @@ def markdown(res: dict) -> str:
         lines.append(f"| {r['method']} on {r['corpus']} | {r['steps']} ({r['train_seconds']}) | {'; '.join(parts)} | "
                      f"{', '.join(chance) or '–'} |")
     lines += ["", "| task (train/test, classes) | pretrained | labels | fine-tune | scratch (same Transformer) | "
-              "linear probe | bag-of-words LR | avg word2vec |", "|---|---|---|---|---|---|---|---|"]
+              "linear probe | bag-of-words LR | avg word2vec | lr picked (fine-tune; scratch) | steps |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in res["runs"]:
         for task, t in r["tasks"].items():
             p, b = t["protocols"], t["baselines"]
@@ -100,7 +111,9 @@ def markdown(res: dict) -> str:
                 lines.append(f"| {task} ({t['train_size']}/{t['test_size']}, {t['classes']}) | {r['method']} on {r['corpus']} "
                              f"| {lab} | {_m(p['finetune'].get(lab))} | {_m(b.get('supervised', {}).get('finetune', {}).get(lab))} "
                              f"| {_m(p.get('linear', {}).get(lab))} | {_m(b.get('bow', {}).get('linear', {}).get(lab))} "
-                             f"| {_m(b.get('word2vec', {}).get('linear', {}).get(lab))} |")
+                             f"| {_m(b.get('word2vec', {}).get('linear', {}).get(lab))} "
+                             f"| {_lrs(p['finetune'].get(lab))}; {_lrs(b.get('supervised', {}).get('finetune', {}).get(lab))} "
+                             f"| {_steps(p['finetune'].get(lab))} |")
     return "\n".join(lines)
 
 
@@ -110,7 +123,11 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=6.0, help="pretraining budget per run")
     ap.add_argument("--labels", default="10%")
     ap.add_argument("--seeds", default="0,1,2")
-    ap.add_argument("--finetune-steps", type=int, default=150)
+    ap.add_argument("--finetune-steps", type=int, default=0, help="fixed fine-tuning steps (0: from --finetune-epochs)")
+    ap.add_argument("--finetune-epochs", type=float, default=4.0,
+                    help="passes over the fit part of the labeled subset, for fine-tuning and scratch alike")
+    ap.add_argument("--finetune-min-steps", type=int, default=150)
+    ap.add_argument("--lr-grid", default="3e-4,1e-3", help="encoder learning rates each arm picks from on validation")
     ap.add_argument("--dim", type=int, default=128)
     ap.add_argument("--depth", type=int, default=2)
     ap.add_argument("--seg-tokens", type=int, default=24)

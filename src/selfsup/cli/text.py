@@ -336,17 +336,34 @@ def evaluate_text(args: argparse.Namespace, meta: dict[str, Any]) -> int:
 
 @dataclass
 class TextEvalConfig:
-    """Settings of the text evaluation (the fine-tuning loop and the label protocol)."""
+    """Settings of the text evaluation (the label protocol and the fine-tuning recipe).
+
+    The fine-tuning recipe (:class:`selfsup.eval.text.TextFinetuneConfig`) is the same for the
+    pretrained encoder (``protocols.finetune``) and the Transformer from scratch
+    (``baselines.supervised``): ``finetune_steps`` (0 = ``finetune_epochs`` passes over the fit
+    part of the labeled subset, at least ``finetune_min_steps``), AdamW, the encoder lr picked
+    from ``lr_grid`` and the checkpoint picked on ``val_fraction`` of the labeled subset."""
 
     labels: tuple[str, ...] = ("10%", "100%")
     seeds: tuple[int, ...] = (0, 1, 2)
     protocols: tuple[str, ...] = ("linear", "finetune")
     baselines: tuple[str, ...] = ("bow", "supervised", "word2vec", "random_init")
-    finetune_steps: int = 300
+    finetune_steps: int = 0
+    finetune_epochs: float = 4.0
+    finetune_min_steps: int = 150
     finetune_batch_size: int = 32
-    lr_encoder: float = 3e-4
+    lr_grid: tuple[float, ...] = (3e-4, 1e-3)
     lr_head: float = 1e-3
     weight_decay: float = 0.01
+    val_fraction: float = 0.2
+
+    def finetune_config(self) -> Any:
+        from selfsup.eval.text import TextFinetuneConfig
+
+        return TextFinetuneConfig(epochs=self.finetune_epochs, min_steps=self.finetune_min_steps,
+                                  steps=self.finetune_steps, batch_size=self.finetune_batch_size,
+                                  lr_grid=tuple(self.lr_grid), lr_head=self.lr_head, weight_decay=self.weight_decay,
+                                  val_fraction=self.val_fraction)
 
 
 def run_text_evaluation(run_dir: Path, meta: dict[str, Any], task: str | None, labels: str | None = None,
@@ -356,10 +373,9 @@ def run_text_evaluation(run_dir: Path, meta: dict[str, Any], task: str | None, l
     from selfsup.data.base import ArrayDataset
     from selfsup.data.text_tasks import TASKS, load_text_task
     from selfsup.eval.features import Featurizer
-    from selfsup.eval.finetune import FinetuneConfig
     from selfsup.eval.harness import EvalConfig, evaluate, protocols_on_features
     from selfsup.eval.report import plot_accuracy_vs_labels, write_results
-    from selfsup.eval.text import average_word_vectors, bow_protocol
+    from selfsup.eval.text import average_word_vectors, bow_protocol, finetune_or_scratch
 
     if not task:
         raise UserError("text runs are evaluated on a labeled task: pass --task", hint=f"one of {', '.join(TASKS)}")
@@ -388,13 +404,21 @@ def run_text_evaluation(run_dir: Path, meta: dict[str, Any], task: str | None, l
     xte = tok.encode_for_classification(tt.test_texts, max_len)
     ytr, yte = torch.from_numpy(tt.y_train), torch.from_numpy(tt.y_test)
     data = ArrayDataset(tt.name, xtr, ytr, xte, yte, classes=tt.classes, modality="text")
-    ft = FinetuneConfig(steps=e.finetune_steps, batch_size=e.finetune_batch_size, lr_encoder=e.lr_encoder,
-                        lr_head=e.lr_head, weight_decay=e.weight_decay, augment=False)
-    harness_base = tuple(b for b in e.baselines if b in ("supervised", "random_init"))
-    cfg = EvalConfig(protocols=e.protocols, labels=e.labels, seeds=e.seeds, baselines=harness_base, finetune=ft,
-                     knn_k=20)
+    # frozen protocols and the random-init baseline through the harness; fine-tuning and the scratch
+    # baseline through one shared recipe (same steps, optimiser, lr grid and validation split)
+    harness_base = tuple(b for b in e.baselines if b == "random_init")
+    cfg = EvalConfig(protocols=tuple(p for p in e.protocols if p != "finetune"), labels=e.labels, seeds=e.seeds,
+                     baselines=harness_base, knn_k=20)
     res = evaluate(Featurizer(enc, channels_last=False), data, cfg, log=log)
+    ftc = e.finetune_config()
+    if "finetune" in e.protocols:
+        res["protocols"]["finetune"] = finetune_or_scratch(enc, xtr, ytr, xte, yte, len(tt.classes), e.labels,
+                                                           e.seeds, ftc, reinit=False, log=log)
     base = res["baselines"]
+    if "supervised" in e.baselines:
+        log("baseline supervised from scratch (the same fine-tuning recipe):")
+        base["supervised"] = {"finetune": finetune_or_scratch(enc, xtr, ytr, xte, yte, len(tt.classes), e.labels,
+                                                              e.seeds, ftc, reinit=True, log=log)}
     if "bow" in e.baselines:
         log("baseline bag-of-words logistic regression:")
         base["bow"] = {"linear": bow_protocol(tt.train_texts, tt.y_train, tt.test_texts, tt.y_test, e.labels, e.seeds,
