@@ -44,6 +44,12 @@ def run(args: argparse.Namespace) -> dict:
     res = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "commit": _commit(),
            "date": time.strftime("%Y-%m-%d"), "machine": f"{platform.processor() or platform.machine()}, "
            f"{torch.get_num_threads()} threads, no GPU", "torch": torch.__version__, "runs": []}
+    this = {k: res[k] for k in ("command", "commit", "date")}
+    kept: list[dict] = []
+    if args.append:  # add these runs to the existing benchmarks/text.json, each with its own command
+        res = json.loads((HERE / "text.json").read_text())
+        kept = res["runs"]
+        res["runs"] = []
     for method, corpus, tasks in RUNS:
         if args.only and method not in args.only.split(","):
             continue
@@ -59,6 +65,8 @@ def run(args: argparse.Namespace) -> dict:
         meta = load_run(rd)
         entry = {"method": method, "corpus": corpus, "steps": meta.get("steps"), "train_seconds": meta.get("train_seconds"),
                  "heldout": meta.get("heldout"), "tasks": {}}
+        if args.append:
+            entry.update(this)
         for task in tasks:
             ecfg = TextEvalConfig(labels=tuple(args.labels.split(",")), seeds=tuple(int(s) for s in args.seeds.split(",")),
                                   finetune_steps=args.finetune_steps, finetune_epochs=args.finetune_epochs,
@@ -67,10 +75,10 @@ def run(args: argparse.Namespace) -> dict:
             r = run_text_evaluation(rd, meta, task, ecfg=ecfg)
             entry["tasks"][task] = {k: r[k] for k in ("protocols", "baselines", "train_size", "test_size", "classes",
                                                       "settings", "eval_seconds")}
-            (HERE / "text.json").write_text(json.dumps({**res, "runs": res["runs"] + [entry]}, indent=2))
+            (HERE / "text.json").write_text(json.dumps({**res, "runs": kept + res["runs"] + [entry]}, indent=2))
         res["runs"].append(entry)
-        (HERE / "text.json").write_text(json.dumps(res, indent=2))
-    return res
+        (HERE / "text.json").write_text(json.dumps({**res, "runs": kept + res["runs"]}, indent=2))
+    return {**res, "runs": kept + res["runs"]}
 
 
 def _m(e: dict | None) -> str:
@@ -85,8 +93,15 @@ def _steps(e: dict | None) -> str:
     return "–" if not e or "steps" not in e else "/".join(str(v) for v in sorted(set(e["steps"])))
 
 
+def _name(r: dict) -> str:
+    return f"{r['method']} on {r['corpus']} ({(r['train_seconds'] or 0) / 60:.1f} min)"
+
+
 def markdown(res: dict) -> str:
-    lines = [f"commit {res['commit']}, {res['date']}, {res['machine']}, torch {res['torch']}; command: `{res['command']}`", ""]
+    lines = [f"commit {res['commit']}, {res['date']}, {res['machine']}, torch {res['torch']}; command: `{res['command']}`"]
+    lines += [f"and {_name(r)}: commit {r['commit']}, {r['date']}, command `{r['command']}`" for r in res["runs"]
+              if "command" in r]
+    lines.append("")
     lines += ["| pretraining | steps (s) | held-out pretext score | chance |", "|---|---|---|---|"]
     for r in res["runs"]:
         h = r["heldout"] or {}
@@ -99,7 +114,7 @@ def markdown(res: dict) -> str:
         if "order_accuracy" in h:
             parts.append(f"order acc {h['order_accuracy']:.3f} ({h['rows']} windows)")
             chance.append(f"order {h['order_chance']:.3f}")
-        lines.append(f"| {r['method']} on {r['corpus']} | {r['steps']} ({r['train_seconds']}) | {'; '.join(parts)} | "
+        lines.append(f"| {_name(r)} | {r['steps']} ({r['train_seconds']}) | {'; '.join(parts)} | "
                      f"{', '.join(chance) or '–'} |")
     lines += ["", "| task (train/test, classes) | pretrained | labels | fine-tune | scratch (same Transformer) | "
               "linear probe | bag-of-words LR | avg word2vec | lr picked (fine-tune; scratch) | steps |",
@@ -108,7 +123,7 @@ def markdown(res: dict) -> str:
         for task, t in r["tasks"].items():
             p, b = t["protocols"], t["baselines"]
             for lab in p.get("finetune", {}):
-                lines.append(f"| {task} ({t['train_size']}/{t['test_size']}, {t['classes']}) | {r['method']} on {r['corpus']} "
+                lines.append(f"| {task} ({t['train_size']}/{t['test_size']}, {t['classes']}) | {_name(r)} "
                              f"| {lab} | {_m(p['finetune'].get(lab))} | {_m(b.get('supervised', {}).get('finetune', {}).get(lab))} "
                              f"| {_m(p.get('linear', {}).get(lab))} | {_m(b.get('bow', {}).get('linear', {}).get(lab))} "
                              f"| {_m(b.get('word2vec', {}).get('linear', {}).get(lab))} "
@@ -133,6 +148,8 @@ def main() -> None:
     ap.add_argument("--seg-tokens", type=int, default=24)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--only", help="comma list of methods to run")
+    ap.add_argument("--append", action="store_true",
+                    help="append these runs to benchmarks/text.json (e.g. a longer pretraining) instead of replacing it")
     ap.add_argument("--markdown", action="store_true", help="print the tables of benchmarks/text.json")
     args = ap.parse_args()
     if args.markdown:
