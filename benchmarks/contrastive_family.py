@@ -30,14 +30,15 @@ import torch
 METHODS = ["simclr", "moco-v1", "moco-v2", "memory-bank", "byol", "simsiam", "barlow-twins", "vicreg"]
 
 
-def step_images_per_s(name: str, encoder: str, preset: str | None = None, batch: int = 256, steps: int = 5) -> float:
+def step_images_per_s(name: str, encoder: str, preset: str | None = None, batch: int = 256, steps: int = 5,
+                      overrides: dict | None = None) -> float:
     from selfsup.data import load_dataset
     from selfsup.methods import get_method
     from selfsup.train.optim import build_optimizer
     from selfsup.train.run import build_method, resolve_config
 
     d = load_dataset("fashion-mnist")
-    cfg = resolve_config(name, "fashion-mnist", encoder=encoder, preset=preset)
+    cfg = resolve_config(name, "fashion-mnist", encoder=encoder, preset=preset, overrides=overrides or {})
     from selfsup.methods import DataInfo
 
     mean, std = d.channel_stats()
@@ -66,6 +67,8 @@ def main() -> int:
     ap.add_argument("--encoder", default="small-cnn-2x2", help="encoder of every method (the quickstart's)")
     ap.add_argument("--presets", default="", help="method=preset pairs, e.g. moco-v1=fast,moco-v2=fast "
                     "(rows are then named 'method [preset]')")
+    ap.add_argument("--set", action="append", default=[], metavar="METHOD:KEY=VALUE",
+                    help="extra setting of one method (repeatable); the row is then named 'method {key=value}'")
     ap.add_argument("--baselines", default="raw,pca,random_init", help="baselines of the first run ('none' to skip)")
     ap.add_argument("--skip-train", action="store_true", help="only measure step throughput")
     ap.add_argument("--table-only", action="store_true", help="print the table of --out's summary.json and stop")
@@ -84,15 +87,21 @@ def main() -> int:
         summary = json.loads(summary_path.read_text())
     for name in a.methods.split(","):
         preset = presets.get(name)
-        label = f"{name} [{preset}]" if preset else name
-        row: dict = {"images_per_s": step_images_per_s(name, a.encoder, preset), "runs": [],
-                     "encoder": a.encoder, "minutes": a.minutes, "preset": preset}
+        sets = [kv.split(":", 1)[1] for kv in a.set if kv.split(":", 1)[0] == name]
+        from selfsup.config import parse_set
+
+        over = parse_set(sets)
+        label = (f"{name} [{preset}]" if preset else name) + (f" {{{', '.join(sets)}}}" if sets else "")
+        tag = "".join(f"-{kv.replace('=', '')}" for kv in sets)
+        row: dict = {"images_per_s": step_images_per_s(name, a.encoder, preset, overrides=over), "runs": [],
+                     "encoder": a.encoder, "minutes": a.minutes, "preset": preset, "settings": sets}
         if not a.skip_train:
             for seed in a.seeds.split(","):
-                run = out / (f"{name}-{preset}-s{seed}" if preset else f"{name}-s{seed}")
+                run = out / ((f"{name}-{preset}" if preset else name) + f"{tag}-s{seed}")
                 subprocess.run([*exe, "pretrain", name, "--data", "fashion-mnist", "--out", str(run),
                                 "--encoder", a.encoder, "--max-minutes", str(a.minutes), "--epochs", "100",
-                                "--seed", seed, "--no-progress", *(["--preset", preset] if preset else [])],
+                                "--seed", seed, "--no-progress", *(["--preset", preset] if preset else []),
+                                *[x for kv in sets for x in ("--set", kv)]],
                                check=True)
                 subprocess.run([*exe, "evaluate", str(run), "--protocols", "knn,linear", "--labels", "1%,100%",
                                 "--baselines", baselines], check=True)

@@ -73,6 +73,8 @@ def main() -> None:
     p.add_argument("--methods", default=",".join(METHODS))
     p.add_argument("--minutes", type=float, default=15.0, help="pretraining budget per method")
     p.add_argument("--width", type=float, default=16, help="small-cnn width (first layer channels)")
+    p.add_argument("--encoder", default="small-cnn",
+                   help="frame encoder of every method (the random-init baseline uses the same one)")
     p.add_argument("--batch-size", type=int, default=64, help="clips per step")
     p.add_argument("--labels", default="1%,10%,100%")
     p.add_argument("--seeds", default="0,1,2")
@@ -102,7 +104,7 @@ def main() -> None:
         extra = [kv.split(":", 1)[1] for kv in a.set if kv.split(":", 1)[0] == m]
         argv = ["pretrain", m, "--data", "moving-fashion-mnist", "--out", str(out), "--epochs", "1000",
                 "--max-minutes", str(a.minutes), "--batch-size", str(a.batch_size), "--no-progress",
-                "--set", f"encoder_width={a.width}"] + [x for kv in extra for x in ("--set", kv)]
+                "--encoder", a.encoder, "--set", f"encoder_width={a.width}"] + [x for kv in extra for x in ("--set", kv)]
         print("selfsup " + " ".join(argv), flush=True)
         t0 = time.time()
         assert cli(argv) == 0

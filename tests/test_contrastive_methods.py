@@ -110,3 +110,48 @@ def test_short_moco_run_lowers_loss():
         m.on_after_optimizer_step(s)
         losses.append(out.loss.item())
     assert all(torch.isfinite(torch.tensor(losses)))
+
+
+def test_memory_bank_feature_init_fills_each_row_with_its_initial_feature():
+    d = load_dataset("digits")
+    x = d.x_train[:100]
+    m = make("memory-bank", bank_init="features").eval()  # eval: BN per sample, so batching cannot matter
+    random_bank = m.bank.bank.clone()
+    m.prepare(x, 32)
+    with torch.no_grad():
+        expected = m.features(m.views.pipelines[0].plain(x))
+    assert torch.allclose(m.bank.bank, expected, atol=1e-6)
+    assert not torch.allclose(m.bank.bank, random_bank)
+    r = make("memory-bank")  # default: Wu et al.'s random bank, prepare leaves it alone
+    b0 = r.bank.bank.clone()
+    r.prepare(x, 32)
+    assert torch.equal(r.bank.bank, b0)
+    with pytest.raises(Exception, match="rows"):
+        make("memory-bank", bank_init="features").prepare(x[:50], 32)
+    with pytest.raises(Exception, match="bank_init"):
+        make("memory-bank", bank_init="zeros")
+
+
+def test_prepare_runs_on_a_new_fit_only_not_on_resume():
+    from selfsup.train.loader import BatchLoader
+    from selfsup.train.module import SelfSupModule
+    from selfsup.train.optim import OptimConfig
+
+    calls = []
+
+    class Probe(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder = torch.nn.Linear(2, 2)
+
+        def prepare(self, x, batch_size):
+            calls.append((len(x), batch_size))
+
+    x = torch.zeros(40, 2)
+    fresh = SelfSupModule(Probe(), OptimConfig(), BatchLoader(x, 8), epochs=1)
+    fresh.on_fit_start()
+    assert calls == [(40, 8)]
+    resumed = SelfSupModule(Probe(), OptimConfig(), BatchLoader(x, 8), epochs=1)
+    resumed.on_load_checkpoint({})  # what Lightning calls when it restores a checkpoint
+    resumed.on_fit_start()
+    assert calls == [(40, 8)]

@@ -6,6 +6,9 @@ A method is a plain ``nn.Module`` with:
 * ``training_step(batch) -> StepOutput``: the loss of one batch (views are made inside,
   batched, on the batch's device);
 * ``on_after_optimizer_step(step)``: optional explicit state updates (EMA, queue, bank);
+* ``prepare(x, batch_size)``: optional, called once before the first step of a new (not
+  resumed) run with the whole training tensor, e.g. to fill a memory bank from the
+  initial encoder; its time counts against the run's budget;
 * ``embed(x)``: the representation for downstream use.
 
 Users can drive a method from their own loop; :mod:`selfsup.train` drives it with Lightning.

@@ -39,6 +39,10 @@ class MemoryBankConfig:
         start from random vectors, which is harmless over 200 epochs but makes the first
         epoch chase random targets. Off by default: in a 3-minute CPU budget on Fashion-MNIST it
         did not change the result (BENCHMARKS.md, "contrastive family").
+    bank_init: "random" (unit Gaussian vectors, Wu et al.) or "features": before the first
+        step, one pass of the initial encoder over the un-augmented training set fills the
+        bank, so the first epoch's positives are each image's own (initial) feature instead of
+        a random target. The pass counts against the run's time budget.
     """
 
     feature_dim: int = 128
@@ -46,6 +50,7 @@ class MemoryBankConfig:
     num_negatives: int = 4096
     bank_momentum: float = 0.5
     fill_on_first_visit: bool = False
+    bank_init: str = "random"
     channels_last: bool = True
 
     def validate(self) -> None:
@@ -57,6 +62,8 @@ class MemoryBankConfig:
             raise UserError("bank_momentum must be in [0, 1)")
         if self.feature_dim < 1:
             raise UserError("feature_dim must be >= 1")
+        if self.bank_init not in ("random", "features"):
+            raise UserError(f"bank_init must be 'random' or 'features', got '{self.bank_init}'")
 
 
 class InstanceDiscrimination(nn.Module):
@@ -95,6 +102,21 @@ class InstanceDiscrimination(nn.Module):
             loss = info_nce(f, pos, self.bank(neg_idx), t, normalize=False)
         self._pending = (gather_no_grad(idx.to(f.device)), gather_no_grad(f.detach()))
         return loss
+
+    @torch.no_grad()
+    def prepare(self, x: Tensor, batch_size: int) -> None:
+        """Fill the bank with the initial network's features of the un-augmented ``x`` (N, ...),
+        when ``bank_init == "features"``; row i of the bank is sample i of the training set."""
+        if self.cfg.bank_init != "features":
+            return
+        if len(x) != self.bank.bank.shape[0]:
+            raise UserError(f"the bank has {self.bank.bank.shape[0]} rows but the training set {len(x)} samples")
+        device = self.bank.bank.device
+        for i in range(0, len(x), batch_size):
+            v = self.views.pipelines[0].plain(x[i:i + batch_size].to(device))
+            self.bank.bank[i:i + len(v)] = self.features(v).to(self.bank.bank.dtype)
+        if self.bank.fill_on_first_visit:  # every row now holds a real feature
+            self.bank.visited.fill_(True)
 
     def training_step(self, batch: tuple[Tensor, ...]) -> StepOutput:
         if not isinstance(batch, (tuple, list)) or len(batch) < 2:

@@ -114,6 +114,7 @@ class SelfSupModule(L.LightningModule):
         self.skipped_steps: list[int] = []
         self._skip_update = False  # this step's loss or gradient was not finite (skip mode)
         self._last_logs: dict[str, Any] = {}
+        self._restored = False  # set when Lightning restores a checkpoint (a resumed run)
 
     # -- schedule ---------------------------------------------------------------
     def steps_per_epoch(self) -> int:
@@ -137,6 +138,9 @@ class SelfSupModule(L.LightningModule):
     # -- Lightning hooks ---------------------------------------------------------
     def on_fit_start(self) -> None:
         self._t0 = time.monotonic()
+        prepare = getattr(self.method, "prepare", None)
+        if prepare is not None and not self._restored:  # a resumed run has its state in the checkpoint
+            prepare(self.loader.x, self.loader.batch_size)
 
     def train_dataloader(self) -> BatchLoader:
         self.loader.set_distributed(self.global_rank, self.trainer.world_size)
@@ -267,6 +271,7 @@ class SelfSupModule(L.LightningModule):
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self._restored = True
         extra = checkpoint.get("selfsup")
         if not extra:
             return

@@ -215,14 +215,23 @@ def pretrain(cfg: RunConfig, run_dir: Path, *, data: Any = None, resume: bool = 
 
     run_dir = Path(run_dir)
     spec = get_method(cfg.method)
+    # Under torchrun / SLURM / Lightning's own launch of the other ranks, every process runs this
+    # function; only the first owns the run directory (checks it, cleans it, writes run.json).
+    secondary = _launched_rank() != 0
+    if cfg.train.sync_batchnorm and (cfg.train.accelerator == "cpu"
+                                     or (cfg.train.accelerator == "auto" and not torch.cuda.is_available())):
+        raise UserError("sync_batchnorm needs GPUs (torch's SyncBatchNorm has no CPU implementation)",
+                        hint="drop --set sync_batchnorm=true on CPU; MoCo keeps query and key BN statistics apart "
+                        "across processes with shuffle-BN anyway")
     # a run killed before it wrote anything leaves at most a temporary file: still "empty"
-    if not resume and run_dir.exists() and any(not TMP_RE.match(p.name) for p in run_dir.iterdir()):
+    if (not resume and not secondary and run_dir.exists()
+            and any(not TMP_RE.match(p.name) for p in run_dir.iterdir())):
         raise UserError(
             f"run directory {run_dir} already exists and is not empty",
             hint=f"choose another --out, delete it, or continue it with: selfsup pretrain --resume {run_dir}",
         )
     ckpt_path = None
-    if run_dir.exists():
+    if run_dir.exists() and not secondary:
         remove_partial_files(run_dir)  # what a killed writer left: never taken for a good file
     if resume:
         ckpt_path = latest_valid_checkpoint(run_dir / "checkpoints", method=cfg.method)
@@ -270,11 +279,11 @@ def pretrain(cfg: RunConfig, run_dir: Path, *, data: Any = None, resume: bool = 
         "status": "running",
         **(extra_meta or {}),
     }
-    if not resume or not (run_dir / "run.json").exists():
+    if not secondary and (not resume or not (run_dir / "run.json").exists()):
         atomic_write_text(run_dir / "run.json", json.dumps(meta, indent=2))
         atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     for name, text in (files or {}).items():
-        if not resume or not (run_dir / name).exists():
+        if not secondary and (not resume or not (run_dir / name).exists()):
             atomic_write_text(run_dir / name, text)
     ckpt_cb = AtomicCheckpoint(run_dir / "checkpoints", cfg.train.keep_checkpoints, cfg.train.ckpt_every_minutes,
                                cfg.train.ckpt_every_steps)
@@ -333,20 +342,20 @@ def pretrain(cfg: RunConfig, run_dir: Path, *, data: Any = None, resume: bool = 
     if trainer.interrupted:
         interrupted = True
     train_seconds = module.elapsed()
+    meta.update(  # every rank returns the summary; only the first writes files
+        status="interrupted" if interrupted else "finished",
+        train_seconds=round(train_seconds, 2),
+        steps=int(trainer.global_step),
+        epochs=round(trainer.global_step / max(1, len(loader)), 3),
+        final_loss=module.last_loss,
+        skipped_steps=list(module.skipped_steps),
+        wall_seconds_this_segment=round(time.monotonic() - t0, 2),
+    )
     if trainer.is_global_zero:
         m = method
         atomic_save_safetensors(m.encoder.state_dict(), run_dir / "encoder.safetensors",
                                 metadata={"encoder": cfg.encoder, "method": cfg.method})
         atomic_save_safetensors(m.state_dict(), run_dir / "model.safetensors", metadata={"method": cfg.method})
-        meta.update(
-            status="interrupted" if interrupted else "finished",
-            train_seconds=round(train_seconds, 2),
-            steps=int(trainer.global_step),
-            epochs=round(trainer.global_step / max(1, len(loader)), 3),
-            final_loss=module.last_loss,
-            skipped_steps=list(module.skipped_steps),
-            wall_seconds_this_segment=round(time.monotonic() - t0, 2),
-        )
         atomic_write_text(run_dir / "run.json", json.dumps(meta, indent=2))
         write_loss_plot(run_dir)
     if interrupted:
@@ -387,6 +396,17 @@ def _stop_on_sigterm(module: SelfSupModule):
     finally:
         signal.signal(signal.SIGINT, old_int)
         signal.signal(signal.SIGTERM, old_term)
+
+
+def _launched_rank() -> int:
+    """This process's rank as a launcher set it before Lightning starts (torchrun: RANK; Lightning's
+    subprocess launch of ranks 1..n-1: LOCAL_RANK / NODE_RANK; SLURM: SLURM_PROCID); 0 when none did."""
+    for key in ("RANK", "SLURM_PROCID"):
+        if os.environ.get(key, "").strip().isdigit():
+            return int(os.environ[key])
+    local = os.environ.get("LOCAL_RANK", "0").strip()
+    node = os.environ.get("NODE_RANK", "0").strip()
+    return int(local.isdigit() and int(local) != 0 or node.isdigit() and int(node) != 0)
 
 
 def _devices(spec: str) -> Any:
