@@ -21,6 +21,9 @@ cosine, all 60k training labels) and linear probe (100% labels) score the frozen
 Usage:
     .venv/bin/python benchmarks/simclr_vs_lightly.py                 # full run
     .venv/bin/python benchmarks/simclr_vs_lightly.py --rounds 1 --steps 30 --quality-epochs 0
+    # quality only, both sides over several seeds, ours with an extra setting:
+    .venv/bin/python benchmarks/simclr_vs_lightly.py --rounds 0 --quality-seeds 0,1 \
+        --ours-set blur_p=0.5 --out benchmarks/simclr_vs_lightly_quality.json
 
 Writes ``benchmarks/simclr_vs_lightly.json`` and prints a Markdown table.
 """
@@ -55,10 +58,11 @@ def peer_python() -> str:
     return out.stdout.strip().splitlines()[-1]
 
 
-def run_peer(py: str, steps: int, args: argparse.Namespace, features: Path | None = None) -> dict:
+def run_peer(py: str, steps: int, args: argparse.Namespace, features: Path | None = None,
+             seed: int | None = None) -> dict:
     cmd = [py, str(ROOT / "benchmarks" / "peer_lightly_simclr.py"), "--max-steps", str(steps),
            "--epochs", str(max(1.0, steps / STEPS_PER_EPOCH)), "--batch-size", str(args.batch_size),
-           "--temperature", "0.5", "--lr", "1e-3", "--seed", str(args.seed),
+           "--temperature", "0.5", "--lr", "1e-3", "--seed", str(args.seed if seed is None else seed),
            "--warmup-steps", str(args.warmup_steps), "--threads", str(args.threads), "--num-workers", str(args.peer_workers)]
     if features is not None:
         cmd += ["--features-out", str(features)]
@@ -66,16 +70,18 @@ def run_peer(py: str, steps: int, args: argparse.Namespace, features: Path | Non
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def run_ours(steps: int, args: argparse.Namespace, run_dir: Path) -> dict:
+def run_ours(steps: int, args: argparse.Namespace, run_dir: Path, seed: int | None = None) -> dict:
     if run_dir.exists():
         shutil.rmtree(run_dir)
     epochs = steps / STEPS_PER_EPOCH
     cmd = [sys.executable, "-m", "selfsup.cli.main", "pretrain", "simclr", "--data", "fashion-mnist",
            "--encoder", "small-cnn", "--out", str(run_dir), "--epochs", repr(epochs),
-           "--batch-size", str(args.batch_size), "--seed", str(args.seed),
+           "--batch-size", str(args.batch_size), "--seed", str(args.seed if seed is None else seed),
            "--set", "temperature=0.5", "--set", "optimizer=adam", "--set", "lr=1e-3",
            "--set", "schedule=constant", "--set", "warmup_epochs=0", "--set", "weight_decay=0",
            "--set", "log_every_steps=1", "--set", f"threads={args.threads}", "--no-progress"]
+    for kv in args.ours_set:  # extra settings of ours only (e.g. blur_p=0.5, lightly's blur)
+        cmd += ["--set", kv]
     env = dict(os.environ, PYTHONWARNINGS="ignore")
     subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
     rows = list(csv.DictReader(open(run_dir / "metrics.csv")))
@@ -128,8 +134,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--peer-workers", type=int, default=2, help="DataLoader workers for lightly (2: one per core, its natural setting)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quality-epochs", type=int, default=1, help="epochs for the kNN comparison (0 = skip)")
+    p.add_argument("--quality-seeds", default=None,
+                   help="comma-separated seeds of the quality runs, each side once per seed (default: --seed)")
+    p.add_argument("--ours-set", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra --set for our runs only (repeatable), e.g. blur_p=0.5")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "simclr_vs_lightly.json")
     args = p.parse_args(argv)
+    if args.rounds < 1 and args.quality_epochs < 1:
+        p.error("nothing to do: --rounds 0 and --quality-epochs 0")
+    quality_seeds = [int(x) for x in (args.quality_seeds or str(args.seed)).split(",")]
 
     import numpy as np
     import torch
@@ -143,49 +156,63 @@ def main(argv: list[str] | None = None) -> int:
         log(f"  lightly {peer_tp[-1]['images_per_s']} img/s; selfsup ...")
         ours_tp.append(run_ours(args.steps, args, tmp / "tp"))
         log(f"  selfsup {ours_tp[-1]['images_per_s']} img/s")
-    o = statistics.median(x["images_per_s"] for x in ours_tp)
-    q = statistics.median(x["images_per_s"] for x in peer_tp)
     result = {
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
         "commit": git_commit(),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch threads {args.threads}",
         "command": "python benchmarks/simclr_vs_lightly.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "settings": {"batch_size": args.batch_size, "optimizer": "adam", "lr": 1e-3, "temperature": 0.5,
-                     "encoder": "small-cnn", "steps_per_round": args.steps, "warmup_steps": args.warmup_steps},
-        "selfsup": {"rounds": ours_tp, "median_images_per_s": o},
-        "lightly": {"rounds": peer_tp, "median_images_per_s": q,
-                    "lightly_version": peer_tp[0]["lightly_version"], "torch_version": peer_tp[0]["torch_version"]},
-        "throughput_ratio": round(o / q, 3),
-        # each round runs the two side by side, so its ratio shares the machine's load of the moment
-        "round_ratios": [round(a["images_per_s"] / b["images_per_s"], 3) for a, b in zip(ours_tp, peer_tp)],
+                     "encoder": "small-cnn", "steps_per_round": args.steps, "warmup_steps": args.warmup_steps,
+                     "ours_extra_settings": list(args.ours_set)},
     }
+    print("| | selfsup | lightly | ratio |\n|---|---|---|---|")
+    if ours_tp:
+        o = statistics.median(x["images_per_s"] for x in ours_tp)
+        q = statistics.median(x["images_per_s"] for x in peer_tp)
+        result.update({
+            "selfsup": {"rounds": ours_tp, "median_images_per_s": o},
+            "lightly": {"rounds": peer_tp, "median_images_per_s": q,
+                        "lightly_version": peer_tp[0]["lightly_version"], "torch_version": peer_tp[0]["torch_version"]},
+            "throughput_ratio": round(o / q, 3),
+            # each round runs the two side by side, so its ratio shares the machine's load of the moment
+            "round_ratios": [round(a["images_per_s"] / b["images_per_s"], 3) for a, b in zip(ours_tp, peer_tp)],
+        })
+        print(f"| images/s (median of {args.rounds}) | {o:.0f} | {q:.0f} | {o / q:.2f}x |\n"
+              f"| per-round ratios | | | {', '.join(f'{r:.2f}' for r in result['round_ratios'])} |")
     if args.quality_epochs > 0:
         steps = args.quality_epochs * STEPS_PER_EPOCH
-        log(f"quality: {args.quality_epochs} epoch(s) each ...")
-        feats = tmp / "peer_feats.npz"
-        t0 = time.monotonic()
-        peer_run = run_peer(py, steps, args, features=feats)
-        peer_s = time.monotonic() - t0
-        z = np.load(feats)
-        peer_q = score(z["train_x"], z["train_y"], z["test_x"], z["test_y"])
-        t0 = time.monotonic()
-        ours_run = run_ours(steps, args, tmp / "quality")
-        ours_s = time.monotonic() - t0
-        ours_q = score(*[torch.as_tensor(a) for a in our_features(tmp / "quality")])
-        result["quality"] = {"epochs": args.quality_epochs,
-                             "selfsup": {**ours_q, "wall_seconds": round(ours_s, 1),
-                                         "images_per_s": ours_run["images_per_s"]},
-                             "lightly": {**peer_q, "wall_seconds": round(peer_s, 1),
-                                         "images_per_s": peer_run["images_per_s"]}}
+        runs = {"selfsup": [], "lightly": []}
+        for seed in quality_seeds:  # the two sides alternate, one seed at a time, so load hits both alike
+            log(f"quality: {args.quality_epochs} epoch(s) each, seed {seed}: lightly ...")
+            feats = tmp / "peer_feats.npz"
+            t0 = time.monotonic()
+            peer_run = run_peer(py, steps, args, features=feats, seed=seed)
+            peer_s = time.monotonic() - t0
+            z = np.load(feats)
+            runs["lightly"].append({"seed": seed, **score(z["train_x"], z["train_y"], z["test_x"], z["test_y"]),
+                                    "wall_seconds": round(peer_s, 1), "images_per_s": peer_run["images_per_s"],
+                                    "lightly_version": peer_run.get("lightly_version")})
+            log(f"  lightly {runs['lightly'][-1]}; selfsup ...")
+            t0 = time.monotonic()
+            ours_run = run_ours(steps, args, tmp / "quality", seed=seed)
+            ours_s = time.monotonic() - t0
+            runs["selfsup"].append({"seed": seed, **score(*[torch.as_tensor(a) for a in our_features(tmp / "quality")]),
+                                    "wall_seconds": round(ours_s, 1), "images_per_s": ours_run["images_per_s"]})
+            log(f"  selfsup {runs['selfsup'][-1]}")
+        quality = {"epochs": args.quality_epochs, "seeds": quality_seeds}
+        for side, rs in runs.items():
+            quality[side] = {**rs[0], "runs": rs} if len(rs) == 1 else {"runs": rs}
+            for key in ("knn_100", "linear_100"):
+                vals = [r[key] for r in rs]
+                quality[side][f"{key}_mean"] = round(statistics.fmean(vals), 4)
+                quality[side][f"{key}_std"] = round(statistics.stdev(vals), 4) if len(vals) > 1 else 0.0
+        result["quality"] = quality
+        for key in ("knn_100", "linear_100"):
+            a, b = quality["selfsup"], quality["lightly"]
+            print(f"| {key} after {args.quality_epochs} epoch(s), mean ± std over seeds {quality_seeds} | "
+                  f"{a[key + '_mean']:.4f} ± {a[key + '_std']:.4f} | {b[key + '_mean']:.4f} ± {b[key + '_std']:.4f} | |")
     shutil.rmtree(tmp, ignore_errors=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"| | selfsup | lightly | ratio |\n|---|---|---|---|\n"
-          f"| images/s (median of {args.rounds}) | {o:.0f} | {q:.0f} | {o / q:.2f}x |\n"
-          f"| per-round ratios | | | {', '.join(f'{r:.2f}' for r in result['round_ratios'])} |")
-    if "quality" in result:
-        qs = result["quality"]
-        for key in ("knn_100", "linear_100"):
-            print(f"| {key} after {qs['epochs']} epoch(s) | {qs['selfsup'][key]:.4f} | {qs['lightly'][key]:.4f} | |")
     log(f"written {args.out}")
     return 0
 
