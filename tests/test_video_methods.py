@@ -125,3 +125,15 @@ def test_cli_pretrain_and_evaluate_video(tmp_path):
     # bad input: an image dataset is refused with a clear message
     rc = main(["pretrain", "tracking", "--data", "digits", "--out", str(tmp_path / "r2")])
     assert rc == 2
+
+
+def test_frame_order_warns_when_the_encoder_pools_away_position():
+    import warnings
+
+    spec = get_method("frame-order")
+    info = DataInfo((1, 32, 32), (0.1,), (0.2,))
+    with pytest.warns(UserWarning, match="small-cnn-2x2"):
+        spec.build(spec.config_cls(), build_encoder("small-cnn", (1, 32, 32), 8), info, ImageAugConfig(), 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        spec.build(spec.config_cls(), build_encoder("small-cnn-2x2", (1, 32, 32), 8), info, ImageAugConfig(), 0)

@@ -9,6 +9,7 @@ alone: no annotation is used.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Literal
 
@@ -124,6 +125,10 @@ class FrameOrder(nn.Module):
 def build_frame_order(cfg: FrameOrderConfig, encoder: nn.Module, info: DataInfo, aug: ImageAugConfig,
                       seed: int) -> FrameOrder:
     cfg.seed = seed
+    if getattr(encoder, "grid", None) == 1:  # small-cnn: global average pooling keeps no layout
+        warnings.warn("frame-order with a globally pooled encoder: frame order is a matter of where things are, "
+                      "and globally pooled features keep almost no position, so the order classifier may stay at "
+                      "chance; use --encoder small-cnn-2x2 (BENCHMARKS.md, 'video')", stacklevel=2)
     return FrameOrder(encoder, cfg, info.mean, info.std)
 
 
