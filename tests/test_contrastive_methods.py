@@ -150,8 +150,10 @@ def test_prepare_runs_on_a_new_fit_only_not_on_resume():
     x = torch.zeros(40, 2)
     fresh = SelfSupModule(Probe(), OptimConfig(), BatchLoader(x, 8), epochs=1)
     fresh.on_fit_start()
+    fresh.on_train_start()
     assert calls == [(40, 8)]
     resumed = SelfSupModule(Probe(), OptimConfig(), BatchLoader(x, 8), epochs=1)
     resumed.on_load_checkpoint({})  # what Lightning calls when it restores a checkpoint
     resumed.on_fit_start()
+    resumed.on_train_start()
     assert calls == [(40, 8)]

@@ -138,6 +138,10 @@ class SelfSupModule(L.LightningModule):
     # -- Lightning hooks ---------------------------------------------------------
     def on_fit_start(self) -> None:
         self._t0 = time.monotonic()
+
+    def on_train_start(self) -> None:
+        # Here rather than in on_fit_start: Lightning's max_time clock starts in its own on_train_start
+        # hook, which runs before this one, so the pass counts against the run's time budget.
         prepare = getattr(self.method, "prepare", None)
         if prepare is not None and not self._restored:  # a resumed run has its state in the checkpoint
             prepare(self.loader.x, self.loader.batch_size)
