@@ -122,12 +122,17 @@ def test_memory_bank_feature_init_fills_each_row_with_its_initial_feature():
         expected = m.features(m.views.pipelines[0].plain(x))
     assert torch.allclose(m.bank.bank, expected, atol=1e-6)
     assert not torch.allclose(m.bank.bank, random_bank)
-    r = make("memory-bank")  # default: Wu et al.'s random bank, prepare leaves it alone
+    assert get_method("memory-bank").config_cls().bank_init == "features"  # the default
+    r = make("memory-bank", bank_init="random")  # Wu et al.'s random bank: prepare leaves it alone
     b0 = r.bank.bank.clone()
     r.prepare(x, 32)
     assert torch.equal(r.bank.bank, b0)
-    with pytest.raises(Exception, match="rows"):
-        make("memory-bank", bank_init="features").prepare(x[:50], 32)
+    with pytest.raises(Exception, match="rows"):  # more samples than bank rows
+        make("memory-bank", bank_init="features").prepare(torch.cat([x, x[:1]]), 32)
+    part = make("memory-bank", bank_init="features").eval()  # train_samples=50: the first 50 rows only
+    before = part.bank.bank.clone()
+    part.prepare(x[:50], 32)
+    assert not torch.allclose(part.bank.bank[:50], before[:50]) and torch.equal(part.bank.bank[50:], before[50:])
     with pytest.raises(Exception, match="bank_init"):
         make("memory-bank", bank_init="zeros")
 
@@ -157,3 +162,22 @@ def test_prepare_runs_on_a_new_fit_only_not_on_resume():
     resumed.on_fit_start()
     resumed.on_train_start()
     assert calls == [(40, 8)]
+
+
+def test_memory_bank_run_fills_the_bank_through_the_engine(tmp_path):
+    from selfsup.train.run import pretrain, resolve_config
+
+    cfg = resolve_config("memory-bank", "digits", overrides={"epochs": 1, "batch_size": 32, "train_samples": 200,
+                                                            "feature_dim": 8, "num_negatives": 20, "threads": 1})
+    meta = pretrain(cfg, tmp_path / "run", progress=False)
+    assert meta["status"] == "finished" and meta["steps"] == 6
+    from safetensors.torch import load_file
+
+    bank = load_file(str(tmp_path / "run" / "model.safetensors"))["bank.bank"]
+    from selfsup.modules.memory_bank import MemoryBank
+
+    ref = MemoryBank(bank.shape[0], 8, seed=0).bank  # the random initial rows of the same seed
+    # 6 steps of 32 visit 192 of the 200 training samples: with a random bank 8 of the first 200 rows
+    # would still be random; filled from the initial features, every one of them differs
+    assert not torch.isclose(bank[:200], ref[:200]).all(dim=1).any()
+    assert torch.allclose(bank[200:], ref[200:])  # beyond the training subset: untouched
