@@ -29,6 +29,7 @@ import torch
 from selfsup.cli.runners import register_resumer, register_runner
 from selfsup.config import apply_overrides, to_dict
 from selfsup.errors import UserError
+from selfsup.eval.text import TextFinetuneConfig
 
 PAIR_METHODS = ("mlm", "nsp", "bert")
 
@@ -334,6 +335,9 @@ def evaluate_text(args: argparse.Namespace, meta: dict[str, Any]) -> int:
     return 0
 
 
+_FT = TextFinetuneConfig()
+
+
 @dataclass
 class TextEvalConfig:
     """Settings of the text evaluation (the label protocol and the fine-tuning recipe).
@@ -348,18 +352,17 @@ class TextEvalConfig:
     seeds: tuple[int, ...] = (0, 1, 2)
     protocols: tuple[str, ...] = ("linear", "finetune")
     baselines: tuple[str, ...] = ("bow", "supervised", "word2vec", "random_init")
-    finetune_steps: int = 0
-    finetune_epochs: float = 4.0
-    finetune_min_steps: int = 150
-    finetune_batch_size: int = 32
-    lr_grid: tuple[float, ...] = (3e-4, 1e-3)
-    lr_head: float = 1e-3
-    weight_decay: float = 0.01
-    val_fraction: float = 0.2
+    # the recipe's defaults live once, in TextFinetuneConfig; these flat names are the CLI/--set keys
+    finetune_steps: int = _FT.steps
+    finetune_epochs: float = _FT.epochs
+    finetune_min_steps: int = _FT.min_steps
+    finetune_batch_size: int = _FT.batch_size
+    lr_grid: tuple[float, ...] = _FT.lr_grid
+    lr_head: float = _FT.lr_head
+    weight_decay: float = _FT.weight_decay
+    val_fraction: float = _FT.val_fraction
 
     def finetune_config(self) -> Any:
-        from selfsup.eval.text import TextFinetuneConfig
-
         return TextFinetuneConfig(epochs=self.finetune_epochs, min_steps=self.finetune_min_steps,
                                   steps=self.finetune_steps, batch_size=self.finetune_batch_size,
                                   lr_grid=tuple(self.lr_grid), lr_head=self.lr_head, weight_decay=self.weight_decay,
