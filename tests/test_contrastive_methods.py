@@ -181,3 +181,10 @@ def test_memory_bank_run_fills_the_bank_through_the_engine(tmp_path):
     # would still be random; filled from the initial features, every one of them differs
     assert not torch.isclose(bank[:200], ref[:200]).all(dim=1).any()
     assert torch.allclose(bank[200:], ref[200:])  # beyond the training subset: untouched
+
+
+def test_feature_init_marks_only_the_filled_rows_as_visited():
+    x = load_dataset("digits").x_train[:50]
+    m = make("memory-bank", bank_init="features", fill_on_first_visit=True)
+    m.prepare(x, 32)  # a 50-sample training subset of a 100-row bank
+    assert m.bank.visited[:50].all() and not m.bank.visited[50:].any()

@@ -117,8 +117,8 @@ class InstanceDiscrimination(nn.Module):
         for i in range(0, len(x), batch_size):
             v = self.views.pipelines[0].plain(x[i:i + batch_size].to(device))
             self.bank.bank[i:i + len(v)] = self.features(v).to(self.bank.bank.dtype)
-        if self.bank.fill_on_first_visit:  # every row now holds a real feature
-            self.bank.visited.fill_(True)
+        if self.bank.fill_on_first_visit:  # these rows now hold a real feature
+            self.bank.visited[:len(x)] = True
 
     def training_step(self, batch: tuple[Tensor, ...]) -> StepOutput:
         if not isinstance(batch, (tuple, list)) or len(batch) < 2:

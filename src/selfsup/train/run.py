@@ -399,8 +399,9 @@ def _stop_on_sigterm(module: SelfSupModule):
 
 
 def _launched_rank() -> int:
-    """This process's rank as a launcher set it before Lightning starts (torchrun: RANK; Lightning's
-    subprocess launch of ranks 1..n-1: LOCAL_RANK / NODE_RANK; SLURM: SLURM_PROCID); 0 when none did."""
+    """0 for the process that owns the run directory, nonzero for the others, read from what a launcher
+    set before Lightning starts: torchrun's RANK or SLURM_PROCID (the rank itself), else Lightning's own
+    subprocess launch of ranks 1..n-1 (LOCAL_RANK / NODE_RANK nonzero: 1). 0 when no launcher did."""
     for key in ("RANK", "SLURM_PROCID"):
         if os.environ.get(key, "").strip().isdigit():
             return int(os.environ[key])
