@@ -188,3 +188,17 @@ def test_feature_init_marks_only_the_filled_rows_as_visited():
     m = make("memory-bank", bank_init="features", fill_on_first_visit=True)
     m.prepare(x, 32)  # a 50-sample training subset of a 100-row bank
     assert m.bank.visited[:50].all() and not m.bank.visited[50:].any()
+
+
+def test_memory_bank_proximal_term_adds_lambda_times_squared_distance_to_the_bank_row():
+    x, idx = tiny_batch(8)
+    plain, prox = make("memory-bank"), make("memory-bank", proximal=2.0)
+    prox.load_state_dict(plain.state_dict())
+    v = plain.views.pipelines[0].plain(x)
+    base, with_prox = plain.loss_on_view(v, idx), prox.loss_on_view(v, idx)  # same negatives: same generator seed
+    with torch.no_grad():
+        dist = (plain.features(v) - plain.bank.bank[idx]).pow(2).sum(1).mean()
+    assert float(dist) > 0.1  # a random bank row is far from the feature: the term is not negligible
+    assert torch.allclose(with_prox - base, 2.0 * dist, atol=1e-5)
+    with pytest.raises(Exception, match="proximal"):
+        make("memory-bank", proximal=-1.0)
