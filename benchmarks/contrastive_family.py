@@ -97,6 +97,7 @@ def main() -> int:
                      "encoder": a.encoder, "minutes": a.minutes, "preset": preset, "settings": sets}
         if not a.skip_train:
             for seed in a.seeds.split(","):
+                load_before = os.getloadavg()[0]
                 run = out / ((f"{name}-{preset}" if preset else name) + f"{tag}-s{seed}")
                 subprocess.run([*exe, "pretrain", name, "--data", "fashion-mnist", "--out", str(run),
                                 "--encoder", a.encoder, "--max-minutes", str(a.minutes), "--epochs", "100",
@@ -106,7 +107,9 @@ def main() -> int:
                 subprocess.run([*exe, "evaluate", str(run), "--protocols", "knn,linear", "--labels", "1%,100%",
                                 "--baselines", baselines], check=True)
                 baselines = "none"
-                row["runs"].append(json.loads((run / "results.json").read_text()))
+                res = json.loads((run / "results.json").read_text())
+                res["load_1min"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]  # before / after the run
+                row["runs"].append(res)
         summary[label] = row
         (out / "summary.json").write_text(json.dumps(summary, indent=1))
     print(table(summary))
@@ -138,7 +141,24 @@ def table(summary: dict) -> str:
         cells = [f"{100 * v:.1f}" if (v := g(p, f)) is not None else "n/a"
                  for p, f in (("knn", "100%"), ("linear", "1%"), ("linear", "100%"))]
         lines.append(f"| baseline: {b} | {' | '.join(cells)} | | |")
+    lines += ["", margins(summary, base)]
     return "\n".join(lines)
+
+
+def margins(summary: dict, base: dict) -> str:
+    """Each method's margin over the best baseline on kNN 100% and linear 1% (percentage points,
+    mean over pretraining seeds; in brackets the smallest seed's margin)."""
+    out = ["Margin over the best baseline (points; mean over seeds, [worst seed]):", ""]
+    for name, row in summary.items():
+        parts = []
+        for p, f in (("knn", "100%"), ("linear", "1%")):
+            best = max((res.get(p, {}).get(f, {}).get("mean") or 0.0) for res in base.values()) if base else None
+            vals = [r["protocols"][p][f]["mean"] for r in row["runs"] if f in r["protocols"].get(p, {})]
+            if best is None or not vals:
+                continue
+            parts.append(f"{p} {f}: {100 * (statistics.mean(vals) - best):+.1f} [{100 * (min(vals) - best):+.1f}]")
+        out.append(f"- {name}: " + ", ".join(parts))
+    return "\n".join(out)
 
 
 if __name__ == "__main__":
