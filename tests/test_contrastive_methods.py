@@ -202,3 +202,14 @@ def test_memory_bank_proximal_term_adds_lambda_times_squared_distance_to_the_ban
     assert torch.allclose(with_prox - base, 2.0 * dist, atol=1e-5)
     with pytest.raises(Exception, match="proximal"):
         make("memory-bank", proximal=-1.0)
+
+
+def test_memory_bank_mlp_head_trains_and_bad_head_is_refused():
+    m = make("memory-bank", head="mlp", proj_hidden_dim=16)
+    assert isinstance(m.head, torch.nn.Sequential) and isinstance(make("memory-bank").head, torch.nn.Linear)
+    x, idx = tiny_batch(8)
+    loss = m.training_step((x, idx)).loss
+    loss.backward()
+    assert torch.isfinite(loss) and m.head[0].weight.grad.abs().sum() > 0
+    with pytest.raises(Exception, match="head"):
+        make("memory-bank", head="conv")
