@@ -206,7 +206,9 @@ def test_memory_bank_proximal_term_adds_lambda_times_squared_distance_to_the_ban
 
 def test_memory_bank_mlp_head_trains_and_bad_head_is_refused():
     m = make("memory-bank", head="mlp", proj_hidden_dim=16)
-    assert isinstance(m.head, torch.nn.Sequential) and isinstance(make("memory-bank").head, torch.nn.Linear)
+    assert isinstance(m.head, torch.nn.Sequential) and isinstance(make("memory-bank", head="linear").head, torch.nn.Linear)
+    assert get_method("memory-bank").config_cls().head == "mlp"  # the default; the paper preset is linear
+    assert get_method("memory-bank").presets["paper"]["head"] == "linear"
     x, idx = tiny_batch(8)
     loss = m.training_step((x, idx)).loss
     loss.backward()
