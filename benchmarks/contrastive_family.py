@@ -70,6 +70,9 @@ def main() -> int:
     ap.add_argument("--set", action="append", default=[], metavar="METHOD:KEY=VALUE",
                     help="extra setting of one method (repeatable); the row is then named 'method {key=value}'")
     ap.add_argument("--baselines", default="raw,pca,random_init", help="baselines of the first run ('none' to skip)")
+    ap.add_argument("--add-seeds", action="store_true",
+                    help="keep the runs a row already has in --out's summary.json and add these seeds' runs to it "
+                         "(same method, preset, settings, encoder and minutes); without it a row is replaced")
     ap.add_argument("--skip-train", action="store_true", help="only measure step throughput")
     ap.add_argument("--table-only", action="store_true", help="print the table of --out's summary.json and stop")
     a = ap.parse_args()
@@ -110,6 +113,13 @@ def main() -> int:
                 res = json.loads((run / "results.json").read_text())
                 res["load_1min"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]  # before / after the run
                 row["runs"].append(res)
+        prev = summary.get(label)
+        if a.add_seeds and prev is not None:
+            if (prev.get("encoder"), prev.get("minutes")) != (a.encoder, a.minutes):
+                raise SystemExit(f"--add-seeds: row '{label}' was run with encoder {prev.get('encoder')} and "
+                                 f"{prev.get('minutes')} minutes, not {a.encoder} and {a.minutes}")
+            row["runs"] = prev["runs"] + row["runs"]
+            row["images_per_s_earlier"] = prev.get("images_per_s_earlier", []) + [prev["images_per_s"]]
         summary[label] = row
         (out / "summary.json").write_text(json.dumps(summary, indent=1))
     print(table(summary))
