@@ -45,8 +45,8 @@ class MemoryBankConfig:
         over the un-augmented training set fills the bank, so the first epoch's positives are
         each image's own (initial) feature instead of a random target; the pass counts against
         the run's time budget. In a 3-minute CPU run on Fashion-MNIST (linear head, loaded machine)
-        it lifted kNN-100% from 0.726 to 0.808 (BENCHMARKS.md, "contrastive family", earlier runs). "random": unit Gaussian vectors,
-        as in Wu et al. (the ``paper`` preset).
+        it lifted kNN-100% from 0.726 to 0.808 (BENCHMARKS.md, "contrastive family", earlier
+        runs). "random": unit Gaussian vectors, as in Wu et al. (the ``paper`` preset).
     head: "mlp" (default): Linear-BN-ReLU-Linear with ``proj_hidden_dim`` hidden units (the head
         of SimCLR / MoCo v2), which keeps the instance-specific part of the task in the head rather
         than in the encoder whose features are evaluated; in a 3-minute CPU run on Fashion-MNIST
