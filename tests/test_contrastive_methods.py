@@ -215,3 +215,26 @@ def test_memory_bank_mlp_head_trains_and_bad_head_is_refused():
     assert torch.isfinite(loss) and m.head[0].weight.grad.abs().sum() > 0
     with pytest.raises(Exception, match="head"):
         make("memory-bank", head="conv")
+
+
+def test_a_memory_bank_run_from_before_the_head_option_resumes_with_its_linear_head():
+    from selfsup.train.run import config_from_dict, resolve_config
+
+    stored = resolve_config("memory-bank", "digits").to_dict()
+    assert stored["method_config"]["head"] == "mlp"
+    assert config_from_dict(stored).method_cfg.head == "mlp"  # a new run keeps what it was started with
+    del stored["method_config"]["head"]  # run.json written before the option existed
+    assert config_from_dict(stored).method_cfg.head == "linear"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_stored_config_round_trips_with_keys_two_configs_share(name):
+    """MoCo/BYOL's EMA ``momentum`` and the optimiser's ``momentum`` share a name: a resumed run must get
+    each back in its own config (they were once merged by name, and MoCo resumed with m = 0.9)."""
+    from selfsup.train.run import config_from_dict, resolve_config
+
+    cfg = resolve_config(name, "digits", overrides={"lr": "3e-3"})
+    back = config_from_dict(cfg.to_dict())
+    assert back == cfg
+    assert back.optim.lr == 3e-3
+    assert config_from_dict(cfg.to_dict(), {"lr": "1e-3"}).optim.lr == 1e-3  # a resume change still applies

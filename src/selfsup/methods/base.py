@@ -56,6 +56,9 @@ class MethodSpec:
         description: one line for ``selfsup list``.
         presets: named overrides of the config defaults.
         aug_defaults: overrides of :class:`selfsup.augment.ImageAugConfig` for this method.
+        former_defaults: config keys added with a default that differs from the behaviour before
+            them, mapped to that earlier behaviour; a stored run config without the key (a run
+            started before it existed) is resumed with this value, so its checkpoint still fits.
     """
 
     name: str
@@ -67,6 +70,7 @@ class MethodSpec:
     presets: dict[str, dict[str, Any]] = field(default_factory=dict)
     aug_defaults: dict[str, Any] = field(default_factory=dict)
     optim_defaults: dict[str, Any] = field(default_factory=dict)
+    former_defaults: dict[str, Any] = field(default_factory=dict)
 
 
 METHODS: dict[str, MethodSpec] = {}

@@ -1,6 +1,7 @@
 """Memory bank / instance discrimination (Wu et al. 2018): every image is its own class.
 
-The encoder plus a linear layer gives a unit feature ``f`` (dim 128). The bank holds one
+The encoder plus a head (an MLP by default; one linear layer in the paper) gives a unit feature
+``f`` (dim 128). The bank holds one
 vector ``v_j`` per training sample; the non-parametric softmax is
 ``P(i | f) = exp(v_i . f / t) / sum_j exp(v_j . f / t)``. With ``num_negatives = 0`` (or
 >= the dataset size) the full softmax over the bank is used; otherwise ``num_negatives``
@@ -182,5 +183,6 @@ register_method(
                            "fill_on_first_visit": False, "bank_init": "random", "head": "linear"},
                  "full-softmax": {"num_negatives": 0}},
         aug_defaults={"crop_scale_min": 0.2},
+        former_defaults={"head": "linear"},  # runs started before the head option had a linear head
     )
 )

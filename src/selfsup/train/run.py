@@ -127,20 +127,32 @@ RESUME_KEYS = ("on_nonfinite", "lr", "temperature", "precision", "max_minutes", 
 
 def config_from_dict(d: dict[str, Any], changes: dict[str, Any] | None = None) -> RunConfig:
     """Rebuild a :class:`RunConfig` from ``run.json``'s ``config``, with ``changes`` (only
-    :data:`RESUME_KEYS`) applied on top."""
-    over: dict[str, Any] = {}
-    for section in ("method_config", "augment", "optim", "train"):
-        over.update(d.get(section, {}))
+    :data:`RESUME_KEYS`) applied on top.
+
+    Each stored section goes back into its own config: a key that two configs share (MoCo's EMA
+    ``momentum`` and the optimiser's ``momentum``) must not be routed by name. A method key the
+    stored config lacks takes the method's ``former_defaults`` value (the behaviour the run had)."""
     for key in changes or {}:
         if key not in RESUME_KEYS:
             raise UserError(f"'{key}' cannot change when a run is resumed (it would change the model, the data "
                             "order or the checkpoint's content)",
                             hint=f"start a new run instead; a resume can change: {', '.join(RESUME_KEYS)}")
-    over.update(changes or {})
-    return resolve_config(
-        d["method"], d["data"], encoder=d["encoder"], encoder_width=d.get("encoder_width"),
-        overrides=over, image_size=d.get("image_size"), data_dir=d.get("data_dir"),
-    )
+    base = resolve_config(d["method"], d["data"], encoder=d["encoder"], encoder_width=d.get("encoder_width"),
+                          image_size=d.get("image_size"), data_dir=d.get("data_dir"))
+    stored_method = d.get("method_config", {})
+    former = {k: v for k, v in get_method(d["method"]).former_defaults.items() if k not in stored_method}
+    mcfg = apply_overrides(base.method_cfg, {**former, **stored_method})
+    aug = apply_overrides(base.aug, d.get("augment", {}))
+    optim = apply_overrides(base.optim, d.get("optim", {}))
+    train = apply_overrides(base.train, d.get("train", {}))
+    m_o, a_o, o_o, t_o = split_overrides(dict(changes or {}), mcfg, aug, optim, train)
+    mcfg, aug = apply_overrides(mcfg, m_o), apply_overrides(aug, a_o)
+    optim, train = apply_overrides(optim, o_o), apply_overrides(train, t_o)
+    for c in (mcfg, aug, optim, train):
+        if hasattr(c, "validate"):
+            c.validate()
+    return RunConfig(d["method"], d["data"], d["encoder"], d.get("encoder_width"), mcfg, aug, optim, train,
+                     d.get("image_size"), d.get("data_dir"))
 
 
 def build_method(cfg: RunConfig, spec: MethodSpec, info: DataInfo) -> torch.nn.Module:
