@@ -107,16 +107,22 @@ def resolve_config(
             from selfsup.errors import unknown_name
 
             raise unknown_name(f"preset of {method}", preset, spec.presets)
-        m_o, a_o, o_o, t_o = split_overrides(spec.presets[preset], mcfg, aug, optim, train)
-        mcfg, aug = apply_overrides(mcfg, m_o), apply_overrides(aug, a_o)
-        optim, train = apply_overrides(optim, o_o), apply_overrides(train, t_o)
-    m_o, a_o, o_o, t_o = split_overrides(dict(overrides or {}), mcfg, aug, optim, train)
-    mcfg, aug = apply_overrides(mcfg, m_o), apply_overrides(aug, a_o)
-    optim, train = apply_overrides(optim, o_o), apply_overrides(train, t_o)
-    for c in (mcfg, aug, optim, train):
+        mcfg, aug, optim, train = _apply_routed(spec.presets[preset], mcfg, aug, optim, train)
+    mcfg, aug, optim, train = _apply_routed(overrides, mcfg, aug, optim, train)
+    _validate(mcfg, aug, optim, train)
+    return RunConfig(method, data, encoder, encoder_width, mcfg, aug, optim, train, image_size, data_dir)
+
+
+def _apply_routed(overrides: dict[str, Any] | None, *configs: Any) -> tuple[Any, ...]:
+    """Copies of ``configs`` with each key of ``overrides`` applied to the first config that has it."""
+    parts = split_overrides(dict(overrides or {}), *configs)
+    return tuple(apply_overrides(c, o) for c, o in zip(configs, parts))
+
+
+def _validate(*configs: Any) -> None:
+    for c in configs:
         if hasattr(c, "validate"):
             c.validate()
-    return RunConfig(method, data, encoder, encoder_width, mcfg, aug, optim, train, image_size, data_dir)
 
 
 # settings a resumed run may change (``pretrain --resume RUN_DIR --set KEY=VALUE``): none of them
@@ -145,12 +151,8 @@ def config_from_dict(d: dict[str, Any], changes: dict[str, Any] | None = None) -
     aug = apply_overrides(base.aug, d.get("augment", {}))
     optim = apply_overrides(base.optim, d.get("optim", {}))
     train = apply_overrides(base.train, d.get("train", {}))
-    m_o, a_o, o_o, t_o = split_overrides(dict(changes or {}), mcfg, aug, optim, train)
-    mcfg, aug = apply_overrides(mcfg, m_o), apply_overrides(aug, a_o)
-    optim, train = apply_overrides(optim, o_o), apply_overrides(train, t_o)
-    for c in (mcfg, aug, optim, train):
-        if hasattr(c, "validate"):
-            c.validate()
+    mcfg, aug, optim, train = _apply_routed(changes, mcfg, aug, optim, train)
+    _validate(mcfg, aug, optim, train)
     return RunConfig(d["method"], d["data"], d["encoder"], d.get("encoder_width"), mcfg, aug, optim, train,
                      d.get("image_size"), d.get("data_dir"))
 
