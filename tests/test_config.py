@@ -29,3 +29,14 @@ def test_set_reaches_method_optimizer_and_train():
         parse_set(["novalue"])
     with pytest.raises(UserError, match="preset"):
         resolve_config("simclr", "digits", preset="nope")
+
+
+def test_a_section_prefix_sends_a_shared_key_to_that_config():
+    from selfsup.errors import UserError
+    from selfsup.train.run import resolve_config
+
+    cfg = resolve_config("moco-v2", "digits", overrides={"momentum": "0.95", "optim.momentum": "0.8"})
+    assert cfg.method_cfg.momentum == 0.95 and cfg.optim.momentum == 0.8  # plain key: the method's EMA momentum
+    assert resolve_config("moco-v2", "digits", overrides={"train.epochs": "3"}).train.epochs == 3
+    with pytest.raises(UserError, match="lr"):  # the key must exist in the named section
+        resolve_config("moco-v2", "digits", overrides={"method.lr": "0.1"})

@@ -113,10 +113,25 @@ def resolve_config(
     return RunConfig(method, data, encoder, encoder_width, mcfg, aug, optim, train, image_size, data_dir)
 
 
-def _apply_routed(overrides: dict[str, Any] | None, *configs: Any) -> tuple[Any, ...]:
-    """Copies of ``configs`` with each key of ``overrides`` applied to the first config that has it."""
-    parts = split_overrides(dict(overrides or {}), *configs)
-    return tuple(apply_overrides(c, o) for c, o in zip(configs, parts))
+# prefixes that send a --set key to one config: ``optim.momentum`` is the optimiser's momentum even for
+# MoCo / BYOL, whose plain ``momentum`` is the EMA momentum of the method config (the first to have it)
+SECTIONS = ("method", "augment", "optim", "train")
+
+
+def _apply_routed(overrides: dict[str, Any] | None, mcfg: Any, aug: Any, optim: Any, train: Any) -> tuple[Any, ...]:
+    """Copies of the four configs with ``overrides`` applied: a ``section.key`` to that section
+    (:data:`SECTIONS`), a plain key to the first config that has it."""
+    configs = (mcfg, aug, optim, train)
+    plain: dict[str, Any] = {}
+    qualified: list[dict[str, Any]] = [{} for _ in configs]
+    for key, value in (overrides or {}).items():
+        section, dot, name = key.partition(".")
+        if dot and section in SECTIONS:
+            qualified[SECTIONS.index(section)][name] = value
+        else:
+            plain[key] = value
+    parts = split_overrides(plain, *configs)
+    return tuple(apply_overrides(c, {**p, **q}) for c, p, q in zip(configs, parts, qualified))
 
 
 def _validate(*configs: Any) -> None:
