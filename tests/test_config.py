@@ -32,9 +32,6 @@ def test_set_reaches_method_optimizer_and_train():
 
 
 def test_a_section_prefix_sends_a_shared_key_to_that_config():
-    from selfsup.errors import UserError
-    from selfsup.train.run import resolve_config
-
     cfg = resolve_config("moco-v2", "digits", overrides={"momentum": "0.95", "optim.momentum": "0.8"})
     assert cfg.method_cfg.momentum == 0.95 and cfg.optim.momentum == 0.8  # plain key: the method's EMA momentum
     assert resolve_config("moco-v2", "digits", overrides={"train.epochs": "3"}).train.epochs == 3
