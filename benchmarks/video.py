@@ -16,7 +16,6 @@ import argparse
 import datetime
 import json
 import platform
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -99,8 +98,8 @@ def main() -> None:
     data = frames = None
     for i, m in enumerate([m for m in a.methods.split(",") if m]):
         out = runs / m
-        if out.exists():
-            shutil.rmtree(out)
+        if out.exists():  # never delete: an earlier run (ours or not) stays where it is
+            raise SystemExit(f"{out} exists: pass --runs with a new folder (or delete it yourself)")
         extra = [kv.split(":", 1)[1] for kv in a.set if kv.split(":", 1)[0] == m]
         argv = ["pretrain", m, "--data", "moving-fashion-mnist", "--out", str(out), "--epochs", "1000",
                 "--max-minutes", str(a.minutes), "--batch-size", str(a.batch_size), "--no-progress",

@@ -264,7 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--minutes", type=float, default=3.0, help="pretraining budget in minutes (default 3)")
     s.add_argument("--data-dir")
     s.add_argument("--download", action="store_true")
-    s.add_argument("--fresh", action="store_true", help="delete an existing quickstart directory first")
+    s.add_argument("--fresh", action="store_true", help="replace an earlier quickstart run in --out (only a folder that `selfsup quickstart` wrote; anything else is refused)")
     s.set_defaults(func=cmd_quickstart)
     return p
 

@@ -3,7 +3,6 @@ evaluation harness against raw pixels, PCA and a random-init encoder."""
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 
@@ -11,6 +10,7 @@ from selfsup.data import load_dataset
 from selfsup.errors import UserError
 from selfsup.eval.harness import EvalConfig
 from selfsup.train.run import pretrain, resolve_config
+from selfsup.train.rundir import clear_run_dir
 
 # Defaults chosen by measurement on a 2-core CPU (see BENCHMARKS.md, "quickstart").
 # temperature 0.1: one epoch of SimCLR on Fashion-MNIST gave kNN-100% 0.815 against 0.803 at 0.2.
@@ -32,17 +32,18 @@ def run_quickstart(out: Path, minutes: float = QUICKSTART_MINUTES, data_dir: str
     from selfsup.cli.evaluate import evaluate_run
 
     out = Path(out)
-    if out.exists() and any(out.iterdir()):
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
         if not fresh:
-            raise UserError(f"{out} already holds a run", hint="pass --fresh to replace it, or --out DIR for a new one")
-        shutil.rmtree(out)
+            raise UserError(f"{out} already exists and is not empty",
+                            hint="pass --fresh to replace an earlier quickstart run there, or --out DIR for a new one")
+        clear_run_dir(out, "quickstart")  # refuses anything that is not a quickstart run of ours
     t0 = time.monotonic()
     data = load_dataset("fashion-mnist", data_dir=data_dir, download_ok=download)
     print(data.summary())
     print(f"[1/2] pretraining SimCLR ({QUICKSTART_ENCODER}) without labels for up to {minutes:g} minutes ...")
     cfg = resolve_config("simclr", "fashion-mnist", overrides={**QUICKSTART_SETTINGS, "max_minutes": minutes},
                          data_dir=data_dir, encoder=QUICKSTART_ENCODER)
-    pretrain(cfg, out, data=data, schedule_by_time=True)
+    pretrain(cfg, out, data=data, schedule_by_time=True, extra_meta={"command": "quickstart"})
     print("[2/2] evaluating with 1% / 10% / 100% of the labels against baselines ...")
     results = evaluate_run(out, EvalConfig(), data=data)
     print((out / "report.md").read_text())

@@ -29,7 +29,10 @@ from safetensors.torch import load_file, save_file
 from selfsup.errors import UserError
 
 CKPT_RE = re.compile(r"^step-(\d{8})\.ckpt$")
-TMP_RE = re.compile(r"^\..+\.tmp$")  # our temporary files: ".NAME.RANDOM.tmp"
+# our temporary files: ".NAME.RANDOM.tmp" (tempfile.mkstemp: RANDOM is 8 characters of [a-z0-9_]), NAME one of
+# the files a run writes: only these are ever treated as leftovers (a user's ".draft.tmp" is not ours)
+TMP_RE = re.compile(r"^\.(?:step-\d{8}\.ckpt(?:\.sha256)?|[\w.-]+\.(?:json|yaml|safetensors|pt|txt|csv|md|png|npy|npz))"
+                    r"\.[a-z0-9_]{8}\.tmp$")
 CHECKSUM_SUFFIX = ".sha256"
 FORMAT = 1  # version of the content of ``checkpoint["selfsup"]``; bump when it changes
 _NO_SPACE = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
@@ -202,7 +205,9 @@ def remove_partial_files(run_dir: Path) -> list[Path]:
         if not d.is_dir():
             continue
         for p in d.iterdir():
-            orphan = p.name.endswith(CHECKSUM_SUFFIX) and not p.with_name(p.name[: -len(CHECKSUM_SUFFIX)]).exists()
+            # a checkpoint's checksum file whose checkpoint is gone (never any other *.sha256)
+            orphan = (CKPT_RE.match(p.name[: -len(CHECKSUM_SUFFIX)]) is not None and p.name.endswith(CHECKSUM_SUFFIX)
+                      and not p.with_name(p.name[: -len(CHECKSUM_SUFFIX)]).exists())
             if p.is_file() and (TMP_RE.match(p.name) or orphan):
                 p.unlink(missing_ok=True)
                 removed.append(p)

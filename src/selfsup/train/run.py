@@ -306,6 +306,7 @@ def pretrain(cfg: RunConfig, run_dir: Path, *, data: Any = None, resume: bool = 
         "std": list(std),
         "config": cfg.to_dict(),
         "status": "running",
+        "command": "pretrain",  # the command that wrote this run (quickstart's --fresh replaces only its own)
         **(extra_meta or {}),
     }
     if not secondary and (not resume or not (run_dir / "run.json").exists()):
