@@ -1,11 +1,14 @@
-# selfsup: `make demo` installs and runs the quickstart; `make test` installs and runs the tests.
+# selfsup: `make demo` installs and runs the quickstart; `make test` installs the whole product and runs the tests.
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-EXTRAS ?= test
-export SELFSUP_DATA_DIR ?= $(abspath ../shared/data)
+# `make demo` needs the core package only; `make test` installs every extra (text, graph, series, video) and the
+# test tools, so a fresh clone tests the whole product.
+DEMO_EXTRAS ?=
+TEST_EXTRAS ?= all,test
+EXTRAS ?= $(TEST_EXTRAS)
 
-.PHONY: demo test install data venv clean bench
+.PHONY: demo test install data test-data venv clean bench
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -18,28 +21,39 @@ venv: $(BIN)/python
 PIP_FLAGS ?=
 install: venv
 	@$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q $(PIP_FLAGS) "torch==2.13.0"
-	$(BIN)/pip install -q $(PIP_FLAGS) -e ".[$(EXTRAS)]"
+	$(BIN)/pip install -q $(PIP_FLAGS) -e ".$(if $(strip $(EXTRAS)),[$(EXTRAS)])"
 
-# Fashion-MNIST from Debian when apt is available and no copy is found.
+# Debian packages of real data, installed with apt where it exists and they are missing (sudo when not root).
+# A machine without apt (or without the right to use it) gets a note; the tests that need the data then skip, saying how to get it.
+APT_INSTALL = if command -v apt-get >/dev/null 2>&1; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] && echo "" || echo sudo ); \
+		($$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$PKGS) \
+		|| echo "could not install $$PKGS with apt: install them yourself (or pass --data-dir / --download to selfsup)"; \
+	else echo "apt is unavailable: install $$PKGS yourself, or pass --data-dir / --download to selfsup"; fi
+
+# Fashion-MNIST (Debian dataset-fashion-mnist), for the demo and the tests.
 data:
 	@if $(BIN)/python -c "from selfsup.data.fashion_mnist import candidate_dirs, FILES, _find; import sys; sys.exit(0 if all(_find(f, candidate_dirs(None)) for f, _ in FILES.values()) else 1)"; then \
 		echo "Fashion-MNIST found"; \
-	elif command -v apt-get >/dev/null 2>&1; then \
-		SUDO=$$( [ "$$(id -u)" = 0 ] && echo "" || echo sudo ); \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq dataset-fashion-mnist; \
-	else \
-		echo "Fashion-MNIST not found and apt is unavailable: pass --data-dir or --download to selfsup"; \
-	fi
+	else PKGS="dataset-fashion-mnist"; $(APT_INSTALL); fi
+
+# The text corpora the tests read: the KJV Bible (bible-kjv: the `bible` command) and fortunes.
+test-data: data
+	@PKGS=""; command -v bible >/dev/null 2>&1 || PKGS="$$PKGS bible-kjv"; \
+	[ -d /usr/share/games/fortunes ] || PKGS="$$PKGS fortunes"; \
+	if [ -n "$$PKGS" ]; then $(APT_INSTALL); else echo "KJV Bible and fortunes found"; fi
 
 demo: PIP_FLAGS = --no-compile
+demo: EXTRAS = $(DEMO_EXTRAS)
 demo: install data
 	$(BIN)/selfsup quickstart --out runs/quickstart --fresh
 
-test: install data
-	$(BIN)/python -m pytest tests
+test: install test-data
+	$(BIN)/python -m pytest tests -rs
 
 bench: install data
 	$(BIN)/python benchmarks/simclr_vs_lightly.py
 
+# never deletes runs: a run directory may hold a user's work (`selfsup quickstart --fresh` replaces its own run)
 clean:
-	rm -rf runs .pytest_cache
+	rm -rf .pytest_cache src/*.egg-info
