@@ -36,3 +36,11 @@ def corpus(tmp_path):
     p = tmp_path / "corpus.txt"
     p.write_text("\n".join(TEXT_SENTS[i] for i in rng.integers(0, len(TEXT_SENTS), 400)) + "\n")
     return p
+
+
+# Skip reasons say how to get what is missing (`make test` installs all of it where apt exists).
+NEED_FMNIST = ("Fashion-MNIST idx files not found: `apt-get install dataset-fashion-mnist` (what `make test` does where "
+               "apt exists), or set SELFSUP_DATA_DIR to a folder holding them")
+NEED_KJV = "the KJV Bible needs the Debian package bible-kjv: `apt-get install bible-kjv` (what `make test` does)"
+NEED_PLANETOID = ("Cora raw files not found: set SELFSUP_DATA_DIR to a folder with planetoid/Cora/raw (Planetoid format), "
+                  "or run `selfsup pretrain dgi --data cora --download ...` once on a machine with a network")

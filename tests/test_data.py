@@ -3,6 +3,7 @@ import os
 
 import numpy as np
 import pytest
+from conftest import NEED_FMNIST
 import torch
 
 from selfsup.data import load_dataset
@@ -12,7 +13,7 @@ from selfsup.errors import UserError
 HAVE_FMNIST = any((d / "train-images-idx3-ubyte.gz").exists() for d in candidate_dirs(None))
 
 
-@pytest.mark.skipif(not HAVE_FMNIST, reason="Fashion-MNIST idx files not installed")
+@pytest.mark.skipif(not HAVE_FMNIST, reason=NEED_FMNIST)
 def test_fashion_mnist_official_split():
     d = load_dataset("fashion-mnist")
     assert d.x_train.shape == (60000, 1, 28, 28) and d.x_test.shape == (10000, 1, 28, 28)

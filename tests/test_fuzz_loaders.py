@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import NEED_PLANETOID
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -45,7 +46,7 @@ def fuzz(ci_examples: int = 100) -> settings:
 
 
 FUZZ = fuzz()
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED = Path(os.environ["SELFSUP_DATA_DIR"])  # set by conftest (default ../shared/data), or by the caller
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -529,7 +530,7 @@ PLANETOID_FILES = ["x", "tx", "allx", "y", "ty", "ally", "graph", "test.index"]
 def cora_copy(tmp_path_factory):
     src = SHARED / "planetoid" / "Cora" / "raw"
     if not src.is_dir():
-        pytest.skip("Cora raw files not available")
+        pytest.skip(NEED_PLANETOID)
     dst = tmp_path_factory.mktemp("planetoid") / "Cora" / "raw"
     shutil.copytree(src, dst)
     for p in dst.iterdir():

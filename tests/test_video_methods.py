@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from conftest import NEED_FMNIST
 import torch
 
 from selfsup.augment import ImageAugConfig
@@ -104,7 +105,7 @@ def test_cli_pretrain_and_evaluate_video(tmp_path):
 
     if not any((d / "t10k-images-idx3-ubyte.gz").exists() or (d / "t10k-images-idx3-ubyte").exists()
                for d in candidate_dirs(None)):
-        pytest.skip("Fashion-MNIST not installed")
+        pytest.skip(NEED_FMNIST)
     out = tmp_path / "run"
     rc = main(["pretrain", "frame-order", "--data", "moving-fashion-mnist", "--out", str(out), "--epochs", "1",
                "--batch-size", "8", "--no-progress", "--set", "train_clips=24", "--set", "test_clips=24",

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from conftest import NEED_KJV
 
 from selfsup.errors import UserError
 from selfsup.eval.wordsim import analogy, benchmark_path, nearest_neighbours, spearman, word_similarity, word_protocols
@@ -111,7 +112,7 @@ def test_kjv_verses_without_references():
     import shutil
 
     if not shutil.which("bible"):
-        pytest.skip("Debian bible-kjv not installed")
+        pytest.skip(NEED_KJV)
     from selfsup.data.text import load_text_corpus
 
     verses = list(load_text_corpus("kjv"))
