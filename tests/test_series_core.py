@@ -102,8 +102,10 @@ def test_crop_and_permutation_content() -> None:
 def test_ragged_and_nan_inputs_error_with_options() -> None:
     ragged = [np.ones(5), np.ones(7)]
     with pytest.raises(UserError) as e:
-        to_series_array(ragged)
+        to_series_array(ragged, length="error")
     assert "length=pad" in (e.value.hint or "")
+    masked = to_series_array(ragged)  # the default: NaN padding (the mask)
+    assert masked.shape == (2, 1, 7) and np.isnan(masked[0, 0, 5:]).all() and not np.isnan(masked[1]).any()
     assert to_series_array(ragged, length="pad").shape == (2, 1, 7)
     assert to_series_array(ragged, length="truncate").shape == (2, 1, 5)
     assert to_series_array(ragged, length="resample").shape == (2, 1, 7)
@@ -122,7 +124,7 @@ def test_series_npz_and_csv(tmp_path) -> None:
     assert d.modality == "series" and d.x_train.shape[1:] == (2, 16) and len(d.x_train) + len(d.x_test) == 10
     (tmp_path / "s.csv").write_text("1,0.5,0.6,0.7\n2,0.1,0.2\n")
     with pytest.raises(UserError):
-        load_series(str(tmp_path / "s.csv"))
+        load_series(str(tmp_path / "s.csv"), length="error")
     d = load_series(str(tmp_path / "s.csv"), length="pad")
     assert d.x_train.shape[1:] == (1, 3)
 

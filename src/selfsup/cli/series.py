@@ -15,20 +15,35 @@ from selfsup.cli.runners import NEW_RUN_HINT, refuse_resume, register_resumer, r
 from selfsup.errors import UserError
 
 TRAIN_KEYS = {"epochs": 40, "batch_size": 16, "lr": 1e-3, "seed": 0, "max_minutes": 0.0, "width": 64,
-              "length": "error", "nan": "error"}
+              "length": "mask", "nan": "error"}
 
 
-def load_series_data(name: str, length: str = "error", nan: str = "error", data_dir: Any = None) -> Any:
-    """Load a dataset and check it is (N, C, T) series; a 3-D float "vector" dataset (npz:PATH) counts as series."""
+def load_series_data(name: str, length: str = "mask", nan: str = "error", data_dir: Any = None,
+                     download: bool = False) -> Any:
+    """Load a dataset and check it is (N, C, T) series; a 3-D float "vector" dataset (npz:PATH) counts as series.
+
+    Unequal lengths are NaN-padded and masked by default (``length="mask"``, see :mod:`selfsup.data.series`).
+    """
     from selfsup.data import load_dataset
 
-    data = load_dataset(name, data_dir=data_dir, length=length, nan=nan)
+    data = load_dataset(name, data_dir=data_dir, length=length, nan=nan, download_ok=download)
     if data.modality == "vector" and data.x_train.dim() == 3:
         data.modality = "series"
     if data.modality != "series" or data.x_train.dim() != 3:
         raise UserError(f"dataset '{name}' is not a time series dataset (shape {tuple(data.x_train.shape)})",
                         hint="use ucr:NAME, mnist1d, series:PATH or npz:PATH with x of shape (N, C, T)")
     return data
+
+
+def padded_lengths(data: Any) -> tuple[int, int] | None:
+    """(shortest, longest) series length of NaN-padded (unequal-length) data, else None."""
+    from selfsup.functional.padding import series_lengths
+
+    xs = [x for x in (data.x_train, data.x_test) if x is not None and len(x)]
+    if not any(bool(torch.isnan(x).any()) for x in xs):
+        return None
+    lens = torch.cat([series_lengths(x) for x in xs])
+    return int(lens.min()), int(lens.max())
 
 
 def build_series_encoder(method: str, channels: int, length: int, width: int) -> torch.nn.Module:
@@ -51,7 +66,10 @@ def build_series_method(method: str, spec: Any, cfg_dict: dict[str, Any], train:
 
 
 def train_series(model: torch.nn.Module, x: torch.Tensor, train: dict[str, Any]) -> tuple[list[float], float]:
-    """Adam over shuffled minibatches; returns (per-epoch mean losses, seconds)."""
+    """Adam over shuffled minibatches; returns (per-epoch mean losses, seconds).
+
+    ``x`` may hold NaN-padded series of unequal lengths: the methods mask the padding themselves.
+    """
     torch.manual_seed(int(train["seed"]))
     opt = torch.optim.Adam(model.parameters(), lr=float(train["lr"]))
     gen = torch.Generator().manual_seed(int(train["seed"]))
@@ -81,8 +99,13 @@ def pretrain_series(args: argparse.Namespace, spec: Any, overrides: dict[str, An
     cfg_dict = {}
     for k, v in overrides.items():
         (train if k in TRAIN_KEYS else cfg_dict)[k] = v
-    data = load_series_data(args.data, train["length"], train["nan"], getattr(args, "data_dir", None))
+    data = load_series_data(args.data, train["length"], train["nan"], getattr(args, "data_dir", None),
+                            bool(getattr(args, "download", False)))
     print(data.summary())
+    if padded_lengths(data) is not None:
+        lo, hi = padded_lengths(data)
+        print(f"series of unequal lengths ({lo}..{hi} steps): NaN-padded to {hi} and masked, padding never counts "
+              "as data (length=mask; --set length=pad|truncate|resample|error for the other choices)")
     model = build_series_method(spec.name, spec, cfg_dict, train, data.input_shape)
     losses, secs = train_series(model, data.x_train, train)
     out = Path(args.out)
@@ -115,7 +138,7 @@ def embed_all(model: torch.nn.Module, x: torch.Tensor, bs: int = 256) -> torch.T
 
 def evaluate_series(args: argparse.Namespace, meta: dict[str, Any]) -> int:
     from selfsup.eval.report import plot_embedding_map, write_results
-    from selfsup.eval.series import flatten_series, series_protocols
+    from selfsup.eval.series import RAW_UNEQUAL, flatten_series, series_protocols
 
     run_dir = Path(args.run_dir)
     train = meta["train"]
@@ -135,6 +158,9 @@ def evaluate_series(args: argparse.Namespace, meta: dict[str, Any]) -> int:
     # raw series: 1-NN (Euclidean) and RBF-SVM; {baseline: {protocol: {label: ...}}} as in the harness
     results["baselines"] = {"raw": series_protocols(rtr, data.y_train, rte, data.y_test, ("1nn", "svm"),
                                                     labels, seeds, nc)}
+    if padded_lengths(data) is not None:
+        results["unequal_lengths"] = {"range": list(padded_lengths(data)), "encoder": "NaN padding, masked",
+                                      "raw_baseline": RAW_UNEQUAL}
     write_results(run_dir, results)
     try:
         plot_embedding_map(fte, data.y_test, run_dir / "embedding_map.png", classes=data.classes)

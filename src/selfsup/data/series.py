@@ -6,9 +6,17 @@
 * ``series:PATH``: user arrays, ``.npz`` with ``x`` (N, C, T) or (N, T) and optional ``y``,
   ``x_test``, ``y_test``; or a ``.csv`` with one series per row and the label in the first column.
 
-Ragged (unequal-length) or NaN-containing input is refused with the options to fix it:
-``length=pad`` (right-pad with the last value), ``length=truncate`` (cut to the shortest),
-``length=resample`` (linear interpolation to the longest), and ``nan=interpolate`` / ``nan=zero``.
+Unequal lengths (``length=``):
+
+* ``mask`` (default): every series is kept as it is, right-padded with NaN to the longest; NaN
+  marks "no data here" (the padding), and the series encoders, methods, augmentations and
+  protocols derive a mask from it, so padded steps never count as data. Trailing steps that are
+  NaN in every channel (an already NaN-padded array) are padding too.
+* ``pad`` (right-pad with the last value), ``truncate`` (cut to the shortest), ``resample``
+  (linear interpolation to the longest): equal-length arrays, no padding;
+* ``error``: refuse unequal lengths.
+
+NaN/inf values inside a series are refused unless ``nan=interpolate`` or ``nan=zero``.
 """
 
 from __future__ import annotations
@@ -23,7 +31,8 @@ from selfsup.data.base import ArrayDataset, stratified_split
 from selfsup.data.registry import register_dataset
 from selfsup.errors import UserError
 
-LENGTH_OPTIONS = ("error", "pad", "truncate", "resample")
+LENGTH_OPTIONS = ("mask", "pad", "truncate", "resample", "error")
+DEFAULT_LENGTH = "mask"
 NAN_OPTIONS = ("error", "interpolate", "zero")
 
 
@@ -45,18 +54,39 @@ def _resample_1d(v: np.ndarray, t: int) -> np.ndarray:
     return np.interp(np.linspace(0, len(v) - 1, t), np.arange(len(v)), v)
 
 
+def _strip_trailing_nan(s: np.ndarray) -> np.ndarray:
+    """(C, T) -> (C, T') without the trailing steps that are NaN in every channel (padding)."""
+    empty = np.isnan(s).all(0)  # (T,)
+    if not len(empty) or not empty[-1]:
+        return s
+    keep = np.flatnonzero(~empty)
+    return s[:, : (keep[-1] + 1 if len(keep) else 0)]
+
+
+def series_lengths(x: np.ndarray) -> np.ndarray:
+    """(N, C, T) array of ``to_series_array`` -> (N,) number of valid (non-padding) steps per series."""
+    valid = ~np.isnan(x).all(1)  # (N, T)
+    t = x.shape[-1]
+    return np.where(valid.any(1), t - np.argmax(valid[:, ::-1], axis=1), 0)
+
+
 def to_series_array(
-    seqs: list[np.ndarray] | np.ndarray, *, length: str = "error", nan: str = "error", source: str = "input",
+    seqs: list[np.ndarray] | np.ndarray, *, length: str = DEFAULT_LENGTH, nan: str = "error", source: str = "input",
     target_length: int | None = None,
 ) -> np.ndarray:
-    """Stack series into one float32 (N, C, T) array, refusing ragged/NaN input unless told how to fix it.
+    """Stack series into one float32 (N, C, T) array.
+
+    With ``length="mask"`` (the default) series of unequal lengths are right-padded with NaN to the
+    longest (or ``target_length``); the NaN steps are the padding that every series consumer masks.
+    Other NaN/inf values are refused unless ``nan`` says how to fill them.
 
     Args:
         seqs: an (N, C, T) / (N, T) array or a list of (C, T_i) / (T_i,) arrays.
-        length: "error", "pad", "truncate" or "resample" for unequal lengths.
+        length: "mask", "pad", "truncate", "resample" or "error" for unequal lengths.
         nan: "error", "interpolate" (linear, per channel) or "zero" for NaN/inf values.
         source: what to call the input in error messages.
-        target_length: force every series to this length (with ``length`` != "error").
+        target_length: force every series to this length (with ``length`` != "error"; for "mask", the
+            padded length, at least the longest series).
     """
     if length not in LENGTH_OPTIONS:
         raise UserError(f"length={length!r} is not an option", hint=f"use one of {', '.join(LENGTH_OPTIONS)}")
@@ -77,9 +107,12 @@ def to_series_array(
         raise UserError(f"{source}: series have different channel counts {sorted(chans)}")
     if 0 in chans:
         raise UserError(f"{source}: series have 0 channels", hint="pass x with shape (N, C, T), C >= 1")
+    if length == "mask":
+        items = [_strip_trailing_nan(s) if s.shape[1] else s for s in items]
     lens = np.array([s.shape[1] for s in items])
     if lens.min() < 1:
-        raise UserError(f"{source}: a series has length 0")
+        raise UserError(f"{source}: a series has length 0" + (" (no values before its NaN padding)"
+                                                              if length == "mask" else ""))
     f32_max = float(np.finfo(np.float32).max)
     if any(np.abs(s[np.isfinite(s)]).max(initial=0.0) > f32_max for s in items):
         raise UserError(f"{source}: values beyond the float32 range", hint="rescale the series first")
@@ -96,11 +129,16 @@ def to_series_array(
     if ragged and length == "error":
         raise UserError(
             f"{source}: series have unequal lengths ({lens.min()}..{lens.max()})",
-            hint="pass --set length=pad (repeat the last value), length=truncate (cut to the shortest) "
-                 "or length=resample (interpolate to the longest)",
+            hint="leave length at its default (mask: NaN padding that the methods mask), or pass --set length=pad "
+                 "(repeat the last value), length=truncate (cut to the shortest) or length=resample "
+                 "(interpolate to the longest)",
         )
     t = target_length or (int(lens.min()) if length == "truncate" else int(lens.max()))
-    if ragged or target_length:
+    if length == "mask":
+        if t < lens.max():
+            raise ValueError(f"target_length {t} is shorter than the longest series ({lens.max()})")
+        items = [np.pad(s, ((0, 0), (0, t - s.shape[1])), constant_values=np.nan) for s in items]
+    elif ragged or target_length:
         if length == "pad":
             items = [np.concatenate([s, np.repeat(s[:, -1:], t - s.shape[1], 1)], 1) if s.shape[1] < t
                      else s[:, :t] for s in items]
@@ -119,38 +157,93 @@ def _encode_labels(y_train: np.ndarray, y_test: np.ndarray | None) -> tuple[np.n
     return enc(y_train), None if y_test is None else enc(y_test), classes
 
 
-def _ucr_split(name: str, split: str) -> tuple[list[np.ndarray], np.ndarray]:
+def _sktime_dataset_dirs() -> tuple[Path, Path]:
+    """sktime's folder of bundled UCR/UEA sets and its folder of downloaded ones."""
+    import sktime.datasets
+
+    root = Path(sktime.datasets.__file__).parent
+    return root / "data", root / "local_data"
+
+
+def _sets_in(folder: Path) -> list[str]:
+    """Names of the classification sets in ``folder`` (a NAME/ folder holding NAME_TRAIN.ts and NAME_TEST.ts)."""
+    if not folder.is_dir():
+        return []
+    return sorted(d.name for d in folder.iterdir()
+                  if d.is_dir() and (d / f"{d.name}_TRAIN.ts").is_file() and (d / f"{d.name}_TEST.ts").is_file())
+
+
+def ucr_bundled_names() -> list[str]:
+    """The UCR/UEA sets that ship with the installed sktime (readable offline)."""
+    return _sets_in(_sktime_dataset_dirs()[0])
+
+
+def _check_ucr_available(name: str, download_ok: bool) -> None:
+    """Refuse a set that sktime would have to download, unless the user allowed downloads."""
+    if download_ok:
+        return
+    bundled, local = _sktime_dataset_dirs()
+    offline = set(_sets_in(bundled)) | set(_sets_in(local))
+    if name in offline:
+        return
+    names = ucr_bundled_names()
+    close = [n for n in sorted(offline) if n.lower() == name.lower()]
+    raise UserError(
+        f"UCR/UEA set '{name}' is not bundled with sktime" + (f" (did you mean {close[0]}?)" if close else ""),
+        hint=f"bundled (offline, case-sensitive): {', '.join(names) or 'none found'}; pass --download to let sktime "
+             "download it from timeseriesclassification.com (nothing is downloaded without --download)",
+    )
+
+
+def _ucr_split(name: str, split: str, download_ok: bool = False) -> tuple[list[np.ndarray], np.ndarray]:
     try:
         from sktime.datasets import load_UCR_UEA_dataset
     except ImportError:
         raise UserError("ucr:NAME needs sktime", hint="pip install 'selfsup[series]'") from None
+    _check_ucr_available(name, download_ok)
     try:
         x, y = load_UCR_UEA_dataset(name, split=split, return_X_y=True, return_type="nested_univ")
     except Exception as e:  # sktime raises various errors when a set is neither bundled nor downloadable
         raise UserError(
-            f"UCR/UEA set '{name}' is not available offline ({type(e).__name__})",
-            hint="sets bundled with sktime include GunPoint, ArrowHead, ItalyPowerDemand, OSULeaf, ACSF1, "
-                 "UnitTest, BasicMotions, JapaneseVowels (names are case-sensitive)",
+            f"UCR/UEA set '{name}' could not be loaded ({type(e).__name__}: {e})"[:300],
+            hint=f"bundled sets (offline): {', '.join(ucr_bundled_names())}; with --download, check the name "
+                 "(case-sensitive) and the network",
         ) from None
     seqs = [np.stack([np.asarray(x.iloc[i, c], dtype=np.float64) for c in range(x.shape[1])]) for i in range(len(x))]
     return seqs, np.asarray(y)
 
 
+def _common_length(length: str, lens: list[int]) -> int | None:
+    """The one length both splits are brought to (None: leave as loaded, for length=error)."""
+    if length in ("mask", "pad", "resample"):
+        return max(lens)
+    return min(lens) if length == "truncate" else None
+
+
 @register_dataset("ucr", "UCR/UEA time series bundled with sktime (official split), e.g. ucr:GunPoint",
                   prefix=True, modality="series")
-def load_ucr(name: str, length: str = "error", nan: str = "error", **_: Any) -> ArrayDataset:
-    """Load a UCR/UEA archive set with its official train/test split."""
-    tr, ytr = _ucr_split(name, "train")
-    te, yte = _ucr_split(name, "test")
+def load_ucr(name: str, length: str = DEFAULT_LENGTH, nan: str = "error", download_ok: bool = False,
+             **_: Any) -> ArrayDataset:
+    """Load a UCR/UEA archive set with its official train/test split.
+
+    Only sets bundled with sktime (or already downloaded) are read unless ``download_ok``.
+    """
+    tr, ytr = _ucr_split(name, "train", download_ok)
+    te, yte = _ucr_split(name, "test", download_ok)
+    if length == "mask":
+        tr, te = [_strip_trailing_nan(s) for s in tr], [_strip_trailing_nan(s) for s in te]
     lens = [s.shape[1] for s in tr + te]
-    target = max(lens) if length in ("pad", "resample") else (min(lens) if length == "truncate" else None)
+    target = _common_length(length, lens)
     xtr = to_series_array(tr, length=length, nan=nan, source=f"ucr:{name} (train)", target_length=target)
     xte = to_series_array(te, length=length, nan=nan, source=f"ucr:{name} (test)", target_length=target)
     ytr_i, yte_i, classes = _encode_labels(ytr, yte)
+    meta = {"source": "sktime bundled UCR/UEA archive", "length": length}
+    if length == "mask":
+        meta["lengths"] = [int(min(lens)), int(max(lens))]
     return ArrayDataset(
         name=f"ucr:{name}", x_train=torch.from_numpy(xtr), y_train=torch.from_numpy(ytr_i),
         x_test=torch.from_numpy(xte), y_test=torch.from_numpy(yte_i), classes=classes,
-        modality="series", meta={"source": "sktime bundled UCR/UEA archive"},
+        modality="series", meta=meta,
     )
 
 
@@ -215,7 +308,7 @@ def _series_labels(y: Any, n: int, path: Path, key: str) -> np.ndarray:
 
 @register_dataset("series", "user time series: .npz with x (N, C, T) [+ y, x_test, y_test] or .csv (label, values...)",
                   prefix=True, modality="series")
-def load_series(path_str: str, length: str = "error", nan: str = "error", **_: Any) -> ArrayDataset:
+def load_series(path_str: str, length: str = DEFAULT_LENGTH, nan: str = "error", **_: Any) -> ArrayDataset:
     """Load user series; without a test split a fixed stratified 80/20 split (seed 0) is made."""
     path = Path(path_str).expanduser()
     if not path.exists():
@@ -237,10 +330,14 @@ def load_series(path_str: str, length: str = "error", nan: str = "error", **_: A
     y = _series_labels(arrays["y"], len(x), path, "y") if "y" in arrays else None
     if "x_test" in arrays:
         xt = to_series_array(arrays["x_test"], length=length, nan=nan, source=f"{path} 'x_test'",
-                             target_length=x.shape[2] if length != "error" else None)
+                             target_length=x.shape[2] if length not in ("error", "mask") else None)
+        if length == "mask" and xt.ndim == 3 and xt.shape[1] == x.shape[1] and xt.shape[2] != x.shape[2]:
+            t = max(x.shape[2], xt.shape[2])  # both splits NaN-padded to one length
+            x, xt = (np.pad(a, ((0, 0), (0, 0), (0, t - a.shape[2])), constant_values=np.nan) for a in (x, xt))
         if xt.shape[1:] != x.shape[1:]:
             raise UserError(f"{path}: x_test shape {xt.shape} does not match x {x.shape}",
-                            hint="pass --set length=resample to bring both to one length")
+                            hint="x and x_test need the same channels; pass --set length=resample to bring both "
+                                 "to one length")
         yt = _series_labels(arrays["y_test"], len(xt), path, "y_test") if "y_test" in arrays else None
         x_tr, x_te, y_tr, y_te = x, xt, y, yt
     else:
@@ -254,5 +351,5 @@ def load_series(path_str: str, length: str = "error", nan: str = "error", **_: A
     t = (lambda a: None if a is None else torch.from_numpy(a))
     return ArrayDataset(
         name=f"series:{path}", x_train=torch.from_numpy(x_tr), y_train=t(y_tr), x_test=torch.from_numpy(x_te),
-        y_test=t(y_te), classes=classes, modality="series", meta={"source": str(path)},
+        y_test=t(y_te), classes=classes, modality="series", meta={"source": str(path), "length": length},
     )

@@ -29,6 +29,7 @@ from torch import Tensor, nn
 
 from selfsup.errors import UserError
 from selfsup.functional.color import rgb_to_lab
+from selfsup.functional.padding import pad_beyond, series_lengths
 
 SPLIT_HELP = "use lab (RGB images), halves, or channels:0,1,2/3,4,5"
 SERIES_Z_CLIP = 3.0  # series units: per-sample, per-channel z-scores clipped to [-3, 3], mapped to [0, 1]
@@ -43,9 +44,20 @@ class SplitSpec:
     groups: tuple[tuple[int, ...], tuple[int, ...]] = ((), ())
 
     def take(self, u: Tensor, part: int) -> Tensor:
-        """The values of part 0 (A) or 1 (B) of (B, C, ...) units ``u``."""
+        """The values of part 0 (A) or 1 (B) of (B, C, ...) units ``u``.
+
+        NaN-padded series (unequal lengths) split each series' own real steps in halves; each half
+        starts at index 0 of its part and is NaN-padded to the part's width (T // 2, T - T // 2).
+        """
         if self.kind == "halves":
             w = u.shape[-1] // 2
+            if u.dim() == 3 and bool(torch.isnan(u).any()):
+                lengths = series_lengths(u)
+                start = torch.zeros_like(lengths) if part == 0 else lengths // 2
+                n = lengths // 2 if part == 0 else lengths - lengths // 2
+                width = w if part == 0 else u.shape[-1] - w
+                idx = (start[:, None] + torch.arange(width, device=u.device)[None]).clamp_max(u.shape[-1] - 1)
+                return pad_beyond(u.gather(2, idx[:, None].expand(u.shape[0], u.shape[1], width)), n)
             return u[..., :w] if part == 0 else u[..., w:]
         return u[:, list(self.groups[part])]
 
@@ -148,7 +160,13 @@ class SplitEncoder(nn.Module):
         (for "lab": L/100, (a+110)/220, (b+110)/220)."""
         x = x.float()
         if self.series:
-            z = (x - x.mean(-1, keepdim=True)) / x.std(-1, keepdim=True).clamp_min(1e-6)
+            if bool(torch.isnan(x).any()):  # NaN-padded (unequal lengths): statistics of the real steps; padding stays NaN
+                mean = torch.nanmean(x, -1, keepdim=True)
+                n = (~torch.isnan(x)).sum(-1, keepdim=True)
+                std = ((x - mean).nan_to_num(0.0).square().sum(-1, keepdim=True) / (n - 1).clamp_min(1)).sqrt()
+            else:
+                mean, std = x.mean(-1, keepdim=True), x.std(-1, keepdim=True)
+            z = (x - mean) / std.clamp_min(1e-6)
             return (z.clamp(-SERIES_Z_CLIP, SERIES_Z_CLIP) + SERIES_Z_CLIP) / (2 * SERIES_Z_CLIP)
         raw = (x * self._chan(self.data_std, x) + self._chan(self.data_mean, x)).clamp(0.0, 1.0)
         if self.spec.kind == "lab":
@@ -168,8 +186,13 @@ class SplitEncoder(nn.Module):
         """(units (B, C, ...), [features of part A (B, D_a), of part B (B, D_b)])."""
         u = self.units(x)
         z = self.net_input(u)
-        masks = self.part_masks.to(z.dtype)
-        feats = [net(z * masks[p].unsqueeze(0)) for p, net in enumerate(self.nets)]
+        masks = self.part_masks.to(z.dtype).unsqueeze(1)  # (2, 1, C, ...)
+        if self.series and self.spec.kind == "halves" and bool(torch.isnan(z).any()):
+            # NaN-padded series: the halves of each series' own real steps (padding stays NaN for the encoder)
+            half = (series_lengths(z) // 2)[:, None, None]  # (B, 1, 1)
+            pos = torch.arange(z.shape[-1], device=z.device)[None, None]  # (1, 1, T)
+            masks = torch.stack([pos < half, pos >= half]).to(z.dtype)  # (2, B, 1, T)
+        feats = [net(z * masks[p]) for p, net in enumerate(self.nets)]  # a zeroed step stays NaN where padded
         return u, feats
 
     def forward(self, x: Tensor) -> Tensor:

@@ -3,7 +3,10 @@
 * ``svm``: RBF-SVM on the features with C chosen by cross-validation on the training labels
   (the protocol of TS2Vec, Yue et al. 2022, and T-Loss, Franceschi et al. 2019);
 * ``linear``: the harness' linear probe;
-* baselines: 1-NN (Euclidean) and RBF-SVM on the raw series.
+* baselines: 1-NN (Euclidean) and RBF-SVM on the raw series. Series of unequal lengths (NaN-padded)
+  have no common raw feature space: for the raw baselines every series' real steps are resampled to
+  the padded length by linear interpolation (:data:`RAW_UNEQUAL`); :func:`raw_series` also offers
+  ``"pad"`` (repeat the last value), the other common choice.
 
 Low-label: each fraction uses a class-balanced subset of the training labels (seeded).
 """
@@ -18,8 +21,10 @@ from torch import Tensor
 
 from selfsup.eval.linear import linear_probe_accuracy
 from selfsup.eval.lowlabel import balanced_subset, mean_std, parse_fraction
+from selfsup.functional.padding import series_lengths
 
 SVM_C_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1, 10, 100, 1000, 10000)
+RAW_UNEQUAL = "each series resampled to the padded length (linear interpolation of its real steps)"
 
 
 def svm_accuracy(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tensor, seed: int = 0) -> float:
@@ -27,8 +32,8 @@ def svm_accuracy(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tenso
     from sklearn.model_selection import GridSearchCV, StratifiedKFold
     from sklearn.svm import SVC
 
-    xtr, ytr = train_x.double().numpy(), train_y.numpy()
-    xte, yte = test_x.double().numpy(), test_y.numpy()
+    xtr, ytr = train_x.double().cpu().numpy(), train_y.cpu().numpy()
+    xte, yte = test_x.double().cpu().numpy(), test_y.cpu().numpy()
     counts = np.bincount(ytr)
     counts = counts[counts > 0]
     if len(counts) < 2:
@@ -71,12 +76,37 @@ def series_protocols(ftr: Tensor, ytr: Tensor, fte: Tensor, yte: Tensor, protoco
             frac = parse_fraction(lab)
             accs = []
             for s in (seeds if frac < 1 else seeds[:1]):
-                idx = balanced_subset(ytr, frac, s) if frac < 1 else torch.arange(len(ytr))
+                idx = balanced_subset(ytr, frac, s) if frac < 1 else torch.arange(len(ytr), device=ytr.device)
                 accs.append(_protocol(p, ftr[idx], ytr[idx], fte, yte, num_classes))
             out[p][lab] = mean_std(accs)
     return out
 
 
+def raw_series(x: Tensor, how: str = "resample") -> Tensor:
+    """(N, C, T) NaN-padded series -> (N, C, T) equal-length raw values without NaN.
+
+    ``how="resample"``: each series' real steps linearly interpolated to T steps; ``"pad"``: its last
+    real value repeated over the padding. Series without padding are returned as they are.
+    """
+    x = x.float()
+    if not bool(torch.isnan(x).any()):
+        return x
+    n, c, t = x.shape
+    lengths = series_lengths(x).clamp_min(1)  # (N,)
+    steps = torch.arange(t, device=x.device, dtype=torch.float64)[None]  # (1, T)
+    if how == "resample":
+        pos = steps * ((lengths[:, None] - 1).double() / max(t - 1, 1))  # (N, T) where each output step reads
+    elif how == "pad":
+        pos = torch.minimum(steps, (lengths[:, None] - 1).double())
+    else:
+        raise ValueError(f"unknown raw series option {how!r}")
+    lo = pos.floor().long()
+    hi = torch.minimum(lo + 1, lengths[:, None] - 1)
+    w = (pos - lo).float()[:, None]  # (N, 1, T)
+    take = (lambda i: x.gather(2, i[:, None].expand(n, c, t)))
+    return take(lo) * (1 - w) + take(hi) * w
+
+
 def flatten_series(x: Tensor) -> Tensor:
-    """(N, C, T) -> (N, C * T) raw features."""
-    return x.reshape(len(x), -1).float()
+    """(N, C, T) -> (N, C * T) raw features (unequal lengths: resampled, see :func:`raw_series`)."""
+    return raw_series(x).reshape(len(x), -1).float()

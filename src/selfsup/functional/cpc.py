@@ -35,10 +35,26 @@ def cpc_logits(pred: Tensor, z: Tensor, k: int) -> tuple[Tensor, Tensor]:
     return logits, torch.arange(q.shape[0], device=z.device)
 
 
-def cpc_loss(preds: list[Tensor], z: Tensor) -> Tensor:
-    """Mean InfoNCE over steps k = 1..len(preds); ``preds[k-1]`` is (B, T, D) for step k."""
+def cpc_loss(preds: list[Tensor], z: Tensor, valid: Tensor | None = None) -> Tensor:
+    """Mean InfoNCE over steps k = 1..len(preds); ``preds[k-1]`` is (B, T, D) for step k.
+
+    ``valid`` (B, T) bool marks the real (non-padding) steps of series of unequal lengths, valid steps
+    first: a context c_t predicts z_{t+k} only where z_{t+k} is valid, and only valid z_{s+k} are
+    negatives. A step k with no such pair in the batch is left out of the mean.
+    """
     losses = []
     for k, p in enumerate(preds, start=1):
-        logits, pos = cpc_logits(p, z, k)
+        if valid is None:
+            logits, pos = cpc_logits(p, z, k)
+        else:
+            b, t, d = z.shape
+            keep = valid[:, k:].reshape(-1)  # (B * (T - k),): pair (b, t) kept iff z_{t+k} of b is real
+            if not bool(keep.any()):
+                continue
+            q = p[:, : t - k].reshape(-1, d)[keep].float()  # (N', D)
+            keys = z[:, k:].reshape(-1, d)[keep].float()  # (N', D)
+            logits, pos = q @ keys.t(), torch.arange(q.shape[0], device=z.device)
         losses.append(F.cross_entropy(logits, pos))
+    if not losses:
+        raise ValueError("no (t, t + k) pair of valid steps in the batch")
     return torch.stack(losses).mean()

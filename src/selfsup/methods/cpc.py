@@ -4,6 +4,10 @@ g_enc (strided 1-D conv) maps a series to encodings z_t, g_ar (GRU) summarises z
 context c_t, and one linear predictor per step k = 1..K scores the true z_{t+k} against every
 other z in the batch (other sequences and other time steps) with InfoNCE.
 Downstream representation: mean-pooled c_t concatenated with mean-pooled z_t.
+
+Unequal lengths (NaN-padded batches): g_enc masks the padding (its z_t of a series equal those of the
+unpadded series), the causal GRU's c_t at real steps never reads a later (padded) step, no context
+predicts a padded z_{t+k} and no padded z is a negative; the pooling runs over the real steps.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from torch import Tensor, nn
 from selfsup.augment.sequence import jitter, scaling
 from selfsup.errors import UserError
 from selfsup.functional.cpc import cpc_loss
+from selfsup.functional.padding import masked_mean, trim_padding
 from selfsup.methods.base import DataInfo, MethodSpec, StepOutput, register_method
 from selfsup.modules.autoregressor import GRUAutoregressor
 
@@ -59,31 +64,37 @@ class CPC(nn.Module):
         self.out_dim = encoder.out_dim + cfg.context_dim
 
     def training_step(self, batch: tuple[Tensor, ...] | Tensor) -> StepOutput:
-        x = (batch[0] if isinstance(batch, (tuple, list)) else batch).float()  # (B, C, T)
-        with torch.no_grad():
+        x = trim_padding((batch[0] if isinstance(batch, (tuple, list)) else batch).float())  # (B, C, T), NaN-padded
+        with torch.no_grad():  # NaN padding stays NaN through both
             if self.cfg.scaling > 0:
                 x = scaling(x, self.cfg.scaling, self.gen)
             if self.cfg.jitter > 0:
                 x = jitter(x, self.cfg.jitter, self.gen)
-        z = self.encoder.forward_seq(x)  # (B, T', D)
+        z, valid = self._encode(x)  # (B, T', D), (B, T') or None
         k_max = min(self.cfg.steps, z.shape[1] - 1)
-        if k_max < 1:
-            raise UserError(f"series too short for CPC: the encoder leaves {z.shape[1]} step(s)",
+        if k_max < 1 or (valid is not None and not bool(valid[:, 1:].any())):
+            n = z.shape[1] if valid is None else int(valid.sum(1).max())
+            raise UserError(f"series too short for CPC: the encoder leaves {n} step(s)",
                             hint="use fewer/smaller strides (--set strides=...) or longer series")
-        c = self.ar(z)  # (B, T', H)
+        c = self.ar(z)  # (B, T', H); causal, so c_t at a real step reads real steps only
         preds = [self.predictors[k - 1](c) for k in range(1, k_max + 1)]  # K x (B, T', D)
-        loss = cpc_loss(preds, z)
+        loss = cpc_loss(preds, z, valid)
         return StepOutput(loss, {"loss": float(loss.detach())})
+
+    def _encode(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
+        if hasattr(self.encoder, "forward_masked"):
+            return self.encoder.forward_masked(x)
+        return self.encoder.forward_seq(x), None
 
     def on_after_optimizer_step(self, step: int) -> None:
         """CPC keeps no state between steps."""
 
     @torch.no_grad()
     def embed(self, x: Tensor) -> Tensor:
-        """(B, C, T) -> (B, D + H): mean-pooled z_t and c_t."""
-        z = self.encoder.forward_seq(x.float())
+        """(B, C, T) -> (B, D + H): z_t and c_t mean-pooled over the real steps."""
+        z, valid = self._encode(trim_padding(x.float()))
         c = self.ar(z)
-        return torch.cat([z.mean(1), c.mean(1)], dim=1)
+        return torch.cat([masked_mean(z, valid), masked_mean(c, valid)], dim=1)
 
 
 def build_cpc(cfg: CPCConfig, encoder: nn.Module, info: DataInfo, seed: int) -> CPC:

@@ -61,11 +61,19 @@ class SplitBrainConfig:
 
 
 def pool_targets(u: Tensor, stride: int) -> Tensor:
-    """Average-pool (B, C, H, W) or (B, C, T) by ``stride`` (partial windows kept)."""
+    """Average-pool (B, C, H, W) or (B, C, T) by ``stride`` (partial windows kept).
+
+    NaN-padded series: the mean of each window's real steps, NaN for a window of padding only.
+    """
     if stride == 1:
         return u
     if u.dim() == 4:
         return F.avg_pool2d(u, stride, stride, ceil_mode=True)
+    if bool(torch.isnan(u).any()):
+        real = (~torch.isnan(u)).to(u.dtype)
+        total = F.avg_pool1d(u.nan_to_num(0.0), stride, stride, ceil_mode=True)
+        count = F.avg_pool1d(real, stride, stride, ceil_mode=True)
+        return torch.where(count > 0, total / count.clamp_min(1e-12), torch.full_like(total, float("nan")))
     return F.avg_pool1d(u, stride, stride, ceil_mode=True)
 
 
@@ -136,14 +144,17 @@ class SplitBrain(nn.Module):
         losses = []
         for p in (0, 1):
             q = 1 - p
-            target = self.part_target(u.detach(), q)  # (B, n_q, ...)
+            target = self.part_target(u.detach(), q)  # (B, n_q, ...); NaN at the padding of unequal-length series
             out = self.decoders[p](feats[p]).float()  # (B, K_q * n_q', ...) or (B, n_q, ...)
+            pad = torch.isnan(target)  # padded targets are no data: left out of the loss
             if self.cfg.target == "regression":
-                losses.append(F.mse_loss(out, target))
+                losses.append(F.mse_loss(out[~pad], target[~pad]) if bool(pad.any()) else F.mse_loss(out, target))
             else:
-                idx = self.quantize(target, q)  # (B, n_q', ...)
+                idx = self.quantize(target.nan_to_num(0.0), q)  # (B, n_q', ...)
+                if bool(pad.any()):
+                    idx = idx.masked_fill(pad, -100)  # cross_entropy's ignore_index
                 logits = out.reshape(len(out), self.classes[q], *idx.shape[1:])  # (B, K_q, n_q', ...)
-                losses.append(F.cross_entropy(logits, idx))
+                losses.append(F.cross_entropy(logits, idx, ignore_index=-100))
         loss = 0.5 * (losses[0] + losses[1])
         return StepOutput(loss, {"loss": float(loss.detach()), "loss_a_to_b": float(losses[0].detach()),
                                  "loss_b_to_a": float(losses[1].detach())})

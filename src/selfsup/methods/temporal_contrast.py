@@ -1,6 +1,10 @@
 """Temporal contrast on time series: windows close in time are positives, windows far away in the
 same series and windows of other series are negatives (the "adjacent frames are similar, distant
 frames are not" idea of time-contrastive learning, Sermanet et al. 2018, applied to series).
+
+Unequal lengths (NaN-padded batches): each series' windows are drawn inside its own real steps, with
+the window length and shifts as fractions of its own length; windows shorter than the batch's longest
+are NaN-padded, which the encoder masks and its pooling skips.
 """
 
 from __future__ import annotations
@@ -11,8 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from selfsup.augment.sequence import jitter, scaling
+from selfsup.augment.sequence import jitter, randint_per_sample, scaling
 from selfsup.errors import UserError
+from selfsup.functional.padding import pad_beyond, split_padding, trim_padding
 from selfsup.methods.base import DataInfo, MethodSpec, StepOutput, register_method
 from selfsup.modules import projection_head
 
@@ -60,6 +65,9 @@ class TemporalContrast(nn.Module):
         self.gen = torch.Generator().manual_seed(cfg.seed)
 
     def _windows(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        x, lengths = split_padding(trim_padding(x))
+        if lengths is not None:
+            return self._ragged_windows(x, lengths)
         b, c, t = x.shape
         w = max(2, int(round(self.cfg.window * t)))
         w = min(w, t)
@@ -75,6 +83,32 @@ class TemporalContrast(nn.Module):
         for s in (a, p, far):
             idx = (s[:, None] + ar[None]).to(x.device)  # (B, W)
             v = x.gather(2, idx[:, None].expand(b, c, w))
+            if self.cfg.scaling > 0:
+                v = scaling(v, self.cfg.scaling, g)
+            if self.cfg.jitter > 0:
+                v = jitter(v, self.cfg.jitter, g)
+            views.append(v)
+        return views[0], views[1], views[2]
+
+    def _ragged_windows(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Windows of NaN-padded series (padding zeroed in ``x``, real lengths (B,)): each series' windows
+        lie in its real steps; (B, C, W) NaN-padded past each window's length, W the longest window."""
+        b, c, t = x.shape
+        lengths = lengths.cpu()
+        w = torch.round(self.cfg.window * lengths.double()).long().clamp_min(2).minimum(lengths)  # (B,)
+        span = lengths - w
+        g = self.gen
+        a = randint_per_sample(span, g)
+        shift = torch.round(self.cfg.max_shift * lengths.double()).long().clamp_min(1)
+        d = randint_per_sample(2 * shift, g) - shift
+        p = torch.minimum((a + d).clamp_min(0), span)
+        far = (a + span // 2 + randint_per_sample((span // 2 + 1).clamp_min(1) - 1, g)) % (span + 1)
+        width = int(w.max())
+        ar = torch.arange(width)
+        views = []
+        for s in (a, p, far):
+            idx = (s[:, None] + ar[None]).clamp_max(t - 1).to(x.device)  # (B, W)
+            v = pad_beyond(x.gather(2, idx[:, None].expand(b, c, width)), w)  # NaN past each window
             if self.cfg.scaling > 0:
                 v = scaling(v, self.cfg.scaling, g)
             if self.cfg.jitter > 0:
@@ -100,8 +134,8 @@ class TemporalContrast(nn.Module):
 
     @torch.no_grad()
     def embed(self, x: Tensor) -> Tensor:
-        """Encoder features (B, D) of the whole series."""
-        return self.encoder(x.float())
+        """Encoder features (B, D) of the whole series (pooled over its real steps)."""
+        return self.encoder(trim_padding(x.float()))
 
 
 def build_temporal_contrast(cfg: TemporalContrastConfig, encoder: nn.Module, info: DataInfo, seed: int) -> TemporalContrast:

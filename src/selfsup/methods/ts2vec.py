@@ -1,6 +1,11 @@
 """TS2Vec-style hierarchical contrast (Yue et al., 2022): two overlapping random crops of each
 series, random timestamp masking, a dilated conv encoder, and instance + temporal contrast at
 every time scale on the overlapping part. Representation: max-pooled timestamp features.
+
+Unequal lengths (NaN-padded batches): the crops are drawn inside a frame as long as the batch's
+shortest series, placed at a random offset inside each series' real steps (TS2Vec's per-series crop
+offset), so no crop ever holds a padded step; the representation max-pools over the real steps.
+With equal lengths the frame is the whole series (offset 0).
 """
 
 from __future__ import annotations
@@ -10,8 +15,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from selfsup.augment.sequence import crop_at, randint_per_sample
 from selfsup.errors import UserError
 from selfsup.functional.hierarchical import hierarchical_contrast
+from selfsup.functional.padding import split_padding, trim_padding
 from selfsup.methods.base import DataInfo, MethodSpec, StepOutput, register_method
 
 
@@ -47,8 +54,10 @@ class TS2Vec(nn.Module):
         self.gen = torch.Generator().manual_seed(cfg.seed)
 
     def training_step(self, batch: tuple[Tensor, ...] | Tensor) -> StepOutput:
-        x = (batch[0] if isinstance(batch, (tuple, list)) else batch).float()  # (B, C, T)
-        b, _, t = x.shape
+        x = trim_padding((batch[0] if isinstance(batch, (tuple, list)) else batch).float())  # (B, C, T)
+        x, lengths = split_padding(x)  # padding zeroed; lengths (B,) or None
+        b = x.shape[0]
+        t = x.shape[-1] if lengths is None else int(lengths.min())  # the crop frame
         g = self.gen
         # overlap [a2, b1) of crops [a1, b1) and [a2, b2), with a1 <= a2 < b1 <= b2 (one draw per batch, as TS2Vec)
         crop_l = int(torch.randint(2, t + 1, (1,), generator=g)) if t > 2 else t
@@ -56,7 +65,11 @@ class TS2Vec(nn.Module):
         b1 = a2 + crop_l
         a1 = int(torch.randint(0, a2 + 1, (1,), generator=g))
         b2 = int(torch.randint(b1, t + 1, (1,), generator=g))
-        v1, v2 = x[..., a1:b1], x[..., a2:b2]
+        if lengths is None or bool((lengths == t).all()):
+            v1, v2 = x[..., a1:b1], x[..., a2:b2]
+        else:  # the frame [off, off + t) of each series lies inside its real steps
+            off = randint_per_sample(lengths.cpu() - t, g)  # (B,)
+            v1, v2 = crop_at(x, off + a1, b1 - a1), crop_at(x, off + a2, b2 - a2)
         m1 = torch.rand(b, v1.shape[-1], generator=g) >= self.cfg.mask_prob
         m2 = torch.rand(b, v2.shape[-1], generator=g) >= self.cfg.mask_prob
         z1 = self.encoder.forward_seq(v1, m1.to(x.device))[:, a2 - a1:]  # (B, L, D) overlap
@@ -69,8 +82,8 @@ class TS2Vec(nn.Module):
 
     @torch.no_grad()
     def embed(self, x: Tensor) -> Tensor:
-        """(B, C, T) -> (B, D): max-pooled timestamp representations of the whole series."""
-        return self.encoder(x.float())
+        """(B, C, T) -> (B, D): timestamp representations of the whole series, max-pooled over its real steps."""
+        return self.encoder(trim_padding(x.float()))
 
 
 def build_ts2vec(cfg: TS2VecConfig, encoder: nn.Module, info: DataInfo, seed: int) -> TS2Vec:
