@@ -65,7 +65,7 @@ def kmeans_labels(x: Tensor, k: int, seed: int = 0, n_init: int = 3) -> np.ndarr
     """Cluster assignments of k-means (k-means++ init, ``n_init`` restarts)."""
     from sklearn.cluster import KMeans
 
-    return KMeans(k, n_init=n_init, random_state=seed).fit_predict(x.double().numpy())
+    return KMeans(k, n_init=n_init, random_state=seed).fit_predict(x.detach().double().cpu().numpy())
 
 
 def cluster_scores(features: Tensor, labels: Tensor, num_classes: int, seeds: tuple[int, ...] = (0, 1, 2),

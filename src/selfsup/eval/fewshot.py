@@ -74,10 +74,11 @@ def fewshot_accuracy(x: Tensor, y: Tensor, n_way: int = 5, k_shot: int = 5, n_qu
     feats = F.normalize(x.float(), dim=1)
     accs = []
     for _ in range(episodes):
-        s, q, chosen = sample_episode(y_np, n_way, k_shot, n_query, rng)
+        s, q, _ = sample_episode(y_np, n_way, k_shot, n_query, rng)
+        s, q = torch.from_numpy(s).to(feats.device), torch.from_numpy(q).to(feats.device)
         protos = F.normalize(feats[s].view(n_way, k_shot, -1).mean(1), dim=1)  # (N, D)
         pred = (feats[q] @ protos.t()).argmax(1)  # (N*Q,)
-        truth = torch.arange(n_way).repeat_interleave(n_query)
+        truth = torch.arange(n_way, device=pred.device).repeat_interleave(n_query)
         accs.append(float((pred == truth).float().mean()))
     arr = np.asarray(accs)
     ci = 1.96 * arr.std(ddof=1) / math.sqrt(len(arr)) if len(arr) > 1 else 0.0

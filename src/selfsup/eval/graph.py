@@ -68,7 +68,8 @@ def node_split(y: Tensor, train_mask: Tensor | None = None, test_mask: Tensor | 
         k = min(per_class, max(1, len(idx) // 2))
         tr.append(idx[:k])
         te.append(idx[k:])
-    return NodeSplit("random", torch.from_numpy(np.sort(np.concatenate(tr))), torch.from_numpy(np.sort(np.concatenate(te))))
+    train, test = (torch.from_numpy(np.sort(np.concatenate(i))).to(y.device) for i in (tr, te))
+    return NodeSplit("random", train, test)
 
 
 def select_l2_on_nodes(feats: Tensor, y: Tensor, train: Tensor, val: Tensor, cfg: LinearProbeConfig) -> float:
@@ -109,7 +110,7 @@ def node_protocols(feats: Tensor, y: Tensor, split: NodeSplit, cfg: EvalConfig,
         out[proto] = {split.name: mean_std(accs)}
         log(f"  {proto:<7} {split.name:>6}: {out[proto][split.name]['mean']:.4f} ± {out[proto][split.name]['std']:.4f}")
     if cfg.labels:
-        is_test = torch.zeros(len(y), dtype=torch.bool)
+        is_test = torch.zeros(len(y), dtype=torch.bool, device=te.device)
         is_test[te] = True
         pool = (~is_test).nonzero().flatten()
         low = protocols_on_features(feats[pool], y[pool], feats[te], y[te], cfg, c, log)

@@ -30,7 +30,8 @@ def knn_predict(
         chunk: test rows per matrix product.
 
     Returns:
-        (M,) predicted labels.
+        (M,) predicted labels, on ``test_x``'s device (every tensor is made there: CUDA features stay on
+        the GPU).
     """
     if len(train_x) == 0:
         raise ValueError("kNN needs at least one training sample")
@@ -44,10 +45,10 @@ def knn_predict(
         sim = q @ tr.t()  # (m, N)
         top_sim, top_idx = sim.topk(k, dim=1)  # (m, k)
         w = torch.exp(top_sim / temperature)  # (m, k)
-        votes = torch.zeros(len(q), c, dtype=w.dtype)
+        votes = torch.zeros(len(q), c, dtype=w.dtype, device=w.device)
         votes.scatter_add_(1, ytr[top_idx], w)  # (m, C)
         preds.append(votes.argmax(dim=1))
-    return torch.cat(preds) if preds else torch.zeros(0, dtype=torch.long)
+    return torch.cat(preds) if preds else torch.zeros(0, dtype=torch.long, device=test_x.device)
 
 
 def knn_accuracy(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tensor, k: int = 200,

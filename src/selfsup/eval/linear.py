@@ -41,8 +41,8 @@ def _fit(x: Tensor, y: Tensor, num_classes: int, l2: float, max_iter: int) -> tu
     # Weights stored as (classes, features): F.linear's backward then computes the weight gradient as
     # g^T @ x, about 3x faster on CPU than the (features, classes) layout's x^T @ g for skinny class counts.
     d = x.shape[1]
-    w = torch.zeros(num_classes, d, requires_grad=True)
-    b = torch.zeros(num_classes, requires_grad=True)
+    w = torch.zeros(num_classes, d, device=x.device, requires_grad=True)
+    b = torch.zeros(num_classes, device=x.device, requires_grad=True)
     opt = torch.optim.LBFGS([w, b], lr=1.0, max_iter=max_iter, history_size=20, line_search_fn="strong_wolfe")
 
     def closure() -> Tensor:
@@ -56,15 +56,16 @@ def _fit(x: Tensor, y: Tensor, num_classes: int, l2: float, max_iter: int) -> tu
 
 
 def _split(y: Tensor, frac: float, seed: int) -> tuple[Tensor, Tensor]:
+    """Stratified (kept, held-out ``frac``) indices of ``y``, on ``y``'s device."""
     rng = np.random.default_rng(seed)
-    y_np = y.numpy()
+    y_np = y.cpu().numpy()
     tr, va = [], []
     for c in np.unique(y_np):
         idx = rng.permutation(np.flatnonzero(y_np == c))
         k = int(round(len(idx) * frac)) if len(idx) > 1 else 0
         va.append(idx[:k])
         tr.append(idx[k:])
-    return torch.from_numpy(np.concatenate(tr)), torch.from_numpy(np.concatenate(va))
+    return torch.from_numpy(np.concatenate(tr)).to(y.device), torch.from_numpy(np.concatenate(va)).to(y.device)
 
 
 def linear_probe_accuracy(
@@ -76,7 +77,9 @@ def linear_probe_accuracy(
     cfg: LinearProbeConfig | None = None,
     seed: int = 0,
 ) -> tuple[float, float]:
-    """Fit the probe on the training features and return (test accuracy, chosen L2)."""
+    """Fit the probe on the training features and return (test accuracy, chosen L2).
+
+    Runs on the features' device (the weights are made there, so CUDA features are probed on the GPU)."""
     cfg = cfg or LinearProbeConfig()
     c = int(num_classes or int(max(train_y.max(), test_y.max())) + 1)
     xtr, xte = train_x.float(), test_x.float()
@@ -88,7 +91,7 @@ def linear_probe_accuracy(
     with torch.enable_grad():
         best_l2 = cfg.l2_grid[0]
         if len(cfg.l2_grid) > 1:
-            pool = torch.arange(len(ytr))
+            pool = torch.arange(len(ytr), device=ytr.device)
             if cfg.grid_max_samples is not None and len(ytr) > cfg.grid_max_samples:
                 _, pool = _split(ytr, cfg.grid_max_samples / len(ytr), seed)  # stratified sample
             tr, va = (pool[i] for i in _split(ytr[pool], cfg.val_fraction, seed))

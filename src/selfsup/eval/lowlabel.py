@@ -20,11 +20,11 @@ def balanced_subset(y: Tensor, fraction: float, seed: int, min_per_class: int = 
     """Indices of a class-balanced subset holding ``fraction`` of the labels.
 
     Every class gets ``max(min_per_class, round(fraction * N / C))`` samples (or all
-    it has); ``fraction == 1`` returns every index.
+    it has); ``fraction == 1`` returns every index. The indices live on ``y``'s device.
     """
     n = len(y)
     if fraction >= 1.0:
-        return torch.arange(n)
+        return torch.arange(n, device=y.device)
     y_np = y.cpu().numpy()
     classes = np.unique(y_np)
     per_class = max(min_per_class, int(round(fraction * n / len(classes))))
@@ -33,7 +33,7 @@ def balanced_subset(y: Tensor, fraction: float, seed: int, min_per_class: int = 
     for c in classes:
         idx = np.flatnonzero(y_np == c)
         picked.append(rng.choice(idx, size=min(per_class, len(idx)), replace=False))
-    return torch.from_numpy(np.sort(np.concatenate(picked)))
+    return torch.from_numpy(np.sort(np.concatenate(picked))).to(y.device)
 
 
 def mean_std(values: list[float]) -> dict[str, float | list[float]]:

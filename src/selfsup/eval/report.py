@@ -110,8 +110,8 @@ def plot_embedding_map(features: Tensor, labels: Tensor, path: Path, classes: li
 
     rng = np.random.default_rng(seed)
     idx = rng.choice(len(features), size=min(n, len(features)), replace=False)
-    x = features[idx].float().numpy()
-    y = labels[idx].numpy()
+    x = features[idx].float().cpu().numpy()
+    y = labels[idx].cpu().numpy()
     if x.shape[1] > 50:
         x = PCA(50, random_state=seed).fit_transform(x)
     perplexity = min(30.0, max(2.0, (len(x) - 1) / 3))
