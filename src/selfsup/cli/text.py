@@ -291,9 +291,12 @@ def word2vec_lookup(run_dir: Path, meta: dict[str, Any], dim: int, seed: int = 0
                     log=print) -> tuple[Any, str]:
     """Word vectors trained on the run's pretraining corpus (cached in ``word2vec.npz``).
 
-    Uses selfsup's own word2vec engine; falls back to gensim's Word2Vec when that fails."""
+    Trained by selfsup's own word2vec engine. There is no fallback: an error of the engine stops
+    the evaluation (a ``UserError``, such as a corpus too small for a vocabulary, names the
+    baseline and how to leave it out; anything else is a bug and keeps its traceback)."""
     from selfsup.data.text import word_tokens
     from selfsup.data.text_tasks import load_documents
+    from selfsup.word2vec import Word2Vec
 
     cache = Path(run_dir) / "word2vec.npz"
     if cache.is_file():
@@ -305,21 +308,14 @@ def word2vec_lookup(run_dir: Path, meta: dict[str, Any], dim: int, seed: int = 0
                  if (t := word_tokens(s))]
         t0 = time.monotonic()
         try:
-            from selfsup.word2vec import Word2Vec
-
             m = Word2Vec(sents, vector_size=dim, window=5, min_count=2, sg=1, negative=5, epochs=5, seed=seed,
                          workers=1)
-            kv = m.wv
-            words, vecs = list(kv.words), np.asarray(kv.vectors, dtype=np.float32)  # (V, dim)
-            engine = "selfsup.word2vec (skip-gram, negative sampling)"
-        except Exception as e:  # the word2vec engine is developed separately; gensim is the fallback
-            from gensim.models import Word2Vec as GensimW2V
-
-            log(f"(selfsup word2vec unavailable: {type(e).__name__}: {str(e)[:120]}; using gensim)")
-            m = GensimW2V(sents, vector_size=dim, window=5, min_count=2, sg=1, negative=5, epochs=5, seed=seed,
-                          workers=1)
-            words, vecs = list(m.wv.index_to_key), np.asarray(m.wv.vectors, dtype=np.float32)
-            engine = "gensim Word2Vec (skip-gram, negative sampling)"
+        except UserError as e:
+            raise UserError(f"the word2vec baseline cannot be trained on {meta['dataset']}: {e.message}",
+                            hint="leave it out with --baselines bow,supervised,random_init") from e
+        kv = m.wv
+        words, vecs = list(kv.words), np.asarray(kv.vectors, dtype=np.float32)  # (V, dim)
+        engine = "selfsup.word2vec (skip-gram, negative sampling)"
         log(f"word2vec baseline: {len(words)} words in {time.monotonic() - t0:.1f} s ({engine})")
         np.savez(cache, words=np.array(words), vectors=vecs, engine=np.array(engine))
     index = {w: i for i, w in enumerate(words)}
