@@ -263,15 +263,37 @@ def frame_task(data: VideoDataset, per_clip: int = 2, seed: int = 0) -> ArrayDat
 
 
 # --------------------------------------------------------------------------- video:PATH
+VIDEO_EXTRA_HINT = ("pip install 'selfsup[video]' (from a checkout: pip install -e \".[video]\"), "
+                    "or pip install imageio av")
+
+
+def require_video_decoders(files: list[Path]) -> None:
+    """A ``UserError`` naming the ``video`` extra when a package needed to decode ``files`` is missing.
+
+    imageio reads every file; PyAV (``av``) decodes all but GIFs. A missing package is not a bad
+    file: this error stands whatever ``skip_bad_files`` says."""
+    if not files:
+        return
+    needed = [("imageio", "imageio.v3")]
+    if any(p.suffix.lower() != ".gif" for p in files):
+        needed.append(("av (PyAV)", "av"))
+    import importlib
+
+    for name, module in needed:
+        try:
+            importlib.import_module(module)
+        except ImportError as e:
+            raise UserError(f"reading video files ({files[0].name}, ...) needs imageio and PyAV, and {name} is not "
+                            f"installed ({type(e).__name__}: {e})", hint=VIDEO_EXTRA_HINT) from None
+
+
 def _read_video_file(path: Path) -> np.ndarray:
     """Decode a whole video file into (T, H, W, C) uint8, with a clear error."""
+    require_video_decoders([path])
     if path.stat().st_size == 0:
         raise UserError(f"video file {path} is empty", hint="delete it or pass --skip-bad-files")
-    try:
-        import imageio.v3 as iio
-    except ImportError:
-        raise UserError("reading video files needs imageio and PyAV",
-                        hint="pip install 'selfsup[video]' (imageio, av)") from None
+    import imageio.v3 as iio
+
     try:
         arr = iio.imread(path, plugin="pyav" if path.suffix.lower() != ".gif" else None, index=None)
     except Exception as e:  # imageio/PyAV raise many types for corrupt input
@@ -360,6 +382,7 @@ def load_video_folder(path: str, frames: int = 20, size: int = 64, gray: bool = 
     if not sources:
         raise UserError(f"no videos found in {root}",
                         hint=f"expected video files ({', '.join(sorted(VIDEO_EXTS))}) or sub-folders of frames")
+    require_video_decoders(videos)  # before the loop: a missing package is not an unreadable file
     decoded: list[np.ndarray] = []
     bad: list[tuple[str, str]] = []
     for src in sources:
