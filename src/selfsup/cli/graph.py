@@ -32,11 +32,12 @@ from selfsup.train.graph import GraphTrainConfig, fit_full_batch
 GRAPH_NAMES_HINT = "graph names: cora, citeseer, pubmed, planetoid:NAME:ROOT, edgelist:EDGES[,FEATURES[,LABELS]]"
 
 
-def load_graph(name: str, data_dir: str | None = None) -> Any:
-    """A registered graph dataset by name, with a clear error for non-graph names."""
+def load_graph(name: str, data_dir: str | None = None, download: bool = False) -> Any:
+    """A registered graph dataset by name, with a clear error for non-graph names (``download``: allow
+    fetching cora/citeseer/pubmed)."""
     from selfsup.data.graph import as_graph
 
-    return as_graph(name, data_dir=data_dir)
+    return as_graph(name, data_dir=data_dir, download_ok=download)
 
 
 def split_settings(spec: Any, overrides: dict[str, Any]) -> tuple[Any, GraphTrainConfig]:
@@ -75,7 +76,7 @@ def pretrain_graph(args: argparse.Namespace, spec: Any, overrides: dict[str, Any
             raise UserError(f"unknown preset '{args.preset}' for {spec.name}", hint=f"presets: {', '.join(spec.presets) or 'none'}")
         overrides = {**spec.presets[args.preset], **overrides}
     cfg, train = split_settings(spec, overrides)
-    data = load_graph(args.data, getattr(args, "data_dir", None))
+    data = load_graph(args.data, getattr(args, "data_dir", None), getattr(args, "download", False))
     print(f"{data.name}: {data.num_nodes} nodes, {data.edge_index.shape[1] // 2} edges, {data.num_features} features"
           + (f", {data.num_classes} classes" if data.y is not None else ""))
     out = Path(args.out)

@@ -188,7 +188,8 @@ def pretrain_deepwalk(args: argparse.Namespace, spec: Any, overrides: dict[str, 
     from selfsup.word2vec.walks import node_embeddings
 
     cfg = _config(spec, args, overrides)
-    data = load_dataset(args.data, data_dir=getattr(args, "data_dir", None))
+    data = load_dataset(args.data, data_dir=getattr(args, "data_dir", None),
+                        download_ok=getattr(args, "download", False))
     if not hasattr(data, "edge_index"):
         raise UserError(f"dataset '{args.data}' is not a graph",
                         hint="use cora, citeseer, pubmed, planetoid:NAME:ROOT or edgelist:EDGES[,FEATURES[,LABELS]]")

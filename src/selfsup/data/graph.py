@@ -3,6 +3,11 @@
 All sources become one :class:`GraphData`: node features ``x`` (N, F), ``edge_index`` (2, E)
 (both directions), optional labels ``y`` (N,) and boolean split masks. Registered names:
 ``cora``, ``citeseer``, ``pubmed``, ``planetoid:NAME:ROOT``, ``edgelist:EDGES[,FEATURES[,LABELS]]``.
+
+``cora``/``citeseer``/``pubmed`` read the Planetoid raw files (``ind.<name>.*``) from, in order,
+``--data-dir`` (``DIR/planetoid`` or ``DIR``), ``$SELFSUP_DATA_DIR`` (``.../planetoid`` or itself) and the
+download cache ``~/.cache/selfsup/planetoid``. Only with ``download_ok`` (``--download``) are missing
+files fetched, from the Planetoid authors' repository, into that cache.
 """
 
 from __future__ import annotations
@@ -10,6 +15,8 @@ from __future__ import annotations
 import os
 import pickle
 import struct
+import tempfile
+import urllib.request
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +31,10 @@ from selfsup.data.registry import register_dataset
 from selfsup.errors import UserError
 
 PLANETOID_NAMES = {"cora": "Cora", "citeseer": "CiteSeer", "pubmed": "PubMed"}
+PLANETOID_SUFFIXES = ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")
+# the official files of Yang et al. (2016), as PyTorch Geometric's Planetoid dataset fetches them
+PLANETOID_URL = "https://github.com/kimiyoung/planetoid/raw/master/data/"
+PLANETOID_CACHE = Path.home() / ".cache" / "selfsup" / "planetoid"
 
 
 @dataclass
@@ -176,20 +187,105 @@ def _symmetrize(edge_index: Tensor, n: int, name: str = "graph") -> Tensor:
 # ---------------------------------------------------------------- Planetoid
 
 
-def default_planetoid_dir(data_dir: str | os.PathLike | None = None) -> Path | None:
-    """--data-dir, else ../shared/data/planetoid (when present), else $SELFSUP_DATA_DIR(/planetoid)."""
+def planetoid_search_dirs(data_dir: str | os.PathLike | None = None) -> list[Path]:
+    """Roots searched for Planetoid graphs, in order: ``data_dir`` (``/planetoid``, then itself),
+    ``$SELFSUP_DATA_DIR`` (``/planetoid``, then itself), then the download cache."""
     cands: list[Path] = []
-    if data_dir:
-        d = Path(data_dir)
-        cands += [d / "planetoid", d]
-    cands.append(Path("..") / "shared" / "data" / "planetoid")
-    env = os.environ.get("SELFSUP_DATA_DIR")
-    if env:
-        cands += [Path(env) / "planetoid", Path(env)]
-    for c in cands:
-        if c.is_dir() and any((c / n / "raw").is_dir() or (c / n).is_dir() for n in PLANETOID_NAMES.values()):
+    for base in (data_dir, os.environ.get("SELFSUP_DATA_DIR")):
+        if base:
+            cands += [Path(base).expanduser() / "planetoid", Path(base).expanduser()]
+    return cands + [PLANETOID_CACHE]
+
+
+def _planetoid_files(canon: str) -> list[str]:
+    return [f"ind.{canon.lower()}.{s}" for s in PLANETOID_SUFFIXES]
+
+
+def _has_planetoid(canon: str, root: Path) -> bool:
+    raw = _planetoid_raw_dir(canon, root)
+    return all((raw / f).is_file() for f in _planetoid_files(canon))
+
+
+def default_planetoid_dir(data_dir: str | os.PathLike | None = None) -> Path | None:
+    """The first root of :func:`planetoid_search_dirs` holding any Planetoid graph, else ``data_dir``
+    (or None)."""
+    for c in planetoid_search_dirs(data_dir):
+        if c.is_dir() and any(_has_planetoid(n, c) for n in PLANETOID_NAMES.values()):
             return c
     return Path(data_dir) if data_dir else None
+
+
+def find_planetoid(name: str, data_dir: str | os.PathLike | None = None) -> Path | None:
+    """The first root of :func:`planetoid_search_dirs` holding all raw files of graph ``name``."""
+    canon = PLANETOID_NAMES[name.lower()]
+    return next((c for c in planetoid_search_dirs(data_dir) if _has_planetoid(canon, c)), None)
+
+
+def _fetch(url: str, dest: Path) -> None:
+    """Write the bytes at ``url`` to ``dest`` (the one place that touches the network)."""
+    with urllib.request.urlopen(url, timeout=60) as r, open(dest, "wb") as f:
+        while chunk := r.read(1 << 20):
+            f.write(chunk)
+
+
+def download_planetoid(name: str, root: Path | None = None) -> Path:
+    """Fetch the raw files of Planetoid graph ``name`` into ``root/<Name>/raw`` (default: the cache).
+
+    Each file is written under a temporary name, checked (:func:`_check_planetoid_file`) and only
+    then renamed; files already there and readable are kept. Returns ``root``.
+    """
+    canon = PLANETOID_NAMES[name.lower()]
+    root = Path(root) if root is not None else PLANETOID_CACHE
+    raw = root / canon / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for fname in _planetoid_files(canon):
+        target = raw / fname
+        if target.is_file():
+            try:
+                _check_planetoid_file(target)
+                continue
+            except UserError:
+                pass  # damaged: fetch it again
+        fd, tmp = tempfile.mkstemp(dir=raw, prefix=fname + ".", suffix=".part")
+        os.close(fd)
+        try:
+            try:
+                _fetch(PLANETOID_URL + fname, Path(tmp))
+            except OSError as e:  # urllib's URLError/HTTPError are OSErrors
+                raise UserError(f"downloading {PLANETOID_URL + fname} failed: {e}",
+                                hint=f"check the network, or put the raw files in DIR/planetoid/{canon}/raw "
+                                     "and pass --data-dir DIR") from None
+            _check_planetoid_file(Path(tmp), kind=fname.split(".", 2)[2])
+            os.replace(tmp, target)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    return root
+
+
+def locate_planetoid(name: str, data_dir: str | os.PathLike | None = None, download_ok: bool = False) -> Path:
+    """The root to read graph ``name`` from: a local copy (:func:`find_planetoid`), else, with
+    ``download_ok``, the cache after :func:`download_planetoid`; else a ``UserError`` saying where to
+    put the files."""
+    canon = PLANETOID_NAMES[name.lower()]
+    found = find_planetoid(name, data_dir)
+    if found is not None:
+        return found
+    if download_ok:
+        return download_planetoid(name)
+    files = _planetoid_files(canon)
+    searched = planetoid_search_dirs(data_dir)
+    partial = next((c for c in searched if any((_planetoid_raw_dir(canon, c) / f).is_file() for f in files)), None)
+    where = ""
+    if partial is not None:
+        raw = _planetoid_raw_dir(canon, partial)
+        where = f"; {raw} lacks {', '.join(f for f in files if not (raw / f).is_file())}"
+    raise UserError(
+        f"{canon} not found (searched {', '.join(str(c) for c in searched)}){where}",
+        hint=f"put the Planetoid raw files ({files[0]}, ...) in DIR/planetoid/{canon}/raw and pass --data-dir DIR "
+             f"or set SELFSUP_DATA_DIR=DIR, or pass --download to fetch them from {PLANETOID_URL} "
+             f"into {PLANETOID_CACHE}",
+    )
 
 
 def _planetoid_raw_dir(canon: str, root: Path) -> Path:
@@ -217,13 +313,14 @@ class _PlanetoidUnpickler(pickle.Unpickler):
         return super().find_class(module, name)
 
 
-def _check_planetoid_file(path: Path) -> None:
+def _check_planetoid_file(path: Path, kind: str | None = None) -> None:
     """Refuse a damaged ``ind.<name>.*`` file before PyG's reader sees it.
 
     PyG unpickles the files and makes the sparse feature matrices dense; a damaged CSR matrix
     (indices out of bounds) can crash the process there, so each matrix is validated first.
+    ``kind``: the file's suffix (``x``, ``graph``, ``test.index``, ...; default: from its name).
     """
-    kind = path.name.rsplit(".", 1)[-1]
+    kind = (kind or path.name).rsplit(".", 1)[-1]
     if kind == "index":  # test.index: text, one node id a line (parsed by PyG; errors are caught there)
         return
     fix = "the file is damaged; copy the Planetoid raw files (ind.<name>.*) again"
@@ -267,10 +364,11 @@ def load_planetoid(name: str, root: str | os.PathLike | None = None) -> GraphDat
     if root is None:
         raise UserError(
             f"{canon} not found: no Planetoid data directory",
-            hint="pass --data-dir DIR (holding planetoid/<Name>/raw), set SELFSUP_DATA_DIR, or use planetoid:NAME:ROOT",
+            hint="pass --data-dir DIR (holding planetoid/<Name>/raw), set SELFSUP_DATA_DIR, use planetoid:NAME:ROOT, "
+                 "or pass --download",
         )
     raw = _planetoid_raw_dir(canon, Path(root))
-    needed = [f"ind.{canon.lower()}.{s}" for s in ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")]
+    needed = _planetoid_files(canon)
     missing = [f for f in needed if not (raw / f).is_file()]
     if missing:
         raise UserError(
@@ -296,8 +394,8 @@ def load_planetoid(name: str, root: str | os.PathLike | None = None) -> GraphDat
 
 
 def _planetoid_loader(name: str):
-    def load(data_dir: str | None = None, **_: Any) -> GraphData:
-        return load_planetoid(name, default_planetoid_dir(data_dir))
+    def load(data_dir: str | None = None, download_ok: bool = False, **_: Any) -> GraphData:
+        return load_planetoid(name, locate_planetoid(name, data_dir, download_ok))
 
     return load
 
