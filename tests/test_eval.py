@@ -31,7 +31,9 @@ def test_tiny_sets_work():
     acc = knn_accuracy(xtr, ytr, xtr[:1], ytr[:1], k=200)
     assert acc == 1.0
     acc, _ = linear_probe_accuracy(xtr, ytr, xtr, ytr)
-    assert 0.0 <= acc <= 1.0
+    assert acc == 1.0  # 3 separated points, one per class: the probe fits them
+    assert linear_probe_accuracy(xtr, ytr, xtr, ytr[torch.tensor([1, 2, 0])])[0] == 0.0  # every test label wrong
+    assert linear_probe_accuracy(xtr, ytr, xtr[2:], ytr[2:])[0] == 1.0  # a single test sample
 
 
 def test_linear_probe_grid_subsample_only_changes_the_search():
