@@ -6,8 +6,15 @@ training labels) on the official test split. MNIST-1D: linear probe on the raw i
 encoder as initialised (random-init, untrained) and on the same encoder after CPC pretraining.
 The TS2Vec paper's published accuracies (TS2VEC_PAPER, with their source) are written next to ours.
 
+Unequal-length sets (sktime bundles two: JapaneseVowels, PLAID; ``--datasets JapaneseVowels,PLAID``) load
+with the default ``length=mask`` (NaN padding that the encoders and methods mask; ``--length`` picks another
+choice). The raw baselines need one length: raw 1-NN / RBF-SVM resample every series to the padded length
+(linear interpolation), and "raw 1-NN (pad)" repeats each series' last value instead.
+
     nice -n 19 .venv/bin/python benchmarks/ucr.py --seeds 0,1,2 --minutes 0.4 --mnist1d-minutes 1.0 --out benchmarks/ucr.json
     .venv/bin/python benchmarks/ucr.py --markdown benchmarks/ucr.json      # BENCHMARKS.md tables from the json
+    nice -n 19 .venv/bin/python benchmarks/ucr.py --datasets JapaneseVowels,PLAID --methods cpc,ts2vec --seeds 0,1,2 \
+        --minutes 1 --mnist1d-minutes 0 --out benchmarks/ucr_unequal.json  # unequal lengths, masked padding
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 UCR = ("GunPoint", "ArrowHead", "ItalyPowerDemand", "OSULeaf", "ACSF1", "UnitTest")
+UNEQUAL = ("JapaneseVowels", "PLAID")  # the unequal-length sets sktime bundles
 METHODS = ("cpc", "temporal-contrast", "ts2vec")
 
 # TS2Vec column of the paper's full UCR table (Yue et al., AAAI 2022, arXiv 2106.10466, appendix):
@@ -63,11 +71,11 @@ TS2VEC_PAPER: dict = {
 }
 
 
-def run_method(method: str, data, seed: int, minutes: float, epochs: int):
+def run_method(method: str, data, seed: int, minutes: float, epochs: int, length: str = "mask"):
     from selfsup.cli.series import TRAIN_KEYS, build_series_method, train_series
     from selfsup.methods import get_method
 
-    train = dict(TRAIN_KEYS, seed=seed, epochs=epochs, max_minutes=minutes)
+    train = dict(TRAIN_KEYS, seed=seed, epochs=epochs, max_minutes=minutes, length=length)
     torch.manual_seed(seed)  # the initial weights depend on the seed only, not on the runs before
     model = build_series_method(method, get_method(method), {}, train, data.input_shape)
     losses, secs = train_series(model, data.x_train, train)
@@ -97,20 +105,25 @@ def markdown(res: dict) -> str:
     pacc = paper.get("accuracy", {})
     names = list(res["ucr"])
     nseeds = len(str(seeds).split(","))
-    head = ["dataset", "raw 1-NN", "raw RBF-SVM"] + [f"{m} (SVM)" for m in methods] + ["TS2Vec paper"]
+    unequal = any("lengths" in res["ucr"][n] for n in names)
+    raw_keys = ["raw-1nn", "raw-1nn-pad", "raw-svm"] if unequal else ["raw-1nn", "raw-svm"]
+    raw_head = ["raw 1-NN (resample)", "raw 1-NN (pad)", "raw RBF-SVM (resample)"] if unequal else ["raw 1-NN", "raw RBF-SVM"]
+    head = ["dataset"] + (["lengths"] if unequal else []) + raw_head + [f"{m} (SVM)" for m in methods] + ["TS2Vec paper"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for n in names:
         row = res["ucr"][n]
-        cells = [n, _fmt(_ms(row["raw-1nn"]), False), _fmt(_ms(row["raw-svm"]), False)]
+        cells = [n] + ([("{}..{}".format(*row["lengths"]) if "lengths" in row else "equal")] if unequal else [])
+        cells += [_fmt(_ms(row.get(b)), False) for b in raw_keys]
         cells += [_fmt(_ms(row.get(m))) for m in methods]
         p = pacc.get(n)
         cells.append("–" if p is None else f"{p:.3f}")
         lines.append("| " + " | ".join(cells) + " |")
 
     def avg_row(label: str, subset: list[str]) -> str:
-        cells = [label]
-        for b in ("raw-1nn", "raw-svm"):
-            cells.append(f"{np.mean([res['ucr'][n][b] for n in subset]):.3f}")
+        cells = [label] + ([""] if unequal else [])
+        for b in raw_keys:
+            vals = [res["ucr"][n].get(b) for n in subset]
+            cells.append("–" if any(v is None for v in vals) else f"{np.mean(vals):.3f}")
         for m in methods:
             per_seed = np.array([res["ucr"][n][m]["values"] for n in subset]).mean(0)  # average over datasets, per seed
             s = float(np.std(per_seed, ddof=1)) if len(per_seed) > 1 else 0.0
@@ -148,6 +161,7 @@ def main() -> None:
     p.add_argument("--minutes", type=float, default=0.5, help="pretraining cap per run")
     p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--mnist1d-minutes", type=float, default=1.5)
+    p.add_argument("--length", default="mask", help="unequal lengths: mask (default), pad, truncate, resample")
     p.add_argument("--out", default="benchmarks/ucr.json")
     p.add_argument("--markdown", metavar="JSON", help="print the BENCHMARKS.md tables of a results json and exit")
     p.add_argument("--update-paper", metavar="JSON",
@@ -164,9 +178,10 @@ def main() -> None:
 
     import sktime
 
-    from selfsup.cli.series import TRAIN_KEYS, build_series_method, embed_all, load_series_data, train_series
+    from selfsup.cli.series import (TRAIN_KEYS, build_series_method, embed_all, load_series_data, padded_lengths,
+                                    train_series)
     from selfsup.eval.linear import linear_probe_accuracy
-    from selfsup.eval.series import flatten_series, one_nn_accuracy, svm_accuracy
+    from selfsup.eval.series import flatten_series, one_nn_accuracy, raw_series, svm_accuracy
     from selfsup.methods import get_method
 
     torch.set_num_threads(1)
@@ -181,21 +196,25 @@ def main() -> None:
            "paper": TS2VEC_PAPER, "ucr": {}, "mnist1d": {}}
     t0 = time.time()
     for name in [d for d in a.datasets.split(",") if d]:
-        data = load_series_data(f"ucr:{name}")
-        rtr, rte = flatten_series(data.x_train), flatten_series(data.x_test)
+        data = load_series_data(f"ucr:{name}", length=a.length)
+        rtr, rte = flatten_series(data.x_train), flatten_series(data.x_test)  # unequal lengths: resampled
         row = {"raw-1nn": one_nn_accuracy(rtr, data.y_train, rte, data.y_test),
                "raw-svm": svm_accuracy(rtr, data.y_train, rte, data.y_test)}
+        if padded_lengths(data) is not None:
+            row["lengths"] = list(padded_lengths(data))
+            ptr, pte = (raw_series(v, "pad").reshape(len(v), -1) for v in (data.x_train, data.x_test))
+            row["raw-1nn-pad"] = one_nn_accuracy(ptr, data.y_train, pte, data.y_test)
         for m in [m for m in a.methods.split(",") if m]:
             accs, info = [], []
             for s in seeds:
-                model, ep, secs = run_method(m, data, s, a.minutes, a.epochs)
+                model, ep, secs = run_method(m, data, s, a.minutes, a.epochs, a.length)
                 accs.append(svm_accuracy(embed_all(model, data.x_train), data.y_train,
                                          embed_all(model, data.x_test), data.y_test))
                 info.append({"epochs": ep, "seconds": round(secs, 1)})
             row[m] = {"mean": float(np.mean(accs)), "std": float(np.std(accs, ddof=1)) if len(accs) > 1 else 0.0,
                       "values": accs, "runs": info}
         res["ucr"][name] = row
-        print(name, json.dumps({k: (v if isinstance(v, float) else v["mean"]) for k, v in row.items()}), flush=True)
+        print(name, json.dumps({k: (v["mean"] if isinstance(v, dict) else v) for k, v in row.items()}), flush=True)
         json.dump(res, open(a.out, "w"), indent=2)
     if a.mnist1d_minutes > 0:
         data = load_series_data("mnist1d")
