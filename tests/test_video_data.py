@@ -128,6 +128,7 @@ def test_video_folder_of_files_and_frame_folders(tmp_path):
 
 def test_corrupt_and_empty_video_files_give_clear_errors(tmp_path):
     pytest.importorskip("imageio")
+    pytest.importorskip("av")  # .mp4 files need PyAV: without it the error is the missing package (test_defects)
     (tmp_path / "empty.mp4").write_bytes(b"")
     with pytest.raises(UserError, match="empty.mp4 is empty"):
         load_video_folder(str(tmp_path))
