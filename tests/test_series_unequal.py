@@ -148,7 +148,8 @@ def test_masked_batchnorm_running_stats_count_real_steps_only() -> None:
 
 # ----------------------------------------------------------------------------- methods
 SERIES_METHODS = [("cpc", {}), ("ts2vec", {}), ("temporal-contrast", {}),
-                  ("split-brain", {"split": "channels:0/1"}), ("split-brain", {"split": "halves"})]
+                  ("split-brain", {"split": "channels:0/1"}), ("split-brain", {"split": "halves"}),
+                  ("split-brain", {"split": "halves", "target": "regression"})]
 
 
 def _model(method: str, cfg: dict, shape: tuple[int, int]):
@@ -186,6 +187,25 @@ def test_method_step_and_embedding_do_not_depend_on_the_padding(method: str) -> 
         embs.append(model.embed(padded(seqs, t)))
     assert math.isclose(losses[0], losses[1], rel_tol=1e-5), losses
     assert torch.allclose(embs[0], embs[1], atol=1e-5)
+
+
+def test_split_brain_halves_are_the_halves_of_each_series_real_steps() -> None:
+    seqs = ragged_series(channels=1)
+    x = padded(seqs, max(LENGTHS))
+    model = _model("split-brain", {"split": "halves"}, tuple(x.shape[1:])).eval()
+    seen = {}
+    for p, net in enumerate(model.encoder.nets):
+        net.register_forward_pre_hook(lambda m, args, p=p: seen.__setitem__(p, args[0].clone()))
+    assert torch.isfinite(model.embed(x)).all()
+    for i, n in enumerate(LENGTHS):  # net A sees the first half of the real steps, net B the second, NaN = padding
+        a, b = seen[0][i, 0], seen[1][i, 0]
+        assert (a[n // 2: n] == 0).all() and (a[: n // 2] != 0).all() and torch.isnan(a[n:]).all()
+        assert (b[: n // 2] == 0).all() and (b[n // 2: n] != 0).all() and torch.isnan(b[n:]).all()
+    # targets: part B of each series starts at index 0 of its part, NaN past its own half
+    u = model.encoder.units(x)
+    tb = model.encoder.spec.take(u, 1)
+    for i, n in enumerate(LENGTHS):
+        assert torch.equal(tb[i, :, : n - n // 2], u[i, :, n // 2: n]) and torch.isnan(tb[i, :, n - n // 2:]).all()
 
 
 class _Recorder(torch.nn.Module):

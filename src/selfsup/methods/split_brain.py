@@ -146,12 +146,13 @@ class SplitBrain(nn.Module):
             q = 1 - p
             target = self.part_target(u.detach(), q)  # (B, n_q, ...); NaN at the padding of unequal-length series
             out = self.decoders[p](feats[p]).float()  # (B, K_q * n_q', ...) or (B, n_q, ...)
-            pad = torch.isnan(target)  # padded targets are no data: left out of the loss
+            # NaN-padded series: padded targets are no data and stay out of the loss (images have none)
+            pad = torch.isnan(target) if target.dim() == 3 and bool(torch.isnan(target).any()) else None
             if self.cfg.target == "regression":
-                losses.append(F.mse_loss(out[~pad], target[~pad]) if bool(pad.any()) else F.mse_loss(out, target))
+                losses.append(F.mse_loss(out, target) if pad is None else F.mse_loss(out[~pad], target[~pad]))
             else:
-                idx = self.quantize(target.nan_to_num(0.0), q)  # (B, n_q', ...)
-                if bool(pad.any()):
+                idx = self.quantize(target if pad is None else target.nan_to_num(0.0), q)  # (B, n_q', ...)
+                if pad is not None:
                     idx = idx.masked_fill(pad, -100)  # cross_entropy's ignore_index
                 logits = out.reshape(len(out), self.classes[q], *idx.shape[1:])  # (B, K_q, n_q', ...)
                 losses.append(F.cross_entropy(logits, idx, ignore_index=-100))
