@@ -1,7 +1,8 @@
 """Time series datasets (modality "series", x float32 (N, C, T)).
 
 * ``ucr:NAME``: a UCR/UEA archive set bundled with sktime (offline; univariate or multivariate);
-  the official train/test split is kept.
+  the official train/test split is kept. A set sktime does not bundle (nor has downloaded before)
+  is refused unless the user passed ``--download`` (then sktime downloads it).
 * ``mnist1d``: MNIST-1D (Greydanus, 2020) generated offline (4000 train / 1000 test).
 * ``series:PATH``: user arrays, ``.npz`` with ``x`` (N, C, T) or (N, T) and optional ``y``,
   ``x_test``, ``y_test``; or a ``.csv`` with one series per row and the label in the first column.
@@ -220,7 +221,8 @@ def _common_length(length: str, lens: list[int]) -> int | None:
     return min(lens) if length == "truncate" else None
 
 
-@register_dataset("ucr", "UCR/UEA time series bundled with sktime (official split), e.g. ucr:GunPoint",
+@register_dataset("ucr", "UCR/UEA time series bundled with sktime (official split), e.g. ucr:GunPoint; "
+                         "other archive sets with --download",
                   prefix=True, modality="series")
 def load_ucr(name: str, length: str = DEFAULT_LENGTH, nan: str = "error", download_ok: bool = False,
              **_: Any) -> ArrayDataset:
