@@ -260,14 +260,14 @@ def test_truncated_newest_checkpoint_is_skipped_and_resume_is_exact(tmp_path, mo
     assert [p.name for p in list_checkpoints(ck)] == ["step-00000004.ckpt", "step-00000006.ckpt", "step-00000007.ckpt"]
     newest = ck / "step-00000007.ckpt"
     newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])  # a partial file under a good name
-    (ck / ".step-00000008.ckpt.x1y2.tmp").write_bytes(b"partial")  # what a killed writer leaves
+    (ck / ".step-00000008.ckpt.x1y2_k9q.tmp").write_bytes(b"partial")  # what a killed writer leaves
     (ck / "step-00000008.ckpt.sha256").write_text("0" * 64)  # a checksum whose checkpoint never arrived
     with pytest.warns(UserWarning, match="does not match its checksum"):
         assert latest_valid_checkpoint(ck, "simclr") == ck / "step-00000006.ckpt"
     with pytest.warns(UserWarning, match="step-00000007.ckpt does not match"):
         meta = pretrain(_cfg(ckpt_every_steps=2, keep_checkpoints=3), run, resume=True, progress=False)
     assert meta["status"] == "finished" and meta["steps"] == 20
-    assert not (ck / ".step-00000008.ckpt.x1y2.tmp").exists() and not (ck / "step-00000008.ckpt.sha256").exists()
+    assert not (ck / ".step-00000008.ckpt.x1y2_k9q.tmp").exists() and not (ck / "step-00000008.ckpt.sha256").exists()
     assert _same_weights(digits_reference, run)
 
 
