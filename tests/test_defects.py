@@ -367,6 +367,12 @@ def test_planetoid_damaged_download_is_refused_and_not_kept(planetoid_env):
         load_dataset("cora", download_ok=True)
     raw = planetoid_env["cache"] / "Cora" / "raw"
     assert not (raw / "ind.cora.graph").exists() and not list(raw.glob("*.part"))
+    planetoid_env["served"]["ind.cora.test.index"] = b"<html>rate limited</html>"  # e.g. an error page
+    planetoid_env["served"]["ind.cora.graph"] = _planetoid_bytes("cora")["ind.cora.graph"]
+    with pytest.raises(UserError, match="ind.cora.test.index"):
+        load_dataset("cora", download_ok=True)
+    assert not (raw / "ind.cora.test.index").exists() and not list(raw.glob("*.part"))
+    (raw / "ind.cora.graph").unlink()
     with pytest.raises(UserError, match="lacks ind.cora.graph"):  # the partial cache is named
         load_dataset("cora")
     planetoid_env["served"].update(_planetoid_bytes("cora"))

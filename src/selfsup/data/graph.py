@@ -321,9 +321,15 @@ def _check_planetoid_file(path: Path, kind: str | None = None) -> None:
     ``kind``: the file's suffix (``x``, ``graph``, ``test.index``, ...; default: from its name).
     """
     kind = (kind or path.name).rsplit(".", 1)[-1]
-    if kind == "index":  # test.index: text, one node id a line (parsed by PyG; errors are caught there)
-        return
     fix = "the file is damaged; copy the Planetoid raw files (ind.<name>.*) again"
+    if kind == "index":  # test.index: text, one node id a line (parsed by PyG)
+        try:
+            ids = path.read_bytes().split()
+        except OSError as e:
+            raise UserError(f"cannot read {path}: {e}", hint=fix) from None
+        if not ids or not all(i.isdigit() for i in ids):
+            raise UserError(f"{path} is damaged: expected one node id (a whole number) a line", hint=fix)
+        return
     try:
         with open(path, "rb") as f:
             obj = _PlanetoidUnpickler(f, encoding="latin1").load()
