@@ -8,16 +8,26 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.callbacks import Callback, Timer
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from selfsup.train.checkpoint import atomic_torch_save, prune_checkpoints
 
 
 class AtomicCheckpoint(Callback):
-    """Write ``checkpoints/step-XXXXXXXX.ckpt`` at each epoch end, every
-    ``every_minutes`` and every ``every_steps`` inside an epoch, and when training stops
-    (also on Ctrl-C / SIGTERM), keeping the ``keep`` newest."""
+    """Write ``checkpoints/step-XXXXXXXX.ckpt`` at each epoch end, every ``every_minutes`` and every
+    ``every_steps``, when the step or time limit is reached, and when training stops (also on
+    Ctrl-C / SIGTERM), keeping the ``keep`` newest.
+
+    Every checkpoint of a step is written at the end of that step's batch (``on_train_batch_end``),
+    the epoch-end one included (at the end of the epoch's last batch): Lightning restores its loop
+    counters exactly from that moment, mid-epoch or at an epoch's last batch. A checkpoint dumped in
+    ``on_train_epoch_end`` is not: with a step limit Lightning takes it for a restart "on epoch end",
+    trains one more batch in the finished epoch and counts an epoch more, so the resumed run ends
+    early (issue 16). ``on_train_end`` writes only a step that no batch-end checkpoint covered;
+    such a checkpoint, and the epoch-end ones of earlier versions, are read back as the state at
+    the end of their last batch (:func:`as_batch_end_state`).
+    """
 
     def __init__(self, dirpath: Path, keep: int = 2, every_minutes: float = 5.0, every_steps: int = 0) -> None:
         self.dirpath = Path(dirpath)
@@ -39,16 +49,22 @@ class AtomicCheckpoint(Callback):
         self._last_step = trainer.global_step
         return path
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
-        by_steps = self.every_steps > 0 and trainer.global_step % self.every_steps == 0
-        if by_steps or (self.every_s > 0 and time.monotonic() - self._last >= self.every_s):
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        step = trainer.global_step
+        by_steps = self.every_steps > 0 and step % self.every_steps == 0
+        by_time = self.every_s > 0 and time.monotonic() - self._last >= self.every_s
+        epoch_end = batch_idx + 1 >= trainer.num_training_batches
+        last_step = trainer.max_steps is not None and 0 <= trainer.max_steps <= step
+        if by_steps or by_time or epoch_end or last_step or _budget_spent(trainer):
             self.save(trainer)
-
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.save(trainer)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.save(trainer)
+
+    def on_load_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
+        # runs before Lightning restores its loops from the same dict
+        as_batch_end_state(checkpoint.get("loops") or {})
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
         # Ctrl-C / SIGTERM (Lightning's own SIGTERM handler raises SIGTERMException at the
@@ -56,6 +72,47 @@ class AtomicCheckpoint(Callback):
         # last good checkpoint must stay the newest.
         if isinstance(exception, (KeyboardInterrupt, SIGTERMException)):
             self.save(trainer)
+
+
+def as_batch_end_state(loops: dict[str, Any]) -> bool:
+    """Rewrite (in place) Lightning loop counters dumped after an epoch's batches were processed
+    (in ``on_train_epoch_end`` or ``on_train_end``) into the counters at the end of the epoch's last
+    processed batch, the moment Lightning resumes from exactly. Returns whether anything changed.
+
+    After the batches: the fit loop's epoch is ``processed`` (``ready == started == processed``)
+    and every batch is ``completed``. At the end of the last batch: the epoch is started but not
+    processed, and that batch is processed but not completed (``_batches_that_stepped`` not yet
+    counted). Any other state (a batch-end or batch-start checkpoint) is left as it is."""
+    fit = loops.get("fit_loop") or {}
+    epochs, batches = fit.get("epoch_progress"), fit.get("epoch_loop.batch_progress")
+    try:
+        e, b = epochs["total"], batches["total"]
+        after_batches = e["ready"] == e["started"] == e["processed"] > 0 and (
+            b["ready"] == b["started"] == b["processed"] == b["completed"] > 0)
+        if not after_batches:
+            return False
+        for part in ("total", "current"):
+            ep, bp = epochs[part], batches[part]
+            ep["processed"] = ep["completed"] = max(0, ep["started"] - 1)
+            bp["completed"] = max(0, bp["processed"] - 1)
+    except (KeyError, TypeError):  # a loop layout this code does not know: leave it to Lightning
+        return False
+    state = fit.get("epoch_loop.state_dict") or {}
+    if isinstance(state.get("_batches_that_stepped"), int) and state["_batches_that_stepped"] > 0:
+        state["_batches_that_stepped"] -= 1
+    return True
+
+
+def _budget_spent(trainer: L.Trainer) -> bool:
+    """Whether the run's time budget (Lightning's ``Timer``, ``max_time``) ends training after this batch.
+
+    The Timer decides in its own ``on_train_batch_end``, which runs after ours, so the checkpoint
+    of the last step is written here, at the batch end, rather than from ``on_train_end``."""
+    for cb in trainer.callbacks:
+        if isinstance(cb, Timer):
+            left = cb.time_remaining()
+            return left is not None and left <= 0
+    return False
 
 
 class MetricsCSV(Callback):

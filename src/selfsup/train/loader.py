@@ -16,10 +16,15 @@ class BatchLoader:
 
     The order of epoch ``e`` is ``randperm(N)`` from a generator seeded with
     ``seed + e``; process ``rank`` of ``world`` takes every ``world``-th index.
-    ``position_state`` records the epoch and the number of batches already taken, so
-    a restored loader continues exactly where it stopped. (Deliberately not named
-    ``state_dict``: Lightning would then save and restore the loader itself, at its
-    prefetched position, one batch ahead of the last completed step.)
+
+    The loader is one stream of batches: each ``iter()`` yields the rest of the epoch at its
+    cursor (``epoch``, ``position``: the next batch to hand out), and the cursor moves on to
+    the next epoch as the epoch's last batch is handed out, not when the consumer asks past
+    it (Lightning's fetcher takes exactly ``len(loader)`` batches and never does).
+    ``load_position_state`` sets the cursor, so a restored loader continues exactly where
+    the last completed step left it. (Deliberately not named ``state_dict``: Lightning would
+    then save and restore the loader itself, at the position of the batches it fetched,
+    which need not be the batches whose step is done.)
 
     Args:
         x: (N, ...) inputs (uint8 images stay uint8).
@@ -37,9 +42,8 @@ class BatchLoader:
         self.seed = seed
         self.drop_last = drop_last
         self.rank, self.world = 0, 1
-        self.epoch = 0
-        self.position = 0  # batches already yielded in the current epoch
-        self._resume = False
+        self.epoch = 0  # the cursor: epoch and batch of the next batch to hand out
+        self.position = 0
 
     def set_distributed(self, rank: int, world: int) -> None:
         self.rank, self.world = rank, world
@@ -55,22 +59,24 @@ class BatchLoader:
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
-        if not self._resume:
-            self.position = 0
-        self._resume = False
-        idx = self._indices(self.epoch)
+        # the body runs at the first next(), so the cursor is read when the batches are taken
         n_batches = len(self)
-        while self.position < n_batches:
-            b = idx[self.position * self.batch_size : (self.position + 1) * self.batch_size]
-            self.position += 1
+        epoch, start = self.epoch, self.position
+        idx = self._indices(epoch)
+        for pos in range(start, n_batches):
+            b = idx[pos * self.batch_size : (pos + 1) * self.batch_size]
+            # move the cursor before handing the batch out: after the last one it is already the
+            # next epoch's start, whether or not the consumer asks for more
+            self.epoch, self.position = (epoch + 1, 0) if pos + 1 == n_batches else (epoch, pos + 1)
             yield self.x[b], b
-        self.epoch += 1
-        self.position = 0
 
     def position_state(self) -> dict[str, int]:
         return {"epoch": self.epoch, "position": self.position}
 
     def load_position_state(self, state: dict[str, int]) -> None:
-        self.epoch = int(state["epoch"])
-        self.position = int(state["position"])
-        self._resume = True
+        """Set the cursor (a position at the end of an epoch is the next epoch's start)."""
+        epoch, position = int(state["epoch"]), int(state["position"])
+        n_batches = len(self)
+        if position < 0 or position > n_batches:
+            raise ValueError(f"data position {position} is outside an epoch of {n_batches} batches")
+        self.epoch, self.position = (epoch + 1, 0) if position == n_batches else (epoch, position)

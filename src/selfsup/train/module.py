@@ -23,6 +23,10 @@ class TrainingFault(UserError):
     """A training step produced a non-finite loss or gradient."""
 
 
+class ResumeMismatch(UserError):
+    """The training loop restored from a checkpoint does not stand where the data order stands."""
+
+
 def _finite(t: torch.Tensor) -> bool:
     return bool(torch.isfinite(t).all())
 
@@ -104,9 +108,9 @@ class SelfSupModule(L.LightningModule):
         self.elapsed_before = 0.0  # training seconds of earlier (resumed) segments
         self._t0 = time.monotonic()
         self._pending_loader_state: dict[str, int] | None = None
-        self._data_epoch = 0  # epoch of the data order being consumed
-        self._data_pos = 0  # batches of it whose optimizer step is done
-        self._resumed_mid_epoch = False
+        # batches of the data stream (epoch e, batch b is batch e * len(loader) + b) whose optimizer
+        # step is done: counted here, never read off Lightning's epoch hooks or the loader's cursor
+        self._batches_done = 0
         self.last_loss = float("nan")
         self.stop_requested = False  # set by a SIGTERM handler: stop at the next step boundary
         self.on_nonfinite = on_nonfinite
@@ -156,24 +160,32 @@ class SelfSupModule(L.LightningModule):
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return build_optimizer(self.method, self.optim_cfg)
 
-    def on_train_epoch_start(self) -> None:
-        if self._resumed_mid_epoch:
-            self._resumed_mid_epoch = False
-        else:
-            self._data_epoch, self._data_pos = self.loader.epoch, 0
-
     def data_state(self) -> dict[str, int]:
-        """Where the data order stands after the last completed step.
+        """Where the data order stands after the last completed step: the epoch and batch of the
+        next batch to train (a completed epoch is the next epoch's batch 0).
 
-        Kept here rather than read off the loader, which Lightning prefetches one batch ahead.
+        Counted from the completed steps rather than read off the loader, whose cursor is at the
+        batches it handed out (a fetcher may take a batch ahead of the step that trains on it).
         """
-        if self._data_pos >= len(self.loader):
-            return {"epoch": self._data_epoch + 1, "position": 0}
-        return {"epoch": self._data_epoch, "position": self._data_pos}
+        epoch, position = divmod(self._batches_done, len(self.loader))
+        return {"epoch": epoch, "position": position}
 
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         if self.stop_requested:
             raise KeyboardInterrupt  # handled like Ctrl-C: checkpoint, then a clean stop
+        expected = self._batches_done % len(self.loader)
+        if batch_idx != expected:
+            # Lightning's epoch and the data order disagree (a loop state restored at a moment its restart
+            # logic does not handle): training on would silently skip or repeat data and end early
+            ckpt = getattr(self.trainer, "ckpt_path", None) if self._restored else None
+            where = f" restored from {ckpt}" if ckpt else ""
+            raise ResumeMismatch(
+                f"the training loop{where} is at batch {batch_idx} of its epoch {self.current_epoch}, but the data "
+                f"order is at batch {expected} of epoch {self._batches_done // len(self.loader)} "
+                f"({self._batches_done} steps done); continuing would not train what an uninterrupted run trains",
+                hint=f"the checkpoint's loop counters are of a moment this Lightning ({L.__version__}) does not restart "
+                "from exactly: resume from an earlier checkpoint (move the newer ones out of RUN_DIR/checkpoints) or start "
+                "the run again, and report it")
         factor = self.current_lr_factor()
         for opt in self.trainer.optimizers:
             for g in opt.param_groups:
@@ -211,7 +223,7 @@ class SelfSupModule(L.LightningModule):
     def _nonfinite(self, what: str, params: list[str] | None = None) -> None:
         """Report a non-finite loss or gradient at the current step (raise, or mark for skipping)."""
         step = self.global_step
-        where = f"step {step} (epoch {self.current_epoch}, batch {self._data_pos} of the epoch)"
+        where = f"step {step} (epoch {self.current_epoch}, batch {self._batches_done % len(self.loader)} of the epoch)"
         msg = f"non-finite {what} at {where}; loss terms: {_fmt_terms(self._last_logs)}"
         if params:
             msg += f"; non-finite gradients in {len(params)} parameter tensors, e.g. {', '.join(params[:3])}"
@@ -245,7 +257,7 @@ class SelfSupModule(L.LightningModule):
         that run at the end of the batch already see the updated state.
         """
         super().optimizer_step(*args, **kwargs)
-        self._data_pos += 1
+        self._batches_done += 1
         hook = getattr(self.method, "on_after_optimizer_step", None)
         if hook is not None and not self._skip_update:
             hook(self.global_step)
@@ -279,10 +291,9 @@ class SelfSupModule(L.LightningModule):
         extra = checkpoint.get("selfsup")
         if not extra:
             return
-        self._pending_loader_state = dict(extra["loader"])
-        self._data_epoch = int(extra["loader"]["epoch"])
-        self._data_pos = int(extra["loader"]["position"])
-        self._resumed_mid_epoch = self._data_pos > 0
+        epoch, position = int(extra["loader"]["epoch"]), int(extra["loader"]["position"])
+        self._batches_done = epoch * len(self.loader) + position
+        self._pending_loader_state = self.data_state()
         self.elapsed_before = float(extra["elapsed"])
         self.skipped_steps = [int(v) for v in extra.get("skipped_steps", [])]
         torch.set_rng_state(extra["torch_rng"])
