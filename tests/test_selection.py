@@ -80,3 +80,34 @@ def test_linear_select_learns_clusters_and_not_shuffled_labels():
     assert linear_select(x[pool], y[pool], x[val], y[val], xte, yte, (1e-3,), 4)["accuracy"] > 0.95
     shuffled = y[pool][torch.randperm(len(pool), generator=torch.Generator().manual_seed(1))]
     assert linear_select(x[pool], shuffled, x[val], y[val], xte, yte, (1e-3,), 4)["accuracy"] < 0.5
+
+
+def _selected(results):
+    """Every choice recorded in a results dict: (where, choice) pairs."""
+    out = [("pca", results["selection"].get("pca", {}).get("n_components"))]
+    for arm, protos in [("method", results["protocols"]), *results["baselines"].items()]:
+        for proto, entries in protos.items():
+            for lab, e in entries.items():
+                for r in e.get("selected", []):
+                    out.append((arm, proto, lab, r["seed"], r.get("k"), r.get("l2"), r["val_accuracy"]))
+    return out
+
+
+def test_harness_choices_ignore_the_test_labels():
+    import copy
+
+    from selfsup.data import load_dataset
+    from selfsup.eval.baselines import raw_features
+    from selfsup.eval.harness import EvalConfig, evaluate
+
+    data = load_dataset("digits")
+    feats = (raw_features(data.x_train) ** 0.5, raw_features(data.x_test) ** 0.5)  # "features" unlike the raw baseline
+    cfg = EvalConfig(protocols=("knn", "linear"), labels=("10%", "100%"), seeds=(0,), baselines=("pca",),
+                     pca_grid=(8, 16, 32))
+    a = evaluate(None, data, cfg, features=feats, log=lambda s: None)
+    permuted = copy.copy(data)
+    permuted.y_test = data.y_test[torch.randperm(len(data.y_test), generator=torch.Generator().manual_seed(0))]
+    b = evaluate(None, permuted, cfg, features=feats, log=lambda s: None)
+    assert _selected(a) == _selected(b) and len(_selected(a)) == 1 + 2 * 2 * 2  # pca size; (method, pca) x (knn, linear) x (10%, 100%)
+    assert a["protocols"]["knn"]["100%"]["mean"] > 0.9 > b["protocols"]["knn"]["100%"]["mean"]
+    assert a["selection"]["val_size"] + a["selection"]["pool_size"] == len(data.y_train)

@@ -178,8 +178,9 @@ def evaluate_graph(args: argparse.Namespace, meta: dict[str, Any]) -> int:
         print("baseline raw features:")
         base["raw"] = node_protocols(data.x, y, split, cfg, print)
     if "pca" in baselines:
-        print(f"baseline pca-{cfg.pca_components}:")
-        p, _ = pca_features(data.x, data.x[:1], min(cfg.pca_components, data.num_features))
+        n_pca = min(cfg.pca_components or 50, data.num_features)  # fixed size here (not chosen on validation)
+        print(f"baseline pca-{n_pca}:")
+        p, _ = pca_features(data.x, data.x[:1], n_pca)
         base["pca"] = node_protocols(p, y, split, cfg, print)
     if "random_init" in baselines:
         print("baseline random-init encoder:")

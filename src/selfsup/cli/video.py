@@ -169,7 +169,7 @@ def _motion_results(featurizer: Any, data: Any, cfg: Any, baselines: tuple[str, 
         if "pca" in baselines:
             log(" baseline pca:")
             frames = ctr.reshape(-1, *ctr.shape[2:])
-            mean, proj = fit_pca(raw_features(frames[:: max(1, len(frames) // 20000)]), cfg.pca_components)
+            mean, proj = fit_pca(raw_features(frames[:: max(1, len(frames) // 20000)]), cfg.pca_components or 50)
 
             def pca(x: torch.Tensor) -> torch.Tensor:
                 return (raw_features(x) - mean) @ proj

@@ -23,8 +23,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from selfsup.eval.harness import EvalConfig, protocols_on_features
-from selfsup.eval.knn import knn_accuracy
+from selfsup.eval.harness import EvalConfig, knn_grid, protocols_on_features
+from selfsup.eval.selection import knn_select, validation_split
 from selfsup.eval.linear import LinearProbeConfig, linear_probe_accuracy
 from selfsup.eval.lowlabel import mean_std
 
@@ -105,8 +105,11 @@ def node_protocols(feats: Tensor, y: Tensor, split: NodeSplit, cfg: EvalConfig,
             accs = [linear_probe_accuracy(feats[tr], y[tr], feats[te], y[te], c, fixed)[0]]
         elif proto == "linear":
             accs = [linear_probe_accuracy(feats[tr], y[tr], feats[te], y[te], c, cfg.linear, s)[0] for s in cfg.seeds]
-        else:  # kNN is deterministic: one value
-            accs = [knn_accuracy(feats[tr], y[tr], feats[te], y[te], cfg.knn_k, cfg.knn_temperature, c)]
+        else:  # kNN is deterministic: one value; k chosen on the validation nodes (else carved from training)
+            fit, va = (tr, split.val) if split.val is not None else (tr[i] for i in validation_split(y[tr], cfg.val_fraction,
+                                                                                                      cfg.val_seed))
+            accs = [knn_select(feats[fit], y[fit], feats[va], y[va], feats[te], y[te], knn_grid(cfg),
+                               cfg.knn_temperature, c)["accuracy"]]
         out[proto] = {split.name: mean_std(accs)}
         log(f"  {proto:<7} {split.name:>6}: {out[proto][split.name]['mean']:.4f} ± {out[proto][split.name]['std']:.4f}")
     if cfg.labels:

@@ -14,17 +14,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import torch
 from torch import Tensor
 
-from selfsup.eval.baselines import gmm_features, kmeans_features, pca_features, random_init, raw_features
+from selfsup.eval.baselines import fit_pca, gmm_features, kmeans_features, pca_features, random_init, raw_features
 from selfsup.eval.cluster import cluster_scores
 from selfsup.eval.features import Featurizer
 from selfsup.eval.fewshot import fewshot_accuracy
 from selfsup.eval.finetune import FinetuneConfig, train_classifier
-from selfsup.eval.knn import knn_accuracy
-from selfsup.eval.linear import LinearProbeConfig, linear_probe_accuracy
+from selfsup.eval.linear import LinearProbeConfig
 from selfsup.eval.lowlabel import balanced_subset, mean_std, parse_fraction
+from selfsup.eval.selection import knn_select, linear_select, validation_split
 
 PROTOCOLS = ("knn", "linear", "finetune", "fewshot", "cluster")
 BASELINES = ("raw", "pca", "random_init", "supervised", "gmm", "kmeans")
@@ -39,9 +38,15 @@ class EvalConfig:
         labels: label fractions of the low-label protocol, e.g. ("1%", "10%", "100%").
         seeds: label-subset seeds.
         baselines: subset of raw, pca, random_init, supervised, gmm, kmeans.
-        knn_k: neighbours of the kNN classifier.
+        val_fraction: share of the training labels carved out (stratified, seeded by ``val_seed``) as the
+            validation split on which every choice is made; the labeled subsets come from the rest.
+        val_seed: seed of the validation split (recorded in results.json).
+        knn_k: neighbours of the kNN classifier; None: chosen from ``knn_k_grid`` on the validation split.
+        knn_k_grid: candidate neighbour counts.
         knn_temperature: vote temperature of the kNN classifier.
-        pca_components: components of the PCA baseline.
+        pca_components: components of the PCA baseline; None: chosen from ``pca_grid`` on the validation
+            split (by kNN accuracy with all pool labels, the same selection the method's kNN gets).
+        pca_grid: candidate PCA components.
         fewshot_way, fewshot_shot, fewshot_query, fewshot_episodes: episode shape and count.
         finetune_labels: label fractions used by finetune and the supervised baseline
             (they train networks; default: the same as ``labels``).
@@ -54,9 +59,13 @@ class EvalConfig:
     labels: tuple[str, ...] = ("1%", "10%", "100%")
     seeds: tuple[int, ...] = (0, 1, 2)
     baselines: tuple[str, ...] = ("raw", "pca", "random_init")
-    knn_k: int = 200
+    val_fraction: float = 0.1
+    val_seed: int = 0
+    knn_k: int | None = None
+    knn_k_grid: tuple[int, ...] = (10, 20, 50, 100, 200)
     knn_temperature: float = 0.1
-    pca_components: int = 50
+    pca_components: int | None = None
+    pca_grid: tuple[int, ...] = (16, 32, 64, 128)
     fewshot_way: int = 5
     fewshot_shot: int = 5
     fewshot_query: int = 15
@@ -69,11 +78,27 @@ class EvalConfig:
     kmeans_clusters: int = 100
 
 
+def knn_grid(cfg: EvalConfig) -> tuple[int, ...]:
+    """The neighbour counts kNN chooses from: the fixed ``knn_k``, else ``knn_k_grid``."""
+    return (cfg.knn_k,) if cfg.knn_k else tuple(cfg.knn_k_grid)
+
+
 def protocols_on_features(
     ftr: Tensor, ytr: Tensor, fte: Tensor, yte: Tensor, cfg: EvalConfig, num_classes: int,
-    log: Callable[[str], None] = lambda s: None,
+    log: Callable[[str], None] = lambda s: None, val: tuple[Tensor, Tensor] | None = None,
 ) -> dict[str, Any]:
-    """Frozen-feature protocols (kNN, linear probe, few-shot) on precomputed features."""
+    """Frozen-feature protocols (kNN, linear probe, few-shot, cluster) on precomputed features.
+
+    kNN's ``k`` and the linear probe's L2 are chosen on a validation split (``val`` = (features, labels),
+    else carved from ``ftr`` / ``ytr`` by :func:`validation_split` with ``cfg.val_fraction`` /
+    ``cfg.val_seed``); the labeled subsets come from the rest; the test set is read once per number.
+    Each low-label entry lists what was chosen per seed under ``"selected"``."""
+    if val is None:
+        pool, va = validation_split(ytr, cfg.val_fraction, cfg.val_seed)
+        fva, yva = ftr[va], ytr[va]
+        ftr, ytr = ftr[pool], ytr[pool]
+    else:
+        fva, yva = val
     out: dict[str, Any] = {}
     for proto in cfg.protocols:
         if proto not in ("knn", "linear"):
@@ -83,16 +108,20 @@ def protocols_on_features(
             t_lab = time.monotonic()
             frac = parse_fraction(lab)
             seeds = cfg.seeds if frac < 1 else cfg.seeds[:1]  # 100% is the same subset for every seed
-            accs = []
+            runs = []
             for s in seeds:
                 idx = balanced_subset(ytr, frac, s)
                 if proto == "knn":
-                    accs.append(knn_accuracy(ftr[idx], ytr[idx], fte, yte, cfg.knn_k, cfg.knn_temperature, num_classes))
+                    r = knn_select(ftr[idx], ytr[idx], fva, yva, fte, yte, knn_grid(cfg), cfg.knn_temperature,
+                                   num_classes)
                 else:
-                    accs.append(linear_probe_accuracy(ftr[idx], ytr[idx], fte, yte, num_classes, cfg.linear, s)[0])
-            res[lab] = mean_std(accs)
+                    r = linear_select(ftr[idx], ytr[idx], fva, yva, fte, yte, cfg.linear.l2_grid, num_classes,
+                                      cfg.linear.max_iter, cfg.linear.grid_max_samples, seed=s)
+                runs.append({"seed": s, **r})
+            res[lab] = {**mean_std([r.pop("accuracy") for r in runs]), "selected": runs, "selected_on": "validation"}
+            chosen = ", ".join(f"{k}={r[k]:g}" for r in runs for k in ("k", "l2") if k in r)
             log(f"  {proto:<7} {lab:>5}: {res[lab]['mean']:.4f} ± {res[lab]['std']:.4f}"
-                f"  ({time.monotonic() - t_lab:.0f} s)")
+                f"  ({chosen} on validation; {time.monotonic() - t_lab:.0f} s)")
         out[proto] = res
     if "fewshot" in cfg.protocols:
         key = f"{cfg.fewshot_way}way{cfg.fewshot_shot}shot"
@@ -104,6 +133,36 @@ def protocols_on_features(
         log(f"  cluster   NMI {out['cluster']['nmi']['mean']:.4f} ± {out['cluster']['nmi']['std']:.4f}, "
             f"ARI {out['cluster']['ari']['mean']:.4f} ± {out['cluster']['ari']['std']:.4f}")
     return out
+
+
+def select_pca_components(raw_tr: Tensor, ytr: Tensor, cfg: EvalConfig, num_classes: int) -> dict[str, Any]:
+    """PCA's number of components: ``cfg.pca_components``, else the one of ``cfg.pca_grid`` whose
+    features give the best kNN accuracy on the validation split (all pool labels; k chosen jointly).
+    PCA is fitted on the training inputs without labels (the pool and the validation inputs)."""
+    if cfg.pca_components:
+        return {"n_components": cfg.pca_components, "selected_on": "fixed"}
+    pool, va = validation_split(ytr, cfg.val_fraction, cfg.val_seed)
+    grid = sorted({min(n, raw_tr.shape[1], len(raw_tr)) for n in cfg.pca_grid})
+    mean, proj = fit_pca(raw_tr, max(grid))
+    z = (raw_tr - mean) @ proj  # (N, max n): the first n columns are the n-component PCA
+    scores = {}
+    for n in grid:
+        r = knn_select(z[pool, :n], ytr[pool], z[va, :n], ytr[va], z[va[:0], :n], ytr[va[:0]], knn_grid(cfg),
+                       cfg.knn_temperature, num_classes)
+        scores[n] = r["val_accuracy"]
+    best = max(grid, key=lambda n: (scores[n], -n))  # ties: fewer components
+    return {"n_components": best, "selected_on": "validation",
+            "val_accuracy": {str(n): round(v, 4) for n, v in scores.items()}}
+
+
+def selection_record(ytr: Tensor, cfg: EvalConfig) -> dict[str, Any]:
+    """What results.json says about the validation split and the grids chosen from."""
+    pool, va = validation_split(ytr, cfg.val_fraction, cfg.val_seed)
+    return {"split": "validation", "val_fraction": cfg.val_fraction, "val_seed": cfg.val_seed,
+            "val_size": len(va), "pool_size": len(pool), "stratified": True,
+            "knn_k_grid": list(knn_grid(cfg)), "l2_grid": list(cfg.linear.l2_grid),
+            "note": "every k, L2 and PCA size is chosen on the validation split (carved from the training labels); "
+                    "the labeled subsets are drawn from the rest; the test set is read once per reported number"}
 
 
 def finetune_protocol(featurizer: Featurizer, xtr: Tensor, ytr: Tensor, xte: Tensor, yte: Tensor, cfg: EvalConfig,
@@ -177,22 +236,27 @@ def evaluate(
     if "finetune" in cfg.protocols and featurizer is not None:
         protocols["finetune"] = finetune_protocol(featurizer, xtr, ytr, xte, yte, cfg, c, reinit=False, log=log)
     baselines: dict[str, Any] = {}
+    selection = selection_record(ytr, cfg)
     frozen_cfg = EvalConfig(**{**cfg.__dict__, "protocols": tuple(p for p in cfg.protocols if p != "finetune")})
     raw_tr, raw_te = raw_features(xtr), raw_features(xte)
     if "raw" in cfg.baselines:
         log("baseline raw:")
         baselines["raw"] = protocols_on_features(raw_tr, ytr, raw_te, yte, frozen_cfg, c, log)
+    pca = None
+    if any(b in cfg.baselines for b in ("pca", "gmm", "kmeans")):
+        pca = select_pca_components(raw_tr, ytr, cfg, c)
+        selection["pca"] = pca
     if "pca" in cfg.baselines:
-        log(f"baseline pca-{cfg.pca_components}:")
-        p_tr, p_te = pca_features(raw_tr, raw_te, cfg.pca_components)
+        log(f"baseline pca-{pca['n_components']} ({pca['selected_on']}):")
+        p_tr, p_te = pca_features(raw_tr, raw_te, pca["n_components"])
         baselines["pca"] = protocols_on_features(p_tr, ytr, p_te, yte, frozen_cfg, c, log)
     if "gmm" in cfg.baselines:
-        log(f"baseline gmm (pca-{cfg.pca_components}, {cfg.gmm_mixtures} mixtures):")
-        g_tr, g_te = gmm_features(raw_tr, raw_te, cfg.pca_components, cfg.gmm_mixtures)
+        log(f"baseline gmm (pca-{pca['n_components']}, {cfg.gmm_mixtures} mixtures):")
+        g_tr, g_te = gmm_features(raw_tr, raw_te, pca["n_components"], cfg.gmm_mixtures)
         baselines["gmm"] = protocols_on_features(g_tr, ytr, g_te, yte, frozen_cfg, c, log)
     if "kmeans" in cfg.baselines:
-        log(f"baseline kmeans (pca-{cfg.pca_components}, {cfg.kmeans_clusters} centroids):")
-        k_tr, k_te = kmeans_features(raw_tr, raw_te, cfg.pca_components, cfg.kmeans_clusters)
+        log(f"baseline kmeans (pca-{pca['n_components']}, {cfg.kmeans_clusters} centroids):")
+        k_tr, k_te = kmeans_features(raw_tr, raw_te, pca["n_components"], cfg.kmeans_clusters)
         baselines["kmeans"] = protocols_on_features(k_tr, ytr, k_te, yte, frozen_cfg, c, log)
     if "random_init" in cfg.baselines and featurizer is not None:
         log("baseline random-init encoder:")
@@ -206,6 +270,7 @@ def evaluate(
     return {
         "protocols": protocols,
         "baselines": baselines,
+        "selection": selection,
         "eval_seconds": round(time.monotonic() - t0, 1),
         "_test_features": fte,
     }

@@ -45,6 +45,14 @@ def markdown_report(results: dict[str, Any]) -> str:
         "(mean ± std over label seeds; few-shot: mean ± 95% CI).",
         "",
     ]
+    sel = results.get("selection")
+    if sel:
+        pca = sel.get("pca", {})
+        lines += [f"Choices made on a validation split of {sel.get('val_size')} training labels (stratified, seed "
+                  f"{sel.get('val_seed')}), never on the test set: kNN's k from {sel.get('knn_k_grid')}, the linear "
+                  f"probe's L2 from {sel.get('l2_grid')}"
+                  + (f", PCA's size ({pca.get('n_components')}, {pca.get('selected_on')})" if pca else "")
+                  + f"; labeled subsets drawn from the other {sel.get('pool_size')}.", ""]
     cols = _columns(results)
     protos = list(results.get("protocols", {}))
     for b in results.get("baselines", {}).values():

@@ -101,11 +101,15 @@ def _fit_linear(x: Tensor, y: Tensor, num_classes: int, l2: float, max_iter: int
 
 
 def linear_select(train_x: Tensor, train_y: Tensor, val_x: Tensor, val_y: Tensor, test_x: Tensor, test_y: Tensor,
-                  l2_grid: Sequence[float], num_classes: int, max_iter: int = 100) -> dict[str, float]:
+                  l2_grid: Sequence[float], num_classes: int, max_iter: int = 100,
+                  search_max_samples: int | None = None, seed: int = 0) -> dict[str, float]:
     """Fit the probe for each L2 of ``l2_grid`` on the labeled subset, keep the one with the best
-    validation accuracy, and score the test set once with it.
+    validation accuracy (first on ties), and score the test set once with it.
 
-    Features are standardised with the labeled subset's statistics (the probe's whole input).
+    Features are standardised with the labeled subset's statistics. With more than
+    ``search_max_samples`` labels, the grid is searched on a stratified sample of that size (the
+    penalty, on the mean loss, is then rescaled by sample / all) and the chosen probe refitted on
+    all labels: the search would otherwise cost a full fit per candidate.
 
     Returns:
         ``{"accuracy": test accuracy, "l2": chosen penalty, "val_accuracy": its validation accuracy}``.
@@ -115,15 +119,21 @@ def linear_select(train_x: Tensor, train_y: Tensor, val_x: Tensor, val_y: Tensor
     sd = xtr.std(0, keepdim=True).clamp_min(1e-6) if len(xtr) > 1 else torch.ones_like(mu)
     norm = lambda x: (x.float().to(mu.device) - mu) / sd  # noqa: E731
     xtr, xva, xte = norm(xtr), norm(val_x), norm(test_x)
-    ytr, yva = train_y.long(), val_y.long().to(mu.device)
-    best: tuple[float, float, Tensor, Tensor] | None = None
+    ytr, yva = train_y.long().to(mu.device), val_y.long().to(mu.device)
+    search = torch.arange(len(ytr), device=ytr.device)
+    if search_max_samples is not None and len(ytr) > search_max_samples:
+        _, search = validation_split(ytr, search_max_samples / len(ytr), seed)  # a stratified sample
     grid = list(l2_grid) if len(xva) else list(l2_grid)[:1]
+    best: tuple[float, float, Tensor, Tensor] | None = None
     for l2 in grid:
-        w, b = _fit_linear(xtr, ytr, num_classes, float(l2), max_iter)
+        w, b = _fit_linear(xtr[search], ytr[search], num_classes, float(l2), max_iter)
         v = float(((xva @ w + b).argmax(1) == yva).float().mean()) if len(xva) else float("nan")
         if best is None or v > best[0] + 1e-12:
             best = (v, float(l2), w, b)
     assert best is not None
     v, l2, w, b = best
+    if len(search) < len(ytr):
+        l2 *= len(search) / len(ytr)
+        w, b = _fit_linear(xtr, ytr, num_classes, l2, max_iter)
     acc = float(((xte @ w + b).argmax(1) == test_y.long().to(w.device)).float().mean()) if len(xte) else float("nan")
     return {"accuracy": acc, "l2": l2, "val_accuracy": v}
