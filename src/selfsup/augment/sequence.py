@@ -65,7 +65,7 @@ def random_crop(x: Tensor, length: int, gen: torch.Generator,
 
     With ``lengths`` (B,), each window lies inside the series' real steps (``length <= min(lengths)``).
     """
-    b, c, t = x.shape
+    b, _, t = x.shape
     limit = t if lengths is None else int(lengths.min())
     if not 1 <= length <= limit:
         raise ValueError(f"crop length must be in [1, {limit}], got {length}")

@@ -47,7 +47,7 @@ def cpc_loss(preds: list[Tensor], z: Tensor, valid: Tensor | None = None) -> Ten
         if valid is None:
             logits, pos = cpc_logits(p, z, k)
         else:
-            b, t, d = z.shape
+            _, t, d = z.shape
             keep = valid[:, k:].reshape(-1)  # (B * (T - k),): pair (b, t) kept iff z_{t+k} of b is real
             if not bool(keep.any()):
                 continue
