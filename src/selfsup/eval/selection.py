@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from selfsup.eval.linear import _fit as _fit_linear  # multinomial logistic regression by full-batch L-BFGS
+
 
 def validation_split(y: Tensor, fraction: float, seed: int) -> tuple[Tensor, Tensor]:
     """Stratified ``(pool, validation)`` indices of ``y`` (on ``y``'s device).
@@ -83,23 +85,6 @@ def knn_select(train_x: Tensor, train_y: Tensor, val_x: Tensor, val_y: Tensor, t
     return {"accuracy": float((pred == test_y.long().to(pred.device)).float().mean()), "k": k, "val_accuracy": v}
 
 
-def _fit_linear(x: Tensor, y: Tensor, num_classes: int, l2: float, max_iter: int) -> tuple[Tensor, Tensor]:
-    """Multinomial logistic regression by full-batch L-BFGS; weights (D, C), bias (C,)."""
-    w = torch.zeros(num_classes, x.shape[1], device=x.device, requires_grad=True)  # (C, D): faster backward
-    b = torch.zeros(num_classes, device=x.device, requires_grad=True)
-    opt = torch.optim.LBFGS([w, b], lr=1.0, max_iter=max_iter, history_size=20, line_search_fn="strong_wolfe")
-
-    def closure() -> Tensor:
-        opt.zero_grad()
-        loss = F.cross_entropy(F.linear(x, w, b), y) + l2 * (w * w).sum()
-        loss.backward()
-        return loss
-
-    with torch.enable_grad():
-        opt.step(closure)
-    return w.detach().t(), b.detach()
-
-
 def linear_select(train_x: Tensor, train_y: Tensor, val_x: Tensor, val_y: Tensor, test_x: Tensor, test_y: Tensor,
                   l2_grid: Sequence[float], num_classes: int, max_iter: int = 100,
                   search_max_samples: int | None = None, seed: int = 0) -> dict[str, float]:
@@ -126,7 +111,8 @@ def linear_select(train_x: Tensor, train_y: Tensor, val_x: Tensor, val_y: Tensor
     grid = list(l2_grid) if len(xva) else list(l2_grid)[:1]
     best: tuple[float, float, Tensor, Tensor] | None = None
     for l2 in grid:
-        w, b = _fit_linear(xtr[search], ytr[search], num_classes, float(l2), max_iter)
+        with torch.enable_grad():  # the harness may run under no_grad
+            w, b = _fit_linear(xtr[search], ytr[search], num_classes, float(l2), max_iter)
         v = float(((xva @ w + b).argmax(1) == yva).float().mean()) if len(xva) else float("nan")
         if best is None or v > best[0] + 1e-12:
             best = (v, float(l2), w, b)
@@ -134,6 +120,7 @@ def linear_select(train_x: Tensor, train_y: Tensor, val_x: Tensor, val_y: Tensor
     v, l2, w, b = best
     if len(search) < len(ytr):
         l2 *= len(search) / len(ytr)
-        w, b = _fit_linear(xtr, ytr, num_classes, l2, max_iter)
+        with torch.enable_grad():
+            w, b = _fit_linear(xtr, ytr, num_classes, l2, max_iter)
     acc = float(((xte @ w + b).argmax(1) == test_y.long().to(w.device)).float().mean()) if len(xte) else float("nan")
     return {"accuracy": acc, "l2": l2, "val_accuracy": v}
