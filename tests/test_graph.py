@@ -403,6 +403,7 @@ def test_cli_cora_public_split(tmp_path, monkeypatch):
     assert main(["evaluate", str(run), "--seeds", "0,1", "--labels", "none", "--baselines", "none"]) == 0
     res = json.loads((run / "results.json").read_text())
     pub = res["protocols"]["linear"]["public"]
-    assert 0.1 < pub["mean"] <= 1 and pub["std"] >= 0
+    # chance 1/7; shuffled training labels score 0.11-0.15 on these embeddings, a random-init GCN 0.30
+    assert 0.25 < pub["mean"] <= 1 and pub["std"] == 0.0  # one public split: the same for both seeds
     assert res["split"] == {"name": "public", "train": 140, "test": 1000}
     assert drawn == [(1000, 8)]  # the map shows the test nodes' embeddings

@@ -37,16 +37,17 @@ def test_pretrain_and_evaluate_mlm(tmp_path, corpus, csv_task, capsys):
     meta = load_run(out)
     assert meta["modality"] == "text" and meta["status"] == "finished"
     h = meta["heldout"]
-    assert 0 <= h["mlm_accuracy"] <= 1 and h["mlm_perplexity"] > 1 and h["mlm_masked_tokens"] > 0
+    v = meta["text"]["transformer"]["vocab_size"]  # a uniform guess over it: accuracy 1 / v, perplexity v
+    assert h["mlm_accuracy"] > 5 / v and 1 < h["mlm_perplexity"] < v and h["mlm_masked_tokens"] > 0
     ecfg = TextEvalConfig(labels=("10%", "100%"), seeds=(0, 1), finetune_steps=15, finetune_batch_size=16,
                           baselines=("bow", "supervised", "word2vec"))
     res = run_text_evaluation(out, meta, f"csv:{csv_task}", ecfg=ecfg, log=lambda s: None)
     saved = json.loads((out / "results.json").read_text())
     assert saved["task"].startswith("csv:")
     for key in ("10%", "100%"):
-        assert 0 <= saved["protocols"]["finetune"][key]["mean"] <= 1
-        assert 0 <= saved["protocols"]["linear"][key]["mean"] <= 1
-        assert 0 <= saved["baselines"]["supervised"]["finetune"][key]["mean"] <= 1
+        assert saved["protocols"]["finetune"][key]["mean"] >= 0.9  # the classes share no content word
+        assert saved["protocols"]["linear"][key]["mean"] >= 0.9
+        assert saved["baselines"]["supervised"]["finetune"][key]["mean"] >= 0.9
     assert len(saved["protocols"]["finetune"]["10%"]["values"]) == 2
     # the two classes share no content words: bag of words separates them perfectly
     assert saved["baselines"]["bow"]["linear"]["100%"]["mean"] == 1.0

@@ -108,21 +108,23 @@ def test_cli_pretrain_and_evaluate_video(tmp_path):
         pytest.skip(NEED_FMNIST)
     out = tmp_path / "run"
     rc = main(["pretrain", "frame-order", "--data", "moving-fashion-mnist", "--out", str(out), "--epochs", "1",
-               "--batch-size", "8", "--no-progress", "--set", "train_clips=24", "--set", "test_clips=24",
+               "--batch-size", "8", "--no-progress", "--set", "train_clips=160", "--set", "test_clips=80",
                "--set", "frames=8", "--set", "encoder_width=4", "--set", "span=6"])
     assert rc == 0
     meta = json.loads((out / "run.json").read_text())
-    assert meta["modality"] == "video" and meta["video_data"]["train_clips"] == 24
+    assert meta["modality"] == "video" and meta["video_data"]["train_clips"] == 160
     assert meta["input_shape"] == [1, 64, 64]
     rc = main(["evaluate", str(out), "--protocols", "linear", "--labels", "100%", "--seeds", "0",
                "--baselines", "none"])
     assert rc == 0
     res = json.loads((out / "results.json").read_text())
     assert set(res["protocols"]) == {"linear", "motion"}
-    assert 0 <= res["protocols"]["linear"]["100%"]["mean"] <= 1
+    # item class of the frames (10 classes, 180 test frames): chance 0.1; shuffled training labels
+    # score 0.08-0.13 on these features, a random-init encoder 0.21-0.29, this run 0.29
+    assert 0.2 < res["protocols"]["linear"]["100%"]["mean"] <= 1
     assert set(res["protocols"]["motion"]) == {"100%"} and res["baselines"] == {}
     assert (out / "embedding_map.png").exists() and "frame order" in (out / "report.md").read_text()
-    assert res["frame_order"]["chance"] == 0.5 and res["frame_order"]["tuples"] == 3 * 24
+    assert res["frame_order"]["chance"] == 0.5 and res["frame_order"]["tuples"] == 3 * 80
     # bad input: an image dataset is refused with a clear message
     rc = main(["pretrain", "tracking", "--data", "digits", "--out", str(tmp_path / "r2")])
     assert rc == 2
