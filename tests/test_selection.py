@@ -111,3 +111,21 @@ def test_harness_choices_ignore_the_test_labels():
     assert _selected(a) == _selected(b) and len(_selected(a)) == 1 + 2 * 2 * 2  # pca size; (method, pca) x (knn, linear) x (10%, 100%)
     assert a["protocols"]["knn"]["100%"]["mean"] > 0.9 > b["protocols"]["knn"]["100%"]["mean"]
     assert a["selection"]["val_size"] + a["selection"]["pool_size"] == len(data.y_train)
+
+
+def test_validation_split_mode_never_reads_the_test_set():
+    import copy
+
+    from selfsup.data import load_dataset
+    from selfsup.eval.baselines import raw_features
+    from selfsup.eval.harness import EvalConfig, evaluate
+
+    data = copy.copy(load_dataset("digits"))
+    ftr = raw_features(data.x_train)
+    data.x_test = data.y_test = None  # any read of the test set fails
+    cfg = EvalConfig(protocols=("knn",), labels=("100%",), seeds=(0,), baselines=("raw",), split="validation")
+    r = evaluate(None, data, cfg, features=(ftr, None), log=lambda s: None)
+    assert r["selection"]["reported_split"] == "validation"
+    assert r["baselines"]["raw"]["knn"]["100%"]["mean"] > 0.9  # scored on the validation split
+    n_val = len(validation_split(data.y_train, cfg.val_fraction, cfg.val_seed)[1])
+    assert len(r["_test_features"]) == n_val  # the validation split played the test set

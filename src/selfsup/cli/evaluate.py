@@ -26,11 +26,15 @@ def evaluate_run(run_dir: Path, cfg: EvalConfig, *, data_dir: str | None = None,
         "encoder": meta["encoder"],
         "epochs": meta.get("epochs"),
         "train_seconds": meta.get("train_seconds"),
+        "split": cfg.split,
         **res,
         "settings": {"labels": list(cfg.labels), "seeds": list(cfg.seeds), "knn_k": cfg.knn_k,
                      "pca_components": cfg.pca_components},
     }
     run_dir = Path(run_dir)
+    if cfg.split == "validation":  # for choosing between runs: beside results.json, never over it
+        write_results(run_dir, results, stem="validation", report="validation")
+        return json.loads((run_dir / "validation.json").read_text())
     write_results(run_dir, results)
     plot_accuracy_vs_labels(results, run_dir / "accuracy_vs_labels.png")
     if data.y_test is not None and len(data.y_test) > 5:

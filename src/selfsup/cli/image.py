@@ -23,7 +23,8 @@ def pretrain_image(args: argparse.Namespace, spec: Any, overrides: dict[str, Any
                         download_ok=args.download, skip_bad_files=args.skip_bad_files)
     print(data.summary())
     meta = pretrain(cfg, Path(args.out), data=data, progress=not getattr(args, "no_progress", False))
-    print(f"pretrained {args.method} for {meta['epochs']} epochs ({meta['train_seconds']} s): {args.out}")
+    print(f"pretrained {args.method} for {meta['epochs']} epochs, {meta['steps']} steps ({meta['train_seconds']} s): "
+          f"{args.out}")
     print(f"next: selfsup evaluate {args.out}")
     return 0
 
@@ -43,6 +44,10 @@ def evaluate_image(args: argparse.Namespace, meta: dict[str, Any]) -> int:
     if getattr(args, "task", None):
         raise UserError("--task is not used for image runs (the dataset's own labels are the task)")
     evaluate_run(Path(args.run_dir), cfg, data_dir=args.data_dir)
+    if cfg.split == "validation":
+        print((Path(args.run_dir) / "validation.md").read_text())
+        print(f"wrote {args.run_dir}/validation.json, validation.md (validation split; the test set was not read)")
+        return 0
     print((Path(args.run_dir) / "report.md").read_text())
     print(f"wrote {args.run_dir}/results.json, report.md, accuracy_vs_labels.png, embedding_map.png")
     return 0

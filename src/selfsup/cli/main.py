@@ -129,6 +129,8 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     from selfsup.methods import get_method
 
     spec = get_method(args.method)
+    if getattr(args, "transductive", False) and spec.modality != "text":
+        raise UserError(f"--transductive applies to text methods; {spec.name} is a {spec.modality} method")
     return pretrain_runner(spec.modality)(args, spec, overrides)
 
 
@@ -147,6 +149,8 @@ def eval_config(args: argparse.Namespace):
         kw["baselines"] = tuple(b for b in _csv(args.baselines) if b != "none")
     if args.k:
         kw["knn_k"] = args.k
+    if getattr(args, "split", None):
+        kw["split"] = args.split
     return EvalConfig(**kw)
 
 
@@ -155,7 +159,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from selfsup.train.run import load_run
 
     meta = load_run(Path(args.run_dir))
-    return evaluate_runner(meta.get("modality", "image"))(args, meta)
+    modality = meta.get("modality", "image")
+    if getattr(args, "transductive", False) and modality != "text":
+        raise UserError(f"--transductive applies to text runs; {args.run_dir} is a {modality} run")
+    if getattr(args, "split", "test") == "validation" and modality != "image":
+        raise UserError(f"--split validation is not available for {modality} runs yet (only image / array runs)",
+                        hint="their evaluation already chooses its settings on a validation split; drop --split")
+    return evaluate_runner(modality)(args, meta)
 
 
 # --------------------------------------------------------------------------- embed
@@ -225,9 +235,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--data", help="dataset: fashion-mnist, digits, folder:PATH, npz:PATH, ...")
     s.add_argument("--out", help="run directory to create")
     s.add_argument("--encoder", default="small-cnn", help="encoder (default: small-cnn)")
-    s.add_argument("--epochs", type=float, help="passes over the training data")
-    s.add_argument("--max-minutes", type=float, help="wall-clock budget for training")
-    s.add_argument("--batch-size", type=int)
+    s.add_argument("--epochs", type=float, help="passes over the training data, always obeyed (default: with "
+                   "--max-minutes the budget ends the run; without it 10 epochs, or more on small data to reach "
+                   "min_steps optimizer steps)")
+    s.add_argument("--max-minutes", type=float, help="wall-clock budget for training (without --epochs the run "
+                   "trains until it ends)")
+    s.add_argument("--batch-size", type=int, help="samples per step (default 256, or the whole training set when "
+                   "it is smaller; a given size larger than the data is an error)")
     s.add_argument("--seed", type=int)
     s.add_argument("--config", help="YAML file of key: value settings")
     s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any method/optimizer/train setting (repeatable)")
@@ -238,6 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--download", action="store_true", help="allow downloading the dataset from its official source")
     s.add_argument("--skip-bad-files", action="store_true", help="skip unreadable files with a warning instead of stopping")
     s.add_argument("--no-progress", action="store_true", help="no progress bar (for logs and scripts)")
+    s.add_argument("--transductive", action="store_true", help="text methods: pretrain on the whole corpus, the test "
+                   "texts of the tasks defined on it included (default: they are left out); results say transductive")
     s.set_defaults(func=cmd_pretrain)
 
     s = sub.add_parser("evaluate", help="evaluate a run's encoder with few labels (writes results.json)")
@@ -246,8 +262,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--labels", help="label fractions, e.g. 1%%,10%%,100%%")
     s.add_argument("--seeds", help="label-subset seeds, e.g. 0,1,2")
     s.add_argument("--baselines", help="comma list of raw,pca,random_init,supervised,gmm,kmeans or 'none'")
-    s.add_argument("--k", type=int, help="neighbours of the kNN classifier (default 200)")
+    s.add_argument("--k", type=int, help="neighbours of the kNN classifier (default: chosen on the validation split from 10,20,50,100,200)")
     s.add_argument("--task", help="downstream task for modalities with several (e.g. text: fortunes, polarity)")
+    s.add_argument("--transductive", action="store_true", help="text runs: accept (and report as transductive) a "
+                   "task whose test texts are in the run's pretraining corpus, instead of refusing it")
+    s.add_argument("--split", choices=("test", "validation"), default="test",
+                   help="score on the test set (default) or on the validation split carved from the training labels "
+                        "(writes validation.json; for choosing settings, checkpoints or runs without reading the test set)")
     s.add_argument("--data-dir")
     s.set_defaults(func=cmd_evaluate)
 

@@ -51,6 +51,9 @@ class EvalConfig:
         finetune_labels: label fractions used by finetune and the supervised baseline
             (they train networks; default: the same as ``labels``).
         cluster_normalize: "l2" or "none": features before k-means in the cluster protocol.
+        split: "test" (the reported numbers) or "validation": score on the validation split instead, with
+            the rest of the training labels as the training set (choices inside made on an inner validation
+            split of it), never reading the test set -- what a sweep over runs or settings compares.
         gmm_mixtures: mixture components of the GMM baseline (in the PCA space).
         kmeans_clusters: centroids of the k-means baseline (in the PCA space).
     """
@@ -74,6 +77,7 @@ class EvalConfig:
     linear: LinearProbeConfig = field(default_factory=LinearProbeConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     cluster_normalize: str = "l2"
+    split: str = "test"
     gmm_mixtures: int = 20
     kmeans_clusters: int = 100
 
@@ -209,7 +213,7 @@ def evaluate(
     """
     from selfsup.errors import UserError
 
-    if not data.labeled:
+    if not (data.labeled or (cfg.split == "validation" and data.y_train is not None)):
         raise UserError(f"{data.name} has no labels; the evaluation protocols need labels",
                         hint="use a labeled dataset (folder with one sub-folder per class, or npz with y)")
     for p in cfg.protocols:
@@ -223,20 +227,29 @@ def evaluate(
         except ValueError as e:
             raise UserError(str(e), hint="use values like 1%,10%,100%") from None
     t0 = time.monotonic()
+    if cfg.split not in ("test", "validation"):
+        raise UserError(f"unknown split '{cfg.split}'", hint="use test (the reported numbers) or validation (for choosing)")
     xtr, ytr, xte, yte = data.x_train, data.y_train, data.x_test, data.y_test
     c = data.num_classes
+    if cfg.split == "validation":
+        # choosing between runs or settings: the validation split plays the test set, the pool the training
+        # set (the protocols carve their own inner validation split from it); the test set is never read
+        pool, va = validation_split(ytr, cfg.val_fraction, cfg.val_seed)
+        xtr, ytr, xte, yte = xtr[pool.cpu()], ytr[pool], xtr[va.cpu()], ytr[va]
+        if features is not None:
+            features = (features[0][pool], features[0][va])
     if features is None:
         if featurizer is None:
             raise ValueError("give a featurizer or features")
         log("extracting features ...")
-        features = (featurizer(xtr, desc="features (train)"), featurizer(xte, desc="features (test)"))
+        features = (featurizer(xtr, desc="features (train)"), featurizer(xte, desc=f"features ({cfg.split})"))
     ftr, fte = features
     log("method:")
     protocols = protocols_on_features(ftr, ytr, fte, yte, cfg, c, log)
     if "finetune" in cfg.protocols and featurizer is not None:
         protocols["finetune"] = finetune_protocol(featurizer, xtr, ytr, xte, yte, cfg, c, reinit=False, log=log)
     baselines: dict[str, Any] = {}
-    selection = selection_record(ytr, cfg)
+    selection = {**selection_record(ytr, cfg), "reported_split": cfg.split}
     frozen_cfg = EvalConfig(**{**cfg.__dict__, "protocols": tuple(p for p in cfg.protocols if p != "finetune")})
     raw_tr, raw_te = raw_features(xtr), raw_features(xte)
     if "raw" in cfg.baselines:

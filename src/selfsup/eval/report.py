@@ -41,7 +41,8 @@ def markdown_report(results: dict[str, Any]) -> str:
         f"# {results.get('method', 'method')} on {results.get('dataset', '?')}",
         "",
         f"encoder `{results.get('encoder')}`, {results.get('epochs')} epochs, "
-        f"{results.get('train_seconds')} s of pretraining; accuracies on the test set "
+        f"{results.get('train_seconds')} s of pretraining; accuracies on the "
+        f"{'validation split (for choosing; the test set was not read)' if results.get('split') == 'validation' else 'test set'} "
         "(mean ± std over label seeds; few-shot: mean ± 95% CI).",
         "",
     ]
@@ -148,15 +149,17 @@ def _json_safe(v: Any) -> Any:
     return v
 
 
-def write_results(out_dir: Path, results: dict[str, Any]) -> None:
-    """Write results.json (without private keys, non-finite numbers as null) and report.md atomically."""
+def write_results(out_dir: Path, results: dict[str, Any], stem: str = "results", report: str = "report") -> None:
+    """Write ``{stem}.json`` (without private keys, non-finite numbers as null) and ``{report}.md``
+    atomically (``results.json`` / ``report.md``; a validation-split evaluation writes ``validation.json`` /
+    ``validation.md`` beside them, never over them)."""
     import os
     import tempfile
 
     out_dir = Path(out_dir)
     clean = {k: v for k, v in results.items() if not k.startswith("_")}
-    for name, text in (("results.json", json.dumps(_json_safe(clean), indent=2, allow_nan=False)),
-                       ("report.md", markdown_report(clean))):
+    for name, text in ((f"{stem}.json", json.dumps(_json_safe(clean), indent=2, allow_nan=False)),
+                       (f"{report}.md", markdown_report(clean))):
         fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{name}.", suffix=".tmp")
         with os.fdopen(fd, "w") as f:
             f.write(text)
