@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import signal
 import threading
@@ -44,7 +45,7 @@ from selfsup.train.checkpoint import (
     list_checkpoints,
     remove_partial_files,
 )
-from selfsup.train.config import TrainConfig
+from selfsup.train.config import TrainConfig, TrainingPlan, plan_training
 from selfsup.train.loader import BatchLoader
 from selfsup.train.module import SelfSupModule
 from selfsup.train.optim import OptimConfig
@@ -141,7 +142,9 @@ def _validate(*configs: Any) -> None:
 
 
 # settings a resumed run may change (``pretrain --resume RUN_DIR --set KEY=VALUE``): none of them
-# changes the model's shape, the data order or what a checkpoint holds
+# changes the model's shape, the data order or what a checkpoint holds. (The batch size and the stopping
+# rule a resumed run uses are its first segment's, from run.json's training_plan; max_minutes then changes
+# the budget, never the rule.)
 RESUME_KEYS = ("on_nonfinite", "lr", "temperature", "precision", "max_minutes", "ckpt_every_steps",
                "ckpt_every_minutes", "keep_checkpoints", "threads", "log_every_steps")
 
@@ -284,11 +287,18 @@ def pretrain(cfg: RunConfig, run_dir: Path, *, data: Any = None, resume: bool = 
     if getattr(cfg.method_cfg, "channels_last", False):
         method = method.to(memory_format=torch.channels_last)
     x_train = data.x_train[: cfg.train.train_samples] if cfg.train.train_samples > 0 else data.x_train
-    loader = BatchLoader(x_train, cfg.train.batch_size, seed=cfg.train.seed)
+    plan = _stored_plan(run_dir, len(x_train), cfg) if resume else None
+    if plan is None:
+        plan = plan_training(cfg.train, len(x_train), _planned_world(cfg.train))
+    if not secondary:
+        if plan.batch_note:
+            print(f"batch size: {plan.batch_note}")
+        print(f"training: {plan.stop_note}")
+    loader = BatchLoader(x_train, plan.batch_size, seed=cfg.train.seed)
     max_seconds = cfg.train.max_minutes * 60
-    if schedule_by_time is None:
+    if schedule_by_time is None or plan.stop_rule == "budget":  # the clock alone ends a budget run
         schedule_by_time = max_seconds > 0
-    module = SelfSupModule(method, cfg.optim, loader, cfg.train.epochs, max_seconds, schedule_by_time,
+    module = SelfSupModule(method, cfg.optim, loader, plan.schedule_epochs(), max_seconds, schedule_by_time,
                            on_nonfinite=cfg.train.on_nonfinite, tag={"method": cfg.method})
     run_dir.mkdir(parents=True, exist_ok=True)
     meta = {
@@ -305,6 +315,8 @@ def pretrain(cfg: RunConfig, run_dir: Path, *, data: Any = None, resume: bool = 
         "mean": list(mean),
         "std": list(std),
         "config": cfg.to_dict(),
+        # the batch size used and the stopping rule, and why (a resumed run keeps them)
+        "training_plan": plan.to_dict(),
         "status": "running",
         "command": "pretrain",  # the command that wrote this run (quickstart's --fresh replaces only its own)
         **(extra_meta or {}),
@@ -317,7 +329,7 @@ def pretrain(cfg: RunConfig, run_dir: Path, *, data: Any = None, resume: bool = 
             atomic_write_text(run_dir / name, text)
     ckpt_cb = AtomicCheckpoint(run_dir / "checkpoints", cfg.train.keep_checkpoints, cfg.train.ckpt_every_minutes,
                                cfg.train.ckpt_every_steps)
-    max_steps = int(-(-cfg.train.epochs * len(loader) // 1))
+    by_budget = plan.stop_rule == "budget"
     trainer = L.Trainer(
         accelerator=cfg.train.accelerator,
         devices=cfg.train.devices if cfg.train.devices == "auto" else _devices(cfg.train.devices),
@@ -325,8 +337,8 @@ def pretrain(cfg: RunConfig, run_dir: Path, *, data: Any = None, resume: bool = 
         strategy=cfg.train.strategy,
         sync_batchnorm=cfg.train.sync_batchnorm,
         precision=_precision(cfg.train.precision),
-        max_epochs=int(-(-cfg.train.epochs // 1)),
-        max_steps=max_steps,
+        max_epochs=-1 if by_budget else math.ceil(plan.epochs),
+        max_steps=-1 if by_budget else plan.max_steps,
         max_time=timedelta(seconds=max_seconds) if max_seconds > 0 else None,
         callbacks=[ckpt_cb, MetricsCSV(run_dir / "metrics.csv", cfg.train.log_every_steps)],
         logger=False,
@@ -361,7 +373,7 @@ def pretrain(cfg: RunConfig, run_dir: Path, *, data: Any = None, resume: bool = 
         except Exception as e:
             # a training fault, a full disk, out of memory: record it; weights are not written,
             # the newest checkpoint stays the last good state
-            err = _out_of_memory_error(e, int(trainer.global_step), cfg) if _is_oom(e) else e
+            err = _out_of_memory_error(e, int(trainer.global_step), cfg, plan.batch_size) if _is_oom(e) else e
             if trainer.is_global_zero:
                 meta.update(status="failed", error=str(err), steps=int(trainer.global_step))
                 with contextlib.suppress(Exception):
@@ -398,10 +410,10 @@ def _is_oom(e: BaseException) -> bool:
         isinstance(e, RuntimeError) and "out of memory" in str(e).lower())
 
 
-def _out_of_memory_error(e: BaseException, step: int, cfg: RunConfig) -> UserError:
+def _out_of_memory_error(e: BaseException, step: int, cfg: RunConfig, batch_size: int) -> UserError:
     where = "GPU" if isinstance(e, torch.OutOfMemoryError) or "cuda" in str(e).lower() else "host"
     return UserError(
-        f"out of {where} memory at step {step} (batch size {cfg.train.batch_size}, encoder {cfg.encoder})",
+        f"out of {where} memory at step {step} (batch size {batch_size}, encoder {cfg.encoder})",
         hint="start a new run with a smaller --batch-size, a smaller encoder (--set encoder_width=...) or "
         "--set precision=bf16-mixed; the checkpoints written so far are kept in the run directory",
     )
@@ -426,6 +438,50 @@ def _stop_on_sigterm(module: SelfSupModule):
     finally:
         signal.signal(signal.SIGINT, old_int)
         signal.signal(signal.SIGTERM, old_term)
+
+
+def _planned_world(train: TrainConfig) -> int:
+    """The processes a run's data is sharded over, as Lightning will start them: a launcher's WORLD_SIZE
+    (torchrun, SLURM), else ``devices`` x ``num_nodes`` ("auto" devices: every visible GPU when the run
+    uses GPUs, else one process)."""
+    env = os.environ.get("WORLD_SIZE", "").strip()
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    devices = _devices(train.devices)
+    gpus = train.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
+    if isinstance(devices, list):
+        n = len(devices)
+    elif isinstance(devices, int):
+        n = torch.cuda.device_count() if devices == -1 and gpus else max(1, devices)
+    else:  # "auto" (or a form Lightning parses itself)
+        n = torch.cuda.device_count() if gpus else 1
+    return max(1, n) * max(1, train.num_nodes)
+
+
+def _stored_plan(run_dir: Path, samples: int, cfg: RunConfig) -> TrainingPlan | None:
+    """The training plan of the run being resumed (None for a run written before plans were recorded:
+    its config then holds the epochs and batch size it used). Checked against the data and the budget."""
+    path = run_dir / "run.json"
+    if not path.is_file():
+        return None
+    try:
+        stored = json.loads(path.read_text()).get("training_plan")
+    except json.JSONDecodeError as e:
+        raise UserError(f"{path} is corrupt: {e}") from None
+    if not stored:
+        return None
+    plan = TrainingPlan.from_dict(stored)
+    world = _planned_world(cfg.train)
+    if samples // world != plan.samples:
+        raise UserError(f"cannot resume {run_dir}: it trained on {plan.samples} samples per process, the data now "
+                        f"gives {samples // world}", hint="resume with the same data, train_samples and devices, "
+                        "or start a new run")
+    if plan.stop_rule == "budget" and cfg.train.max_minutes <= 0:
+        raise UserError(f"cannot resume {run_dir} without a budget: its stopping rule is its time budget "
+                        "(it was started with --max-minutes and no --epochs)",
+                        hint=f"keep the budget, or give a longer one: selfsup pretrain --resume {run_dir} "
+                        "--set max_minutes=M")
+    return plan
 
 
 def _launched_rank() -> int:
