@@ -46,6 +46,13 @@ class TextDataConfig:
         heldout_fraction: share of documents held out for the pretext scores.
         max_rows: cap on training rows (0 = all), drawn at random.
         w2v_dim: size of the word2vec baseline's vectors.
+        transductive: pretrain on the whole corpus, the test texts of downstream tasks included
+            (``--transductive``; run.json and every results.json then say so). Default: inductive,
+            the test texts of ``exclude_tasks`` are left out of the corpus.
+        exclude_tasks: tasks whose test texts are left out (e.g. ``kjv-testament``,
+            ``csv:PATH``); empty = the built-in tasks defined on the corpus
+            (:data:`selfsup.data.text_tasks.CORPUS_TASKS`: fortunes -> fortunes, kjv ->
+            kjv-testament and kjv-book, polarity -> polarity; none for other corpora).
     """
 
     tokenizer: str = "wordpiece"
@@ -55,6 +62,8 @@ class TextDataConfig:
     heldout_fraction: float = 0.05
     max_rows: int = 0
     w2v_dim: int = 100
+    transductive: bool = False
+    exclude_tasks: tuple[str, ...] = ()
 
 
 def _split_overrides(overrides: dict[str, Any]) -> tuple[dict, dict, dict]:
@@ -108,28 +117,94 @@ def rows_tensor(seg_ids: torch.Tensor, rows: list[tuple[int, ...]]) -> torch.Ten
     return padded[idx]
 
 
+def excluded_texts(corpus: str, tcfg: TextDataConfig) -> Any:
+    """The :class:`~selfsup.data.text_tasks.HeldOutTexts` an inductive run leaves out of
+    ``corpus`` (``tcfg.exclude_tasks``, else the tasks defined on the corpus), None when transductive."""
+    from selfsup.data.text_tasks import HeldOutTexts, corpus_tasks
+
+    if tcfg.transductive:
+        return None
+    return HeldOutTexts.of_tasks(tcfg.exclude_tasks or corpus_tasks(corpus))
+
+
+def pretraining_sources(corpus: str, tcfg: TextDataConfig, skip_bad_files: bool = False,
+                        held: Any = None, probe: Any = None) -> tuple[list[list[list[str]]], dict[str, Any]]:
+    """The source documents (as pieces of segments) that a run pretrains on, and a record of what
+    was left out.
+
+    Inductive (``held`` given): every segment (a line of a plain corpus) that is a test text of
+    a held-out task is left out, wherever it occurs, and ends its piece, so no row of consecutive
+    segments runs across a removed text. The document is kept, not dropped: a KJV chapter or a
+    fortune file holds test texts almost always, and dropping them would leave nearly nothing.
+    What stays grouped is the source's own structure over the remaining texts (chapters, fortune
+    files), which for fortunes is the category: pretraining may learn that two *training* texts
+    share a file, never anything about a test text. ``probe``: tasks whose test texts are counted
+    among the segments that stay (``record["test_texts_in_corpus"]``), not removed."""
+    from selfsup.data.text_tasks import load_sources
+
+    matched: set[str] = set()
+    probed: set[str] = set()
+    removed = 0
+
+    def drop(unit: str) -> bool:
+        nonlocal removed
+        if held is not None and (key := held.match(unit)) is not None:
+            matched.add(key)
+            removed += 1
+            return True
+        if probe is not None and (key := probe.match(unit)) is not None:
+            probed.add(key)
+        return False
+
+    sources = load_sources(corpus, tcfg.seg_words, skip_bad_files, drop)
+    sources = [[q for p in src if (q := [s for s in p if s.strip()])] for src in sources]
+    sources = [src for src in sources if src]
+    if held is not None:
+        record: dict[str, Any] = {
+            "transductive": False, "excluded_tasks": list(held.tasks), "test_texts": dict(held.test_texts),
+            "digests": dict(held.digests), "removed_segments": removed,
+            "test_texts_found": {t: held.found(matched, task) for t, task in held.loaded.items()},
+            "documents": len(sources), "pieces": sum(len(src) for src in sources),
+            "rule": "every segment equal to a test text of an excluded task (up to case, whitespace or punctuation) "
+                    "is left out wherever it occurs, and ends its piece of the document; rows of consecutive "
+                    "segments are formed within pieces"}
+    else:
+        record = {"transductive": True, "excluded_tasks": [], "documents": len(sources),
+                  "rule": "the whole corpus: test texts of downstream tasks in it are pretrained on"}
+    if probe is not None and probe.tasks:
+        record["test_texts_in_corpus"] = {t: probe.found(probed, task) for t, task in probe.loaded.items()}
+    return sources, record
+
+
 def make_text_data(corpus: str, method: str, k: int, tcfg: TextDataConfig, seed: int,
                    skip_bad_files: bool = False, tokenizer: Any = None) -> dict[str, Any]:
     """Tokenizer + train/held-out row tensors of ``corpus`` for ``method``.
 
-    ``tokenizer``: an already trained one (a resumed run's), else one is trained on the training
-    documents. The document split and the row sample depend on ``seed`` only."""
-    from selfsup.data.text_tasks import load_documents
+    Inductive by default: the test texts of the downstream tasks (``tcfg.exclude_tasks``, else the
+    tasks defined on the corpus) are left out first (:func:`pretraining_sources`); the tokenizer,
+    the rows and the pretext held-out documents are made from what remains. ``td["corpus"]``
+    records what was left out; ``td["train_docs"]`` / ``td["heldout_docs"]`` are the documents (pieces)
+    the rows were made of. ``tokenizer``: an already trained one (a resumed run's), else one is
+    trained on the training documents. The document split and the row sample depend on ``seed`` only."""
+    from selfsup.data.text_tasks import HeldOutTexts, corpus_tasks
     from selfsup.data.tokenize import TextTokenizer
 
-    docs = [[s for s in d if s.strip()] for d in load_documents(corpus, tcfg.seg_words, skip_bad_files)]
-    docs = [d for d in docs if d]
-    if not docs:
-        raise UserError(f"corpus '{corpus}' has no text")
+    held = excluded_texts(corpus, tcfg)
+    probe = HeldOutTexts.of_tasks(corpus_tasks(corpus)) if held is None else None
+    sources, record = pretraining_sources(corpus, tcfg, skip_bad_files, held, probe)
+    if not sources:
+        raise UserError(f"corpus '{corpus}' has no text" + (" once the test texts of "
+                        f"{', '.join(held.tasks)} are left out" if held is not None and held.tasks else ""))
     rng = np.random.default_rng(seed)
-    order = rng.permutation(len(docs))
-    n_held = int(round(tcfg.heldout_fraction * len(docs))) if len(docs) > 1 else 0
-    if tcfg.heldout_fraction > 0 and len(docs) > 1:
+    order = rng.permutation(len(sources))  # the pretext held-out split is over whole source documents
+    n_held = int(round(tcfg.heldout_fraction * len(sources))) if len(sources) > 1 else 0
+    if tcfg.heldout_fraction > 0 and len(sources) > 1:
         n_held = max(1, n_held)
-    held_docs = [docs[i] for i in sorted(order[:n_held])]
-    train_docs = [docs[i] for i in sorted(order[n_held:])]
+    held_docs = [p for i in sorted(order[:n_held]) for p in sources[i]]
+    train_docs = [p for i in sorted(order[n_held:]) for p in sources[i]]
     tok = tokenizer or TextTokenizer.train((s for d in train_docs for s in d), tcfg.vocab_size, tcfg.tokenizer)
-    out: dict[str, Any] = {"tokenizer": tok, "documents": len(docs), "heldout_documents": n_held}
+    out: dict[str, Any] = {"tokenizer": tok, "documents": len(sources), "heldout_documents": n_held,
+                           "corpus": record, "train_docs": train_docs, "heldout_docs": held_docs}
     for name, ds in (("train", train_docs), ("heldout", held_docs)):
         rows = build_rows(ds, k, method)
         flat = [s for d in ds for s in d]
@@ -183,7 +258,12 @@ def pretrain_text(args: argparse.Namespace, spec: Any, overrides: dict[str, Any]
 
     t_over, e_over, rest = _split_overrides(overrides)
     _check_keys(rest, spec)
+    if getattr(args, "transductive", False):
+        t_over["transductive"] = True
     tcfg = apply_overrides(TextDataConfig(), t_over)
+    if tcfg.transductive and tcfg.exclude_tasks:
+        raise UserError("--transductive pretrains on the whole corpus; it cannot also exclude tasks "
+                        f"({', '.join(tcfg.exclude_tasks)})", hint="drop one of --transductive and exclude_tasks")
     rest = {"batch_size": 64, "epochs": 3, **rest}
     cfg = resolve_config(spec.name, args.data, encoder="transformer", overrides=rest,
                          preset=getattr(args, "preset", None))
@@ -198,12 +278,36 @@ def pretrain_text(args: argparse.Namespace, spec: Any, overrides: dict[str, Any]
     print(f"{args.data}: {td['documents']} documents ({td['heldout_documents']} held out), "
           f"{len(x)} training rows of {k} x {tcfg.seg_tokens} tokens, vocabulary {tok.vocab_size}"
           f" ({time.monotonic() - t0:.1f} s)")
+    print(corpus_note(td["corpus"]))
     ecfg = apply_overrides(TransformerConfig(vocab_size=tok.vocab_size, max_len=1 + k * (tcfg.seg_tokens + 1),
                                              segments=max(2, k)), e_over)
     if cfg.train.batch_size > len(x):
         cfg.train.batch_size = max(2, len(x))
     return train_text(spec, cfg, out, td, tcfg, ecfg, k, resume=False,
                       progress=not getattr(args, "no_progress", False))
+
+
+def corpus_note(record: dict[str, Any]) -> str:
+    """One line on what a run's pretraining corpus left out (or that it is transductive)."""
+    if record.get("transductive"):
+        inside = record.get("test_texts_in_corpus") or {}
+        held = "; ".join(f"{n} test texts of {t}" for t, n in inside.items())
+        return ("transductive: pretrained on the whole corpus" + (f", which holds {held}" if held else "")
+                + " (results on those tasks are marked transductive)")
+    tasks = record.get("excluded_tasks") or []
+    if not tasks:
+        return "inductive: no downstream task is defined on this corpus, nothing left out (evaluate checks the task's test texts)"
+    found = record.get("test_texts_found", {})
+    parts = ", ".join(f"{t} {found.get(t, '?')}/{record['test_texts'].get(t, '?')}" for t in tasks)
+    return (f"inductive: left out the test texts of {parts} (found/all), {record['removed_segments']} segments in all; "
+            f"{record['pieces']} pieces of {record['documents']} documents remain (pass --transductive to keep them)")
+
+
+def run_text_config(meta: dict[str, Any]) -> TextDataConfig:
+    """A run's text settings; runs from before ``transductive`` existed pretrained on the whole corpus."""
+    data = dict(meta["text"]["data"])
+    data.setdefault("transductive", True)
+    return apply_overrides(TextDataConfig(), data)
 
 
 def resume_text(args: argparse.Namespace, meta: dict[str, Any]) -> int:
@@ -220,7 +324,7 @@ def resume_text(args: argparse.Namespace, meta: dict[str, Any]) -> int:
     if not text:
         raise UserError(f"{run_dir} is not a text run (no 'text' section in run.json)")
     cfg = config_from_dict(meta["config"], parse_set(args.set))
-    tcfg = apply_overrides(TextDataConfig(), text["data"])
+    tcfg = run_text_config(meta)
     ecfg = TransformerConfig(**text["transformer"])
     k = int(text["utterances"])
     tok_path = run_dir / text["tokenizer"]
@@ -255,11 +359,11 @@ def train_text(spec: Any, cfg: Any, out: Path, td: dict[str, Any], tcfg: TextDat
                         None, cfg.train.seed)
     data = ArrayDataset(cfg.data, x, None, modality="text")
     text_meta = {"tokenizer": "tokenizer.json", "data": to_dict(tcfg), "transformer": to_dict(ecfg),
-                 "rows": len(x), "utterances": k}
+                 "rows": len(x), "utterances": k, "heldout_test_texts": td["corpus"]}
     # the tokenizer is written when the run starts: a resume rebuilds the same rows with it (training
     # a tokenizer again on the same corpus can number the pieces differently)
     meta = pretrain(cfg, out, data=data, method=method, resume=resume, progress=progress,
-                    extra_meta={"text": text_meta}, files={"tokenizer.json": tok.to_json()},
+                    extra_meta={"text": text_meta, "transductive": bool(td["corpus"]["transductive"])}, files={"tokenizer.json": tok.to_json()},
                     schedule_by_time=cfg.train.max_minutes > 0)
     meta["heldout"] = heldout_scores(method, td["heldout"])
     atomic_write_text(out / "run.json", json.dumps(meta, indent=2))
@@ -287,15 +391,82 @@ def load_text_encoder(run_dir: Path, meta: dict[str, Any]) -> tuple[torch.nn.Mod
     return enc.eval(), TextTokenizer.load(Path(run_dir) / meta["text"]["tokenizer"])
 
 
+def run_held_out(meta: dict[str, Any]) -> Any:
+    """What the run left out of its corpus, rebuilt from run.json (None: the whole corpus)."""
+    from selfsup.data.text_tasks import HeldOutTexts
+
+    tcfg = run_text_config(meta)
+    rec = meta["text"].get("heldout_test_texts")
+    if tcfg.transductive or rec is None:
+        return None
+    return HeldOutTexts.of_tasks(rec.get("excluded_tasks", []))
+
+
+def run_documents(meta: dict[str, Any], held: Any = None, probe: Any = None) -> tuple[list[list[str]], dict[str, Any]]:
+    """The documents (pieces) a text run pretrained on, and the record of :func:`pretraining_sources`.
+
+    ``held``: the run's :func:`run_held_out` when already loaded."""
+    held = run_held_out(meta) if held is None else held
+    sources, record = pretraining_sources(meta["dataset"], run_text_config(meta), held=held, probe=probe)
+    return [p for src in sources for p in src], record
+
+
+def check_pretraining_corpus(meta: dict[str, Any], tt: Any, allow_transductive: bool = False
+                             ) -> tuple[dict[str, Any], list[list[str]] | None]:
+    """Did the run's pretraining see the test texts of ``tt``? The ``pretraining_corpus`` record of
+    results.json (its ``transductive`` is the answer) and the run's documents when they were rebuilt.
+
+    An inductive run that left out ``tt``'s test split (the same digest as now) is inductive on it.
+    Otherwise the run's corpus is rebuilt as it was trained on and searched for the test texts: none
+    found -> inductive; found in a transductive run (``--transductive``, or a run from before test
+    texts were left out) -> transductive; found in an inductive run (a task it did not exclude) ->
+    a ``UserError``, unless ``allow_transductive`` (``evaluate --transductive``) accepts a transductive result."""
+    from selfsup.data.text_tasks import HeldOutTexts, test_split_digest
+
+    rec = meta["text"].get("heldout_test_texts")
+    run_trans = run_text_config(meta).transductive
+    digest = test_split_digest(tt)
+    out: dict[str, Any] = {"run_transductive": run_trans, "excluded_tasks": list((rec or {}).get("excluded_tasks", [])),
+                           "task": tt.name, "task_test_texts": len(tt.test_texts), "task_digest": digest}
+    if rec is None:
+        out["note"] = "run.json records no left-out test texts (a run from before they were left out): whole corpus"
+    redo = f"pretrain again (inductive is the default; --set exclude_tasks={tt.name} names the task)"
+    held = None
+    if not run_trans:
+        held = run_held_out(meta)
+        changed = [t for t in held.tasks if held.digests[t] != rec.get("digests", {}).get(t)]
+        if changed:
+            msg = (f"the test split of {', '.join(changed)} is not the one this run left out of its corpus "
+                   "(the task's data changed since pretraining), so what the run saw cannot be checked")
+            if not allow_transductive:
+                raise UserError(msg, hint=f"{redo}, or pass --transductive to evaluate to report a transductive result")
+            return {**out, "transductive": True, "checked": msg, "accepted_by": "--transductive"}, None
+        if tt.name in held.tasks:
+            return {**out, "transductive": False, "test_texts_in_corpus": 0,
+                    "checked": "the run left out this task's test split (same digest)"}, None
+    docs, crec = run_documents(meta, held, HeldOutTexts.of([tt]))
+    found = crec["test_texts_in_corpus"][tt.name]
+    out.update(test_texts_in_corpus=found, transductive=found > 0,
+               checked="the run's pretraining corpus, rebuilt, searched for the task's test texts")
+    if found and not run_trans:
+        msg = (f"the pretraining corpus of this run ({meta['dataset']}) holds {found} of the {len(tt.test_texts)} test "
+               f"texts of {tt.name}: a score on it would be transductive")
+        if not allow_transductive:
+            raise UserError(msg, hint=f"{redo}, or pass --transductive to evaluate to report a transductive result")
+        out["accepted_by"] = "--transductive"
+    return out, docs
+
+
 def word2vec_lookup(run_dir: Path, meta: dict[str, Any], dim: int, seed: int = 0,
-                    log=print) -> tuple[Any, str]:
-    """Word vectors trained on the run's pretraining corpus (cached in ``word2vec.npz``).
+                    log=print, documents: list[list[str]] | None = None) -> tuple[Any, str]:
+    """Word vectors trained on the run's pretraining corpus (cached in ``word2vec.npz``): the
+    same documents the run pretrained on (``documents`` when already rebuilt), so an inductive run's
+    baseline does not see the test texts either.
 
     Trained by selfsup's own word2vec engine. There is no fallback: an error of the engine stops
     the evaluation (a ``UserError``, such as a corpus too small for a vocabulary, names the
     baseline and how to leave it out; anything else is a bug and keeps its traceback)."""
     from selfsup.data.text import word_tokens
-    from selfsup.data.text_tasks import load_documents
     from selfsup.word2vec import Word2Vec
 
     cache = Path(run_dir) / "word2vec.npz"
@@ -303,9 +474,8 @@ def word2vec_lookup(run_dir: Path, meta: dict[str, Any], dim: int, seed: int = 0
         z = np.load(cache, allow_pickle=False)
         words, vecs, engine = list(z["words"]), z["vectors"], str(z["engine"])
     else:
-        tcfg = meta["text"]["data"]
-        sents = [t for d in load_documents(meta["dataset"], tcfg.get("seg_words", 24)) for s in d
-                 if (t := word_tokens(s))]
+        docs = documents if documents is not None else run_documents(meta)[0]
+        sents = [t for d in docs for s in d if (t := word_tokens(s))]
         t0 = time.monotonic()
         try:
             m = Word2Vec(sents, vector_size=dim, window=5, min_count=2, sg=1, negative=5, epochs=5, seed=seed,
@@ -325,7 +495,8 @@ def word2vec_lookup(run_dir: Path, meta: dict[str, Any], dim: int, seed: int = 0
 def evaluate_text(args: argparse.Namespace, meta: dict[str, Any]) -> int:
     results = run_text_evaluation(Path(args.run_dir), meta, task=getattr(args, "task", None),
                                   labels=getattr(args, "labels", None), seeds=getattr(args, "seeds", None),
-                                  protocols=getattr(args, "protocols", None), baselines=getattr(args, "baselines", None))
+                                  protocols=getattr(args, "protocols", None), baselines=getattr(args, "baselines", None),
+                                  transductive=bool(getattr(args, "transductive", False)))
     print((Path(args.run_dir) / "report.md").read_text())
     del results
     return 0
@@ -367,8 +538,12 @@ class TextEvalConfig:
 
 def run_text_evaluation(run_dir: Path, meta: dict[str, Any], task: str | None, labels: str | None = None,
                         seeds: str | None = None, protocols: str | None = None, baselines: str | None = None,
-                        ecfg: TextEvalConfig | None = None, log=print) -> dict[str, Any]:
-    """Evaluate a text run on ``task``; writes results.json, report.md, accuracy_vs_labels.png."""
+                        ecfg: TextEvalConfig | None = None, log=print, transductive: bool = False) -> dict[str, Any]:
+    """Evaluate a text run on ``task``; writes results.json, report.md, accuracy_vs_labels.png.
+
+    First :func:`check_pretraining_corpus`: results.json says ``"transductive": true`` when the run's
+    pretraining corpus held test texts of the task (a ``--transductive`` run); an inductive run whose
+    corpus holds them is refused unless ``transductive`` (``evaluate --transductive``) accepts that."""
     from selfsup.data.base import ArrayDataset
     from selfsup.data.text_tasks import TASKS, load_text_task
     from selfsup.eval.features import Featurizer
@@ -397,6 +572,10 @@ def run_text_evaluation(run_dir: Path, meta: dict[str, Any], task: str | None, l
     t0 = time.monotonic()
     tt = load_text_task(task)
     log(tt.summary())
+    corpus_check, run_docs = check_pretraining_corpus(meta, tt, allow_transductive=transductive)
+    log(f"pretraining corpus: {'TRANSDUCTIVE' if corpus_check['transductive'] else 'inductive'} on {tt.name} "
+        f"({corpus_check['checked']}; {corpus_check.get('test_texts_in_corpus', '?')} of its "
+        f"{len(tt.test_texts)} test texts in it)")
     enc, tok = load_text_encoder(run_dir, meta)
     max_len = enc.cfg.max_len
     xtr = tok.encode_for_classification(tt.train_texts, max_len)
@@ -424,7 +603,7 @@ def run_text_evaluation(run_dir: Path, meta: dict[str, Any], task: str | None, l
                                               log)}
     if "word2vec" in e.baselines:
         dim = int(meta["text"]["data"].get("w2v_dim", 100))
-        lookup, engine = word2vec_lookup(run_dir, meta, dim, log=log)
+        lookup, engine = word2vec_lookup(run_dir, meta, dim, log=log, documents=run_docs)
         log("baseline averaged word2vec vectors:")
         ftr, fte = average_word_vectors(tt.train_texts, lookup, dim), average_word_vectors(tt.test_texts, lookup, dim)
         frozen = EvalConfig(protocols=("linear",), labels=e.labels, seeds=e.seeds)
@@ -432,6 +611,7 @@ def run_text_evaluation(run_dir: Path, meta: dict[str, Any], task: str | None, l
         base["word2vec"]["engine"] = engine
     results = {
         "method": meta["method"], "dataset": meta["dataset"], "task": tt.name, "encoder": meta.get("encoder"),
+        "transductive": bool(corpus_check["transductive"]), "pretraining_corpus": corpus_check,
         "epochs": meta.get("epochs"), "steps": meta.get("steps"), "train_seconds": meta.get("train_seconds"),
         "heldout": meta.get("heldout", {}), "classes": len(tt.classes),
         "train_size": len(tt.train_texts), "test_size": len(tt.test_texts),
@@ -442,8 +622,27 @@ def run_text_evaluation(run_dir: Path, meta: dict[str, Any], task: str | None, l
     if "word2vec" in base:  # keep the protocol table free of the engine string
         results["settings"]["word2vec_engine"] = base["word2vec"].pop("engine")
     write_results(run_dir, results)
+    _note_in_report(run_dir, corpus_check)
     plot_accuracy_vs_labels(results, run_dir / "accuracy_vs_labels.png")
     return results
+
+
+def _note_in_report(run_dir: Path, check: dict[str, Any]) -> None:
+    """Say in report.md whether the pretraining saw the task's test texts."""
+    from selfsup.train.checkpoint import atomic_write_text
+
+    path = Path(run_dir) / "report.md"
+    lines = path.read_text().split("\n")
+    found = check.get("test_texts_in_corpus")
+    if check["transductive"]:
+        note = (f"**Transductive**: the pretraining corpus held {found if found is not None else 'an unknown share'} of "
+                f"the {check['task_test_texts']} test texts of {check['task']} (the fine-tuning from scratch and "
+                "bag-of-words arms saw none of them).")
+    else:
+        note = (f"Inductive: the pretraining corpus held none of the {check['task_test_texts']} test texts of "
+                f"{check['task']} ({check['checked']}).")
+    at = 2 if len(lines) > 2 else len(lines)
+    atomic_write_text(path, "\n".join(lines[:at] + [note, ""] + lines[at:]))
 
 
 register_runner("text", pretrain_text, evaluate_text)

@@ -22,12 +22,14 @@ stratified train/test split.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import os
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -146,44 +148,98 @@ def _chunk(words: list[str], n: int) -> list[str]:
     return [" ".join(words[i:i + n]) for i in range(0, len(words), n)]
 
 
-def documents_from_lines(lines: list[list[str]], seg_words: int = 24) -> list[list[str]]:
-    """Documents of segments from token lists: long lines are cut into ``seg_words`` chunks
-    (one document each); runs of short lines are documents of consecutive lines."""
-    docs: list[list[str]] = []
-    run: list[str] = []
+Drop = Callable[[str], bool]  # a corpus unit (segment or line) -> True when it is held out
+
+
+def _keep_all(_: str) -> bool:
+    return False
+
+
+def _pieces(segments: list[str], drop: Drop) -> list[list[str]]:
+    """The runs of consecutive segments between the held-out ones (a held-out segment ends a piece)."""
+    out: list[list[str]] = [[]]
+    for s in segments:
+        if drop(s):
+            out.append([])
+        else:
+            out[-1].append(s)
+    return [p for p in out if p]
+
+
+def sources_from_lines(lines: list[list[str]], seg_words: int = 24, drop: Drop = _keep_all) -> list[list[list[str]]]:
+    """Source documents of a plain corpus as pieces of segments: long lines are cut into
+    ``seg_words`` chunks (one document each); runs of short lines are documents of consecutive
+    lines. A held-out line (``drop(" ".join(tokens))``) is left out whole, before any chunking, and
+    ends the piece it was in."""
+    docs: list[list[list[str]]] = []
+    run: list[list[str]] = [[]]  # pieces of the current run of short lines
+    kept = 0
+
+    def close() -> None:
+        nonlocal run, kept
+        pieces = [p for p in run if p]
+        if pieces:
+            docs.append(pieces)
+        run, kept = [[]], 0
+
     for toks in lines:
-        if len(toks) > seg_words:
-            if run:
-                docs.append(run)
-                run = []
-            docs.append(_chunk(toks, seg_words))
-        elif toks:
-            run.append(" ".join(toks))
-            if len(run) >= 256:
-                docs.append(run)
-                run = []
-    if run:
-        docs.append(run)
+        if not toks:
+            continue
+        if drop(" ".join(toks)):
+            run.append([])
+        elif len(toks) > seg_words:
+            close()
+            docs.append([_chunk(toks, seg_words)])
+        else:
+            run[-1].append(" ".join(toks))
+            kept += 1
+            if kept >= 256:
+                close()
+    close()
     return docs
 
 
-def load_documents(name: str, seg_words: int = 24, skip_bad_files: bool = False) -> list[list[str]]:
-    """Documents (lists of segments, each a string) of a pretraining corpus.
+def documents_from_lines(lines: list[list[str]], seg_words: int = 24) -> list[list[str]]:
+    """Documents of segments from token lists: long lines are cut into ``seg_words`` chunks
+    (one document each); runs of short lines are documents of consecutive lines."""
+    return [p for src in sources_from_lines(lines, seg_words) for p in src]
+
+
+def load_sources(name: str, seg_words: int = 24, skip_bad_files: bool = False,
+                 drop: Drop = _keep_all) -> list[list[list[str]]]:
+    """Source documents of a pretraining corpus, each a list of pieces (lists of segments).
+
+    A source document is what the corpus calls one (a chapter, a fortune file, a conversation, a
+    run of lines). ``drop`` holds a unit out: a segment of a structured corpus, a whole line of a
+    plain one. A held-out unit ends its piece, so pieces never run across it: rows of consecutive
+    segments (NSP, masked-LM pairs, utterance windows) are formed within a piece, and a segment
+    is never paired with the one that followed a held-out text as if they were neighbours.
+    Without held-out units each source document is one piece.
+    """
+    if name == "chatterbot":
+        structured = [turns for _, turns in chatterbot_conversations()]
+    elif name == "kjv":
+        chapters: dict[tuple[int, int], list[str]] = {}
+        for v in kjv_verses():
+            chapters.setdefault((v.book_index, v.chapter), []).append(v.text)
+        structured = list(chapters.values())
+    elif name == "fortunes":
+        structured = list(fortune_entries().values())
+    elif name == "polarity":
+        structured = [[t for _, t in polarity_sentences()]]
+    else:
+        return sources_from_lines(list(load_text_corpus(name, skip_bad_files)), seg_words, drop)
+    return [p for p in (_pieces(d, drop) for d in structured) if p]
+
+
+def load_documents(name: str, seg_words: int = 24, skip_bad_files: bool = False,
+                   drop: Drop = _keep_all) -> list[list[str]]:
+    """Documents (lists of segments, each a string) of a pretraining corpus; with ``drop``, the
+    pieces between held-out units (see :func:`load_sources`).
 
     ``skip_bad_files``: for ``text:FOLDER``, skip unreadable files with a warning instead of stopping.
     """
-    if name == "chatterbot":
-        return [turns for _, turns in chatterbot_conversations()]
-    if name == "kjv":
-        docs: dict[tuple[int, int], list[str]] = {}
-        for v in kjv_verses():
-            docs.setdefault((v.book_index, v.chapter), []).append(v.text)
-        return list(docs.values())
-    if name == "fortunes":
-        return [segs for segs in fortune_entries().values()]
-    if name == "polarity":
-        return [[t for _, t in polarity_sentences()]]
-    return documents_from_lines(list(load_text_corpus(name, skip_bad_files)), seg_words)
+    return [p for src in load_sources(name, seg_words, skip_bad_files, drop) for p in src]
 
 
 # ----------------------------------------------------------------------------- labeled tasks
@@ -271,6 +327,91 @@ def load_text_task(name: str) -> TextTask:
         books = list(dict.fromkeys(v.book for v in verses))
         return _split_task(name, [v.text for v in verses], [v.book for v in verses], 0.2, classes=books)
     raise unknown_name("text task", name, TASKS)
+
+
+# ----------------------------------------------------------------------------- held-out test texts
+# the labeled tasks whose texts come from a corpus: pretraining on it leaves their test texts out
+CORPUS_TASKS: dict[str, tuple[str, ...]] = {
+    "fortunes": ("fortunes",),
+    "kjv": ("kjv-testament", "kjv-book"),
+    "polarity": ("polarity",),
+}
+
+
+def text_key(text: str) -> str:
+    """A text up to case and whitespace (the unit a plain corpus keeps: its lowercased tokens)."""
+    return " ".join(text.lower().split())
+
+
+def word_key(text: str) -> str:
+    """A text up to case, whitespace and punctuation (its words in order; may be empty)."""
+    return " ".join(word_tokens(text))
+
+
+def test_split_digest(task: TextTask) -> str:
+    """A short fingerprint of a task's test texts, in order (what a run records it held out)."""
+    h = hashlib.sha256()
+    for t in task.test_texts:
+        h.update(t.encode("utf-8", "replace") + b"\x1e")
+    return h.hexdigest()[:16]
+
+
+@dataclass
+class HeldOutTexts:
+    """The test texts of downstream tasks, to be kept out of a pretraining corpus.
+
+    A corpus unit (a segment of a structured corpus, a line of a plain one) is held out when it
+    equals a test text up to case and whitespace, or has the same words in the same order (up to
+    punctuation). Every occurrence is held out, also where the same text is a training text of the
+    task elsewhere (a repeated verse, a fortune filed in two categories): the corpus then holds no
+    copy of any test text. A test text that is only part of a longer unit is not found.
+
+    Attributes:
+        tasks: names of the tasks whose test splits are held out.
+        test_texts: number of test texts of each task.
+        digests: :func:`test_split_digest` of each task.
+    """
+
+    tasks: tuple[str, ...] = ()
+    test_texts: dict[str, int] = field(default_factory=dict)
+    digests: dict[str, str] = field(default_factory=dict)
+    keys: frozenset[str] = frozenset()
+    word_keys: frozenset[str] = frozenset()
+    loaded: dict[str, TextTask] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def of_tasks(cls, names: Iterable[str]) -> HeldOutTexts:
+        tasks = [load_text_task(n) for n in dict.fromkeys(names)]
+        return cls.of(tasks)
+
+    @classmethod
+    def of(cls, tasks: Iterable[TextTask]) -> HeldOutTexts:
+        tasks = list(tasks)
+        texts = [t for task in tasks for t in task.test_texts]
+        return cls(tuple(t.name for t in tasks), {t.name: len(t.test_texts) for t in tasks},
+                   {t.name: test_split_digest(t) for t in tasks},
+                   frozenset(k for k in map(text_key, texts) if k), frozenset(k for k in map(word_key, texts) if k),
+                   {t.name: t for t in tasks})
+
+    def match(self, unit: str) -> str | None:
+        """The key by which ``unit`` is a held-out text, or None."""
+        k = text_key(unit)
+        if k in self.keys:
+            return k
+        w = word_key(unit)
+        return w if w and w in self.word_keys else None
+
+    def holds(self, text: str) -> bool:
+        return self.match(text) is not None
+
+    def found(self, matched: set[str], task: TextTask) -> int:
+        """How many test texts of ``task`` have a key among ``matched`` (keys seen in a corpus)."""
+        return sum(1 for t in task.test_texts if text_key(t) in matched or (word_key(t) or None) in matched)
+
+
+def corpus_tasks(corpus: str) -> tuple[str, ...]:
+    """The built-in tasks defined on ``corpus`` (their test texts live in it)."""
+    return CORPUS_TASKS.get(corpus, ())
 
 
 # ----------------------------------------------------------------------------- registry
