@@ -1,14 +1,25 @@
 """Memory bank / instance discrimination (Wu et al. 2018): every image is its own class.
 
 The encoder plus a head (an MLP by default; one linear layer in the paper) gives a unit feature
-``f`` (dim 128). The bank holds one
-vector ``v_j`` per training sample; the non-parametric softmax is
-``P(i | f) = exp(v_i . f / t) / sum_j exp(v_j . f / t)``. With ``num_negatives = 0`` (or
->= the dataset size) the full softmax over the bank is used; otherwise ``num_negatives``
-bank entries are sampled uniformly per step and the loss is InfoNCE over
-(own entry + sampled entries), the sampled approximation of the full softmax. After the
-optimizer step the batch's entries are updated with momentum (features and indices gathered
-from all processes, so every rank's bank is identical). The bank is also a kNN classifier
+``f`` (dim 128). The bank holds one vector ``v_j`` per training sample; the non-parametric softmax
+is ``P(i | f) = exp(v_i . f / t) / sum_j exp(v_j . f / t)``. Two losses (``loss``):
+
+* ``"infonce"`` (default; "sampled InfoNCE"): with ``num_negatives = 0`` (or >= the dataset size)
+  the full softmax over the bank; otherwise ``num_negatives`` bank rows are sampled uniformly per
+  step and the loss is InfoNCE over (own row + sampled rows), the sampled approximation of the full
+  softmax.
+* ``"nce"``: Wu et al.'s noise-contrastive estimation (their section 3.2, the ``paper`` preset):
+  ``P(i | f) = exp(v_i . f / t) / Z`` with ``Z`` estimated once by Monte Carlo from the first batch
+  and then fixed (a buffer, ``nce.log_z``, saved in checkpoints), and binary data-vs-noise
+  posteriors against ``num_negatives`` uniform noise rows (:func:`selfsup.functional.nce_loss`).
+
+Either way a sample's own bank row is never one of its sampled negatives
+(:meth:`selfsup.modules.memory_bank.MemoryBank.sample_negatives`). After the optimizer step the
+batch's entries are updated with momentum (features and indices gathered from all processes, so
+every rank's bank is identical). With several processes every rank draws the same negatives (same
+seed) and ``Z`` is estimated from the *global* first batch (the similarities of all ranks are
+gathered once), so every rank holds the same ``Z``, equal to that of one process on the whole
+batch. The bank is also a kNN classifier
 (:meth:`selfsup.modules.memory_bank.MemoryBank.knn_predict`).
 """
 
@@ -23,7 +34,8 @@ from torch import Tensor, nn
 
 from selfsup.augment import ImageAugConfig, ImageAugment, MultiView
 from selfsup.errors import UserError
-from selfsup.functional import info_nce
+from selfsup.functional import info_nce_scores
+from selfsup.losses.contrastive import NCELoss
 from selfsup.methods.base import DataInfo, MethodSpec, StepOutput, register_method
 from selfsup.modules import projection_head
 from selfsup.modules.distributed import gather_no_grad
@@ -54,6 +66,9 @@ class MemoryBankConfig:
         it lifted kNN-100% from 0.810 to 0.852 (BENCHMARKS.md, "contrastive family").
         "linear": Wu et al.'s single linear layer to ``feature_dim`` (the ``paper`` preset).
     proj_hidden_dim: hidden width of the "mlp" head.
+    loss: "infonce" (default): sampled InfoNCE over (own row + ``num_negatives`` sampled rows), or
+        the full softmax with ``num_negatives = 0``. "nce": Wu et al.'s NCE with ``Z`` estimated on
+        the first batch and then fixed (the ``paper`` preset); needs ``num_negatives >= 1``.
     proximal: lambda of Wu et al.'s proximal regularisation (their section 3.4): the loss gains
         ``lambda * ||f_i - v_i||^2`` (mean over the batch), which keeps a sample's feature near its
         bank entry from the previous visit and damps the oscillation of a bank whose rows are
@@ -70,6 +85,7 @@ class MemoryBankConfig:
     proximal: float = 0.0
     head: Literal["linear", "mlp"] = "mlp"
     proj_hidden_dim: int = 512
+    loss: Literal["infonce", "nce"] = "infonce"
     channels_last: bool = True
 
     def validate(self) -> None:
@@ -87,6 +103,12 @@ class MemoryBankConfig:
             raise UserError("feature_dim must be >= 1")
         if self.bank_init not in ("random", "features"):
             raise UserError(f"bank_init must be 'random' or 'features', got '{self.bank_init}'")
+        if self.loss not in ("infonce", "nce"):
+            raise UserError(f"loss must be 'infonce' or 'nce', got '{self.loss}'",
+                            hint="'infonce' is the sampled softmax (default), 'nce' Wu et al.'s NCE (--preset paper)")
+        if self.loss == "nce" and self.num_negatives < 1:
+            raise UserError("loss 'nce' needs noise samples: num_negatives >= 1 (0 means the full softmax, an "
+                            "InfoNCE-only option)", hint="Wu et al. use num_negatives=4096 (--preset paper)")
 
 
 class InstanceDiscrimination(nn.Module):
@@ -101,6 +123,11 @@ class InstanceDiscrimination(nn.Module):
         self.head = projection_head(cfg.head, encoder.out_dim, cfg.proj_hidden_dim, cfg.feature_dim)
         self.bank = MemoryBank(num_samples, cfg.feature_dim, cfg.bank_momentum, seed=seed,
                                fill_on_first_visit=cfg.fill_on_first_visit)
+        if self._sampled(num_samples) and num_samples < 2:
+            raise UserError("sampled negatives need a dataset of at least 2 samples (a sample's own row is never "
+                            "its negative)", hint="use more training samples")
+        if cfg.loss == "nce":  # holds the Z estimate (buffer nce.log_z); absent for InfoNCE, so older runs load
+            self.nce = NCELoss(cfg.temperature, num_samples)
         self._gen = torch.Generator().manual_seed(seed + 104729)
         self._pending: tuple[Tensor, Tensor] | None = None
 
@@ -109,20 +136,31 @@ class InstanceDiscrimination(nn.Module):
             x = x.contiguous(memory_format=torch.channels_last)
         return F.normalize(self.head(self.encoder(x)).float(), dim=1)
 
+    def _sampled(self, n: int) -> bool:
+        """Sampled negatives (else InfoNCE's full softmax over the bank)."""
+        return self.cfg.loss == "nce" or 0 < self.cfg.num_negatives < n
+
     def loss_on_view(self, v: Tensor, idx: Tensor) -> Tensor:
-        f = self.features(v)
+        f = self.features(v)  # (B, D)
         n = self.bank.bank.shape[0]
         t = self.cfg.temperature
         idx = idx.to(f.device)
-        pos = self.bank.positives(idx, f)
-        if self.cfg.num_negatives == 0 or self.cfg.num_negatives >= n:
+        pos = self.bank.positives(idx, f)  # (B, D)
+        if not self._sampled(n):
             logits = f @ self.bank().t() / t
             rows = torch.arange(len(f), device=f.device)
             logits = logits.index_put((rows, idx), (f * pos).sum(1) / t)  # own entry = the positive
             loss = F.cross_entropy(logits, idx)
         else:
-            neg_idx = torch.randint(0, n, (self.cfg.num_negatives,), generator=self._gen).to(f.device)
-            loss = info_nce(f, pos, self.bank(neg_idx), t, normalize=False)
+            draw = self.bank.sample_negatives(idx, self.cfg.num_negatives, self._gen)  # never the own row
+            neg = self.bank.negative_similarities(f, draw)  # (B, K)
+            pos_sim = (f * pos.to(f.dtype)).sum(1)  # (B,)
+            if self.cfg.loss == "nce":
+                if not self.nce.has_estimate:  # the first batch (all ranks' similarities) fixes Z for good
+                    self.nce.estimate(gather_no_grad(neg.detach()))
+                loss = self.nce(pos_sim, neg)
+            else:
+                loss = info_nce_scores(pos_sim, neg, t)
         if self.cfg.proximal > 0:
             loss = loss + self.cfg.proximal * (f - pos.to(f.dtype)).pow(2).sum(1).mean()
         self._pending = (gather_no_grad(idx.to(f.device)), gather_no_grad(f.detach()))
@@ -180,8 +218,9 @@ register_method(
         config_cls=MemoryBankConfig,
         build=build_memory_bank,
         description="Instance discrimination with a memory bank, non-parametric softmax (Wu et al. 2018)",
-        presets={"paper": {"num_negatives": 4096, "temperature": 0.07, "bank_momentum": 0.5,
-                           "fill_on_first_visit": False, "bank_init": "random", "head": "linear"},
+        presets={"paper": {"loss": "nce", "num_negatives": 4096, "temperature": 0.07, "bank_momentum": 0.5,
+                           "feature_dim": 128, "fill_on_first_visit": False, "bank_init": "random",
+                           "head": "linear", "proximal": 0.0},
                  "full-softmax": {"num_negatives": 0}},
         aug_defaults={"crop_scale_min": 0.2},
         former_defaults={"head": "linear"},  # runs started before the head option had a linear head

@@ -9,6 +9,12 @@ feature as it is (no mixing with its random initial vector), and :meth:`MemoryBa
 answers the sample's own current feature for it: in a short run (one or two epochs, where most
 rows are still random in the first epoch) the positive is then never a random target.
 
+Negatives are drawn by :meth:`MemoryBank.sample_negatives`: a sample's own row is never one of
+its negatives. Query i's k-th negative is ``b_k + [b_k >= own_i]`` with ``b_k`` uniform on
+``0..n-2`` (one draw shared by the batch, as before): uniform over the other ``n - 1`` rows.
+:meth:`MemoryBank.negative_similarities` scores each query against its own negatives with two
+(B, K) matmuls, never a (B, K, D) gather.
+
 The bank is a registered buffer (saved in checkpoints). It doubles as a weighted kNN
 classifier (:meth:`MemoryBank.knn_predict`, the paper's evaluation): a query's class scores
 are ``sum_{j in top-k} exp(s_j / t) * onehot(y_j)`` over its k most similar bank entries.
@@ -16,9 +22,44 @@ are ``sum_{j in top-k} exp(s_j / t) * onehot(y_j)`` over its k most similar bank
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+
+class NegativeDraw(NamedTuple):
+    """Negatives of a batch of B queries, K each: query i's k-th negative is ``base[k] + shift[i, k]``.
+
+    Attributes:
+        base: (K,) rows drawn uniformly from ``0..n-2``, shared by the batch.
+        shift: (B, K) bool, ``base[k] >= own[i]``: those draws move one row up, past row ``own[i]``.
+    """
+
+    base: Tensor
+    shift: Tensor
+
+    def indices(self) -> Tensor:
+        """(B, K) bank rows; row i never holds ``own[i]``."""
+        return self.base[None, :] + self.shift.long()
+
+
+def sample_negatives(own: Tensor, num: int, num_rows: int, generator: torch.Generator | None = None) -> NegativeDraw:
+    """``num`` negatives per query, uniform over the ``num_rows - 1`` rows other than the query's own.
+
+    Args:
+        own: (B,) each query's own row (its dataset index).
+        num: K, negatives per query (drawn with replacement; K may exceed ``num_rows``).
+        num_rows: n >= 2.
+        generator: the random stream (a CPU generator; the draw is moved to ``own``'s device).
+    """
+    if num_rows < 2:
+        raise ValueError(f"sampling negatives other than the own row needs >= 2 rows, got {num_rows}")
+    if num < 1:
+        raise ValueError(f"num must be >= 1, got {num}")
+    base = torch.randint(0, num_rows - 1, (num,), generator=generator).to(own.device)  # (K,)
+    return NegativeDraw(base, base[None, :] >= own[:, None])  # (K,), (B, K)
 
 
 class MemoryBank(nn.Module):
@@ -52,6 +93,17 @@ class MemoryBank(nn.Module):
         """Entries ``idx`` (or the whole bank), detached."""
         b = self.bank.detach()
         return b if idx is None else b[idx]
+
+    def sample_negatives(self, own: Tensor, num: int, generator: torch.Generator | None = None) -> NegativeDraw:
+        """``num`` negatives for each query of ``own`` (B,), never its own row; see :func:`sample_negatives`."""
+        return sample_negatives(own, num, self.bank.shape[0], generator)
+
+    def negative_similarities(self, features: Tensor, draw: NegativeDraw) -> Tensor:
+        """(B, K) dot products of ``features`` (B, D) with each query's own negatives (bank detached)."""
+        bank = self.bank.detach().to(features.dtype)
+        at_base = features @ bank[draw.base].t()  # (B, K): rows base[k]
+        above = features @ bank[draw.base + 1].t()  # (B, K): rows base[k] + 1
+        return torch.where(draw.shift, above, at_base)
 
     @torch.no_grad()
     def update(self, idx: Tensor, features: Tensor) -> None:
