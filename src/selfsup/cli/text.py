@@ -5,12 +5,16 @@ training documents -> rows of K consecutive segments (K=2 for mlm/nsp/bert, K ut
 utterance-order) as an (N, K, S) id tensor -> the Lightning engine. A share of the documents
 is held out, and the pretext scores on it (masked-token accuracy and perplexity, NSP accuracy,
 order accuracy against chance) go into ``run.json``. ``tokenizer.json`` is saved in the run.
+Inductive by default: the test texts of the downstream tasks defined on the corpus (or named by
+``--set exclude_tasks=``) are left out before any of this, documents cut where they were
+(:func:`pretraining_sources`); ``--transductive`` keeps the whole corpus, and run.json says which.
 
 Evaluation (``--task fortunes|polarity|kjv-testament|kjv-book|csv:PATH``): fine-tune and
 linear-probe the encoder on class-balanced label subsets, against the same Transformer trained
 from scratch (``baselines.supervised``), its random init, bag-of-words logistic regression
 (``baselines.bow``) and averaged word2vec vectors trained on the pretraining corpus
-(``baselines.word2vec``).
+(``baselines.word2vec``). results.json says ``"transductive"``: whether the run's pretraining
+corpus held test texts of the task (:func:`check_pretraining_corpus`).
 """
 
 from __future__ import annotations
@@ -641,7 +645,7 @@ def _note_in_report(run_dir: Path, check: dict[str, Any]) -> None:
     else:
         note = (f"Inductive: the pretraining corpus held none of the {check['task_test_texts']} test texts of "
                 f"{check['task']} ({check['checked']}).")
-    at = 2 if len(lines) > 2 else len(lines)
+    at = min(len(lines), 2)
     atomic_write_text(path, "\n".join(lines[:at] + [note, ""] + lines[at:]))
 
 

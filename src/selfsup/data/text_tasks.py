@@ -17,6 +17,11 @@ Labeled tasks (:func:`load_text_task`): ``fortunes`` (category), ``polarity`` (p
 ``kjv-testament`` (Old/New Testament of a verse), ``kjv-book`` (66 books), ``csv:PATH``
 (columns ``text`` and ``label``, optional ``split`` = train/test). Each has a fixed, seeded,
 stratified train/test split.
+
+Held-out test texts (:class:`HeldOutTexts`, :data:`CORPUS_TASKS`): the built-in tasks take their
+texts from the corpora of the same names, so an inductive pretraining run leaves the test texts of
+those tasks out of the corpus (:func:`load_sources` with ``drop``), cutting each document where a
+text was removed.
 """
 
 from __future__ import annotations
