@@ -74,37 +74,39 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     "epochs": {"method": "simclr", "data": "digits", "epochs": 3, "batch_size": 128, "seed": 7, "ckpt_every_steps": 4},
     "max-minutes": {"method": "simclr", "data": "digits", "epochs": 3, "batch_size": 128, "seed": 7,
                     "ckpt_every_steps": 4, "max_minutes": 10},
-    "text": {"method": "mlm", "data": "polarity", "epochs": 3, "batch_size": 32, "seed": 3, "ckpt_every_steps": 4,
+    "text": {"method": "mlm", "data": "polarity", "epochs": 3, "batch_size": 8, "seed": 3, "ckpt_every_steps": 4,
              "sets": ["vocab_size=500", "dim=16", "depth=1", "heads=2"], "fixed_tokenizer": True},
     "budget": {"method": "simclr", "data": "digits", "batch_size": 128, "seed": 7, "ckpt_every_steps": 10,
                "max_minutes": 0.3},
 }
-# (scenario, kills): one kill per run segment; a kill's ``at`` is an epoch (after-epoch-ckpt), a step, a
-# (first, last) step range to draw from, "first"/"last" (a step drawn inside the first/last epoch), or None
+# (scenario, kills): one kill per run segment. A kill's ``at``: an epoch (after-epoch-ckpt; for ckpt-write
+# ("end", k) is the write of epoch k's end checkpoint), ("in", k) the first ckpt_every_steps checkpoint inside
+# epoch k, a step, a (first, last) step range to draw from, "first"/"last" (a step drawn inside the first /
+# last epoch), or None (any step)
 FULL_TRIALS: list[tuple[str, list[tuple[str, Any]]]] = [
     ("epochs", [("after-epoch-ckpt", 1)]),
     ("epochs", [("after-epoch-ckpt", 2)]),
     ("epochs", [("after-epoch-ckpt", 3)]),  # the last epoch's end: the final checkpoint
-    ("epochs", [("after-ckpt", 4)]),  # first epoch
-    ("epochs", [("after-ckpt", 24)]),  # last epoch
+    ("epochs", [("after-ckpt", ("in", 1))]),
+    ("epochs", [("after-ckpt", ("in", 3))]),
     ("epochs", [("mid-step", "first")]),
     ("epochs", [("mid-step", "last")]),
-    ("epochs", [("ckpt-write", 20)]),  # the epoch-end checkpoint of epoch 2 being written
-    ("epochs", [("ckpt-write", 12)]),
+    ("epochs", [("ckpt-write", ("end", 2))]),  # the epoch-end checkpoint of epoch 2 being written
+    ("epochs", [("ckpt-write", ("in", 2))]),
     ("epochs", [("final-write", None)]),
     ("epochs", [("startup", None)]),
-    ("epochs", [("after-ckpt", 12), ("after-epoch-ckpt", 2)]),  # killed again while resuming
-    ("epochs", [("mid-step", "first"), ("after-ckpt", 28)]),
+    ("epochs", [("after-ckpt", ("in", 2)), ("after-epoch-ckpt", 2)]),  # killed again while resuming
+    ("epochs", [("mid-step", "first"), ("after-ckpt", ("in", 3))]),
     ("max-minutes", [("after-epoch-ckpt", 1)]),
     ("max-minutes", [("after-epoch-ckpt", 2)]),
-    ("max-minutes", [("after-ckpt", 16)]),
+    ("max-minutes", [("after-ckpt", ("in", 2))]),
     ("max-minutes", [("mid-step", "last")]),
-    ("max-minutes", [("ckpt-write", 10)]),
+    ("max-minutes", [("ckpt-write", ("end", 1))]),
     ("text", [("after-epoch-ckpt", 1)]),
     ("text", [("after-epoch-ckpt", 2)]),
-    ("text", [("after-ckpt", 8)]),
+    ("text", [("after-ckpt", ("in", 2))]),
     ("text", [("mid-step", "last")]),
-    ("text", [("ckpt-write", 12)]),
+    ("text", [("ckpt-write", ("in", 3))]),
     ("budget", [("final-write", None)]),
     ("budget", [("mid-step", (5, 15))]),
 ]
@@ -186,8 +188,17 @@ def checkpoints(run_dir: Path) -> list[str]:
     return sorted(p.name for p in d.glob("step-*.ckpt")) if d.is_dir() else []
 
 
-def draw_step(at: Any, rng: random.Random, steps_per_epoch: int, total_steps: int) -> int:
-    """The step a kill waits for: given, drawn from a range, or drawn inside the first / last epoch."""
+def draw_step(at: Any, rng: random.Random, steps_per_epoch: int, total_steps: int, every: int = 0) -> int:
+    """The step a kill waits for: given, an epoch's end or first checkpoint inside it, drawn from a range, or
+    drawn inside the first / last epoch."""
+    if isinstance(at, (tuple, list)) and at[0] == "end":
+        return int(at[1]) * steps_per_epoch
+    if isinstance(at, (tuple, list)) and at[0] == "in":
+        lo, hi = (int(at[1]) - 1) * steps_per_epoch, int(at[1]) * steps_per_epoch
+        inside = [s for s in range(lo + 1, hi) if every and s % every == 0]
+        if not inside:
+            raise ValueError(f"no checkpoint every {every} steps falls inside epoch {at[1]} ({lo + 1}..{hi - 1})")
+        return inside[0]
     if at == "first":
         return rng.randint(1, max(1, steps_per_epoch - 2))
     if at == "last":
@@ -200,7 +211,7 @@ def draw_step(at: Any, rng: random.Random, steps_per_epoch: int, total_steps: in
 
 
 def kill_at(proc: subprocess.Popen, run_dir: Path, mode: str, rng: random.Random, total_steps: int,
-            at: Any = None, steps_per_epoch: int = 0) -> dict[str, Any]:
+            at: Any = None, steps_per_epoch: int = 0, every: int = 0) -> dict[str, Any]:
     """Wait for a moment of kind ``mode`` and SIGKILL ``proc``; describe where it landed."""
     t0 = time.monotonic()
     info: dict[str, Any] = {"mode": mode}
@@ -215,7 +226,8 @@ def kill_at(proc: subprocess.Popen, run_dir: Path, mode: str, rng: random.Random
         while alive() and time.monotonic() - t0 < delay:
             time.sleep(0.01)
     elif mode in ("after-epoch-ckpt", "after-ckpt"):
-        step = int(at) * steps_per_epoch if mode == "after-epoch-ckpt" else int(at)
+        step = int(at) * steps_per_epoch if mode == "after-epoch-ckpt" else draw_step(at, rng, steps_per_epoch,
+                                                                                       total_steps, every)
         info["after_step"] = step
         target = run_dir / "checkpoints" / f"step-{step:08d}.ckpt"
         while alive() and not target.exists():  # renamed into place when complete: exists = just written
@@ -225,7 +237,7 @@ def kill_at(proc: subprocess.Popen, run_dir: Path, mode: str, rng: random.Random
                                   for n in tmp_files(run_dir)):
             time.sleep(0.0005)
     else:  # mid-step, ckpt-write
-        target = draw_step(at, rng, steps_per_epoch, total_steps)
+        target = draw_step(at, rng, steps_per_epoch, total_steps, every)
         info["after_step"] = target
         wait_for = target - 1 if mode == "ckpt-write" else target  # the write of step N comes before its log row
         rows = step_rows(run_dir)
@@ -290,7 +302,7 @@ def trial(i: int, scenario: str, kills: list[tuple[str, Any]], work: Path, size:
     for n, (mode, at) in enumerate(kills):
         if n > 0:  # a chained kill: of the resume
             proc = launch(resume_cmd(run_dir, python) if (run_dir / "run.json").is_file() else cmd, log)
-        segments.append(kill_at(proc, run_dir, mode, rng, total, at, per_epoch))
+        segments.append(kill_at(proc, run_dir, mode, rng, total, at, per_epoch, size["ckpt_every_steps"]))
     compare = size.get("compare", "reference")
     if compare == "checkpoint" and kills[-1][0] != "final-write":
         compare = "none"  # a budget run killed mid-way trains the budget left: reported, not compared
