@@ -152,7 +152,7 @@ def test_with_two_rows_every_negative_is_the_other_row(loss):
     """n = 2, one negative: the fixed sampler can only draw the other row, so the loss is known in closed form
     (the old sampler drew one shared row, which is one of the two queries' own row)."""
     t = 0.5
-    m = make(n=2, num_negatives=1, loss=loss, temperature=t)
+    m = make(n=2, num_negatives=1, temperature=t, **({"loss": "nce"} if loss == "nce" else {}))  # infonce: the default
     v, idx = _views(2, 0), torch.tensor([0, 1])
     got = m.loss_on_view(v, idx)
     with torch.no_grad():
@@ -253,6 +253,7 @@ def test_a_short_run_lowers_the_nce_loss():
     losses = {}
     for lr in (5e-3, 0.0):
         m = _paper_method(64, bank_init="features")
+        assert m.cfg.loss == "nce" and m.nce.log_z.isnan()
         m.prepare(x, 64)
         plain = m.views.pipelines[0].plain
         m.views = lambda b, plain=plain: [plain(b)]
