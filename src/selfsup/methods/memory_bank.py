@@ -47,7 +47,9 @@ class MemoryBankConfig:
     """Attributes:
     feature_dim: bank/feature dimension.
     temperature: softmax temperature.
-    num_negatives: sampled negatives per step (0 = full softmax over the bank).
+    num_negatives: sampled negatives per sample and step, uniform over the bank rows other than the
+        sample's own (one draw shared by the batch). With ``loss="infonce"``, 0 (or >= the dataset
+        size) = the full softmax over the bank; ``loss="nce"`` always samples (the paper's m).
     bank_momentum: m in ``v <- normalize(m v + (1 - m) f)``.
     fill_on_first_visit: a sample's first feature replaces its random initial bank vector, and
         until then its positive is its own current feature (not a random vector). Wu et al.
@@ -68,7 +70,9 @@ class MemoryBankConfig:
     proj_hidden_dim: hidden width of the "mlp" head.
     loss: "infonce" (default): sampled InfoNCE over (own row + ``num_negatives`` sampled rows), or
         the full softmax with ``num_negatives = 0``. "nce": Wu et al.'s NCE with ``Z`` estimated on
-        the first batch and then fixed (the ``paper`` preset); needs ``num_negatives >= 1``.
+        the first batch and then fixed (the ``paper`` preset); needs ``num_negatives >= 1``. With a
+        random bank (as in the paper) ``Z`` is estimated on random rows, so the NCE loss rises while
+        the rows fill with real features (a few epochs) before it falls; the paper trains 200 epochs.
     proximal: lambda of Wu et al.'s proximal regularisation (their section 3.4): the loss gains
         ``lambda * ||f_i - v_i||^2`` (mean over the batch), which keeps a sample's feature near its
         bank entry from the previous visit and damps the oscillation of a bank whose rows are
