@@ -150,3 +150,29 @@ def test_budget_run_cannot_resume_without_a_budget(tmp_path, capsys):
     assert main(["pretrain", "--resume", str(run), "--no-progress", "--set", "max_minutes=0"]) == 2
     err = capsys.readouterr().err
     assert "its stopping rule is its time budget" in err and "max_minutes" in err, err
+
+
+# --------------------------------------------------------------------------- a small folder, end to end
+def test_small_image_folder_pretrains_and_evaluates_without_batch_flags(tmp_path, capsys):
+    """60 digit images in class folders (50 train / 10 test): the default batch fits itself to the data
+    and `selfsup evaluate` copes with a test set smaller than the embedding map's 50 PCA components."""
+    import numpy as np
+    from PIL import Image
+
+    from selfsup.data import load_dataset
+
+    digits = load_dataset("digits")
+    root = tmp_path / "imgs"
+    for c in range(10):
+        (root / str(c)).mkdir(parents=True)
+        for i in np.flatnonzero(digits.y_train.numpy() == c)[:6]:
+            Image.fromarray(digits.x_train[i, 0].numpy()).save(root / str(c) / f"{i}.png")
+    run = tmp_path / "run"
+    assert main(["pretrain", "simclr", "--data", f"folder:{root}", "--out", str(run), "--epochs", "2",
+                 "--no-progress", "--image-size", "16"]) == 0  # default width: 64-d features
+    meta = json.loads((run / "run.json").read_text())
+    assert meta["training_plan"]["batch_size"] == 50 and meta["steps"] == 2
+    assert main(["evaluate", str(run), "--protocols", "knn", "--labels", "100%", "--seeds", "0",
+                 "--baselines", "raw"]) == 0, capsys.readouterr().err
+    res = json.loads((run / "results.json").read_text())
+    assert "100%" in res["protocols"]["knn"] and (run / "embedding_map.png").is_file()

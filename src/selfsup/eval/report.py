@@ -122,7 +122,7 @@ def plot_embedding_map(features: Tensor, labels: Tensor, path: Path, classes: li
     x = features[idx].float().cpu().numpy()
     y = labels[idx].cpu().numpy()
     if x.shape[1] > 50:
-        x = PCA(50, random_state=seed).fit_transform(x)
+        x = PCA(min(50, len(x)), random_state=seed).fit_transform(x)  # a test set under 50 images too
     perplexity = min(30.0, max(2.0, (len(x) - 1) / 3))
     xy = TSNE(2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(x) if len(x) > 5 else x[:, :2]
     fig, ax = plt.subplots(figsize=(5.5, 5))
