@@ -10,10 +10,14 @@ answers the sample's own current feature for it: in a short run (one or two epoc
 rows are still random in the first epoch) the positive is then never a random target.
 
 Negatives are drawn by :meth:`MemoryBank.sample_negatives`: a sample's own row is never one of
-its negatives. Query i's k-th negative is ``b_k + [b_k >= own_i]`` with ``b_k`` uniform on
-``0..n-2`` (one draw shared by the batch, as before): uniform over the other ``n - 1`` rows.
-:meth:`MemoryBank.negative_similarities` scores each query against its own negatives with two
-(B, K) matmuls, never a (B, K, D) gather.
+its negatives. K rows ``b_k`` are drawn uniformly from all ``n`` (one draw shared by the batch, as
+before); where ``b_k`` is query i's own row, that entry takes ``r_k + [r_k >= own_i]`` instead, with
+``r_k`` a second shared draw uniform on ``0..n-2`` (uniform over the rows other than ``own_i``).
+Each query's K negatives are thus independent and uniform over its ``n - 1`` other rows, and only
+the few hits (about ``B K / n`` a step) need a second look:
+:meth:`MemoryBank.negative_similarities` is one (B, K) matmul plus a gather of the hits, never a
+(B, K, D) gather. The number of random draws per step is fixed (2K), so processes that share a
+seed keep drawing the same rows whatever their local batch holds.
 
 The bank is a registered buffer (saved in checkpoints). It doubles as a weighted kNN
 classifier (:meth:`MemoryBank.knn_predict`, the paper's evaluation): a query's class scores
@@ -30,36 +34,49 @@ from torch import Tensor, nn
 
 
 class NegativeDraw(NamedTuple):
-    """Negatives of a batch of B queries, K each: query i's k-th negative is ``base[k] + shift[i, k]``.
+    """Negatives of a batch of B queries, K each: query i's k-th negative is ``base[k]``, except at the
+    hits (``base[k] == own[i]``), listed in ``hit_query`` / ``hit_slot``, whose negative is ``hit_row``.
 
     Attributes:
-        base: (K,) rows drawn uniformly from ``0..n-2``, shared by the batch.
-        shift: (B, K) bool, ``base[k] >= own[i]``: those draws move one row up, past row ``own[i]``.
+        base: (K,) rows drawn uniformly from ``0..n-1``, shared by the batch.
+        hit_query: (H,) query index i of each hit.
+        hit_slot: (H,) slot k of each hit.
+        hit_row: (H,) the replacement row, uniform over the rows other than ``own[i]``.
     """
 
     base: Tensor
-    shift: Tensor
+    hit_query: Tensor
+    hit_slot: Tensor
+    hit_row: Tensor
 
-    def indices(self) -> Tensor:
+    def indices(self, num_queries: int) -> Tensor:
         """(B, K) bank rows; row i never holds ``own[i]``."""
-        return self.base[None, :] + self.shift.long()
+        rows = self.base[None, :].expand(num_queries, -1).clone()  # (B, K)
+        rows[self.hit_query, self.hit_slot] = self.hit_row
+        return rows
 
 
 def sample_negatives(own: Tensor, num: int, num_rows: int, generator: torch.Generator | None = None) -> NegativeDraw:
-    """``num`` negatives per query, uniform over the ``num_rows - 1`` rows other than the query's own.
+    """``num`` negatives per query, independent and uniform over the ``num_rows - 1`` rows other than
+    the query's own (see the module docstring for how).
 
     Args:
         own: (B,) each query's own row (its dataset index).
         num: K, negatives per query (drawn with replacement; K may exceed ``num_rows``).
         num_rows: n >= 2.
-        generator: the random stream (a CPU generator; the draw is moved to ``own``'s device).
+        generator: the random stream (a CPU generator; the draws are moved to ``own``'s device).
     """
     if num_rows < 2:
         raise ValueError(f"sampling negatives other than the own row needs >= 2 rows, got {num_rows}")
     if num < 1:
         raise ValueError(f"num must be >= 1, got {num}")
-    base = torch.randint(0, num_rows - 1, (num,), generator=generator).to(own.device)  # (K,)
-    return NegativeDraw(base, base[None, :] >= own[:, None])  # (K,), (B, K)
+    base = torch.randint(0, num_rows, (num,), generator=generator).to(own.device)  # (K,)
+    redraw = torch.randint(0, num_rows - 1, (num,), generator=generator).to(own.device)  # (K,)
+    cand = torch.isin(base, own).nonzero(as_tuple=True)[0]  # (C,) slots whose row is some query's own row
+    hit_query, c = (base[cand][None, :] == own[:, None]).nonzero(as_tuple=True)  # (H,), (H,): a (B, C) test
+    hit_slot = cand[c]
+    r = redraw[hit_slot]
+    return NegativeDraw(base, hit_query, hit_slot, r + (r >= own[hit_query]).long())
 
 
 class MemoryBank(nn.Module):
@@ -101,9 +118,11 @@ class MemoryBank(nn.Module):
     def negative_similarities(self, features: Tensor, draw: NegativeDraw) -> Tensor:
         """(B, K) dot products of ``features`` (B, D) with each query's own negatives (bank detached)."""
         bank = self.bank.detach().to(features.dtype)
-        at_base = features @ bank[draw.base].t()  # (B, K): rows base[k]
-        above = features @ bank[draw.base + 1].t()  # (B, K): rows base[k] + 1
-        return torch.where(draw.shift, above, at_base)
+        sims = features @ bank[draw.base].t()  # (B, K): rows base[k]
+        if draw.hit_query.numel() == 0:
+            return sims
+        fixed = (features[draw.hit_query] * bank[draw.hit_row]).sum(1)  # (H,): the redrawn rows
+        return sims.index_put((draw.hit_query, draw.hit_slot), fixed)
 
     @torch.no_grad()
     def update(self, idx: Tensor, features: Tensor) -> None:
