@@ -77,8 +77,28 @@ def test_resume_right_after_an_epoch_end_checkpoint_is_exact(tmp_path):
         assert main(["pretrain", "--resume", str(run), "--no-progress"]) == 0
         meta = json.loads((run / "run.json").read_text())
         assert meta["status"] == "finished" and meta["steps"] == 30, (step, meta["steps"])
-        assert sorted(p.name for p in (run / "checkpoints").glob("*.ckpt"))[-1] == "step-00000030.ckpt"
+        assert max(p.name for p in (run / "checkpoints").glob("*.ckpt")) == "step-00000030.ckpt"
         assert_same_weights(full, run)
+
+
+def test_a_checkpoint_dumped_in_on_train_epoch_end_resumes_exactly(tmp_path, monkeypatch):
+    """Checkpoints of earlier versions (and one written when training ends between batches) hold Lightning's
+    loop counters of ``on_train_epoch_end``: they are read back as the state at the end of the epoch's last batch."""
+    from selfsup.train.callbacks import AtomicCheckpoint
+
+    def every_steps_only(self, trainer, pl_module, *args):
+        if self.every_steps > 0 and trainer.global_step % self.every_steps == 0:
+            self.save(trainer)
+
+    full = tmp_path / "full"
+    with monkeypatch.context() as m:  # the old moment of the epoch-end checkpoint
+        m.setattr(AtomicCheckpoint, "on_train_batch_end", every_steps_only)
+        m.setattr(AtomicCheckpoint, "on_train_epoch_end", lambda self, trainer, pl_module: self.save(trainer), raising=False)
+        assert main(["pretrain", "simclr", "--out", str(full)] + DIGITS) == 0
+    run = killed_after(full, 20, tmp_path / "killed")
+    assert main(["pretrain", "--resume", str(run), "--no-progress"]) == 0
+    assert json.loads((run / "run.json").read_text())["steps"] == 30
+    assert_same_weights(full, run)
 
 
 def test_a_second_resume_after_a_mid_epoch_resume_is_exact(tmp_path):
@@ -93,6 +113,27 @@ def test_a_second_resume_after_a_mid_epoch_resume_is_exact(tmp_path):
     assert main(["pretrain", "--resume", str(twice), "--no-progress"]) == 0
     assert json.loads((twice / "run.json").read_text())["steps"] == 30
     assert_same_weights(full, twice)
+
+
+def test_a_loop_state_that_disagrees_with_the_data_position_is_refused(tmp_path, capsys):
+    """A restored loop at another batch than the checkpoint's data position stops before any update, with a
+    message, instead of training other batches than an uninterrupted run would."""
+    from selfsup.train.checkpoint import atomic_torch_save
+
+    full = tmp_path / "full"
+    assert main(["pretrain", "simclr", "--out", str(full)] + DIGITS) == 0
+    run = killed_after(full, 10, tmp_path / "bad")
+    path = run / "checkpoints" / "step-00000010.ckpt"
+    ckpt = torch.load(path, weights_only=True)
+    ckpt["selfsup"]["loader"] = {"epoch": 1, "position": 3}  # Lightning's loop stands at batch 0 of epoch 1
+    atomic_torch_save(ckpt, path)
+    capsys.readouterr()
+    assert main(["pretrain", "--resume", str(run), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "is at batch 0 of its epoch 1, but the data order is at batch 3 of epoch 1" in err, err
+    assert "Traceback" not in err
+    assert json.loads((run / "run.json").read_text())["status"] == "failed"
+    assert not (run / "model.safetensors").exists()
 
 
 def test_the_loader_moves_to_the_next_epochs_order_without_being_asked_past_the_end():
