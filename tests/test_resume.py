@@ -7,9 +7,9 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from conftest import TEXT_SENTS
 
 from selfsup.cli.main import main
-from conftest import TEXT_SENTS
 from selfsup.train.module import SelfSupModule
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # corpus: tests/conftest.py
