@@ -71,8 +71,11 @@ class MemoryBankConfig:
     loss: "infonce" (default): sampled InfoNCE over (own row + ``num_negatives`` sampled rows), or
         the full softmax with ``num_negatives = 0``. "nce": Wu et al.'s NCE with ``Z`` estimated on
         the first batch and then fixed (the ``paper`` preset); needs ``num_negatives >= 1``. With a
-        random bank (as in the paper) ``Z`` is estimated on random rows, so the NCE loss rises while
-        the rows fill with real features (a few epochs) before it falls; the paper trains 200 epochs.
+        random bank (as in the paper) ``Z`` is fixed on random rows, whose similarities to the features
+        are far lower than the real features' that replace them: the NCE loss then rises for as long
+        as the rows fill (and in short runs it stayed high: digits, 40 epochs, kNN 0.60), while with
+        ``bank_init="features"`` Z is estimated on real features (same run: kNN 0.97; BENCHMARKS.md,
+        "contrastive family"). The paper trains 200 epochs on ImageNet.
     proximal: lambda of Wu et al.'s proximal regularisation (their section 3.4): the loss gains
         ``lambda * ||f_i - v_i||^2`` (mean over the batch), which keeps a sample's feature near its
         bank entry from the previous visit and damps the oscillation of a bank whose rows are
