@@ -1,7 +1,7 @@
 """Evaluation protocols for time series representations.
 
-* ``svm``: RBF-SVM on the features with C chosen by cross-validation on the training labels
-  (the protocol of TS2Vec, Yue et al. 2022, and T-Loss, Franceschi et al. 2019);
+* ``svm``: RBF-SVM on the features with C chosen by 5-fold cross-validation on the training labels, as
+  TS2Vec's ``fit_svm`` does it (Yue et al. 2022; T-Loss, Franceschi et al. 2019, is similar): see :func:`fit_svm`;
 * ``linear``: the harness' linear probe;
 * baselines: 1-NN (Euclidean) and RBF-SVM on the raw series. Series of unequal lengths (NaN-padded)
   have no common raw feature space: for the raw baselines every series' real steps are resampled to
@@ -23,30 +23,37 @@ from selfsup.eval.linear import linear_probe_accuracy
 from selfsup.eval.lowlabel import balanced_subset, mean_std, parse_fraction
 from selfsup.functional.padding import series_lengths
 
-SVM_C_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1, 10, 100, 1000, 10000)
+SVM_C_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1, 10, 100, 1000, 10000, float("inf"))
 RAW_UNEQUAL = "each series resampled to the padded length (linear interpolation of its real steps)"
 
 
-def svm_accuracy(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tensor, seed: int = 0) -> float:
-    """RBF-SVM (gamma="scale") with C from 5-fold CV on the training set (no CV when a class has < 5 samples)."""
+def fit_svm(train_x: np.ndarray, train_y: np.ndarray):
+    """The RBF-SVM of TS2Vec's classification protocol (Yue et al. 2022), fitted on the training set.
+
+    SVC with gamma="scale"; C from :data:`SVM_C_GRID` (1e-4 .. 1e4 and infinity, i.e. a hard margin) by
+    5-fold stratified CV (folds in data order, not shuffled) on the training set, then refitted on all of it.
+    A training set of fewer than 50 samples, or of fewer than 5 per class on average, gets C=inf without CV.
+    """
     from sklearn.model_selection import GridSearchCV, StratifiedKFold
     from sklearn.svm import SVC
 
-    xtr, ytr = train_x.double().cpu().numpy(), train_y.cpu().numpy()
-    xte, yte = test_x.double().cpu().numpy(), test_y.cpu().numpy()
-    counts = np.bincount(ytr)
-    counts = counts[counts > 0]
-    if len(counts) < 2:
-        return float((yte == ytr[0]).mean())
-    folds = int(min(5, counts.min()))
+    n, classes = len(train_y), len(np.unique(train_y))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        if folds < 2:
-            clf = SVC(C=np.inf if False else 1e4, gamma="scale").fit(xtr, ytr)
-        else:
-            cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
-            clf = GridSearchCV(SVC(kernel="rbf", gamma="scale"), {"C": list(SVM_C_GRID)}, cv=cv, n_jobs=1).fit(xtr, ytr)
-    return float((clf.predict(xte) == yte).mean())
+        if n // classes < 5 or n < 50:
+            return SVC(C=float("inf"), kernel="rbf", gamma="scale").fit(train_x, train_y)
+        search = GridSearchCV(SVC(kernel="rbf", gamma="scale"), {"C": list(SVM_C_GRID)}, cv=StratifiedKFold(5),
+                              n_jobs=1)
+        return search.fit(train_x, train_y).best_estimator_
+
+
+def svm_accuracy(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tensor, seed: int = 0) -> float:
+    """Test accuracy of :func:`fit_svm` (TS2Vec's protocol; ``seed`` is unused: the CV folds are not shuffled)."""
+    xtr, ytr = train_x.double().cpu().numpy(), train_y.cpu().numpy()
+    xte, yte = test_x.double().cpu().numpy(), test_y.cpu().numpy()
+    if len(np.unique(ytr)) < 2:
+        return float((yte == ytr[0]).mean())
+    return float((fit_svm(xtr, ytr).predict(xte) == yte).mean())
 
 
 def one_nn_accuracy(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tensor) -> float:
