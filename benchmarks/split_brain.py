@@ -92,12 +92,11 @@ def run_random_init(data, out: Path, width: int, encoder: str, threads: int) -> 
 
 
 def run_fitted(name: str, out: Path) -> dict:
-    from selfsup.cli.main import main
+    import selfsup
     from selfsup.eval.features import load_run_encoder
 
     t0 = time.monotonic()
-    if main(["pretrain", name, "--data", "fashion-mnist", "--out", str(out / name)]) != 0:
-        raise SystemExit(f"pretrain {name} failed")
+    selfsup.pretrain(name, "fashion-mnist", out / name)
     secs = time.monotonic() - t0
     from selfsup.data import load_dataset
 
@@ -107,16 +106,14 @@ def run_fitted(name: str, out: Path) -> dict:
 
 
 def ucr_check(out: Path, minutes: float) -> dict:
-    from selfsup.cli.main import main
+    import selfsup
 
     run = out / "split-brain-basicmotions"
     args = ["pretrain", "split-brain", "--data", "ucr:BasicMotions", "--out", str(run),
             "--set", "split=channels:0,1,2/3,4,5", "--set", f"max_minutes={minutes}", "--epochs", "200"]
-    if main(args) != 0:
-        raise SystemExit("split-brain on BasicMotions failed")
-    if main(["evaluate", str(run), "--protocols", "svm,linear,1nn", "--labels", "100%"]) != 0:
-        raise SystemExit("evaluate on BasicMotions failed")
-    res = json.loads((run / "results.json").read_text())
+    selfsup.pretrain("split-brain", "ucr:BasicMotions", run, split="channels:0,1,2/3,4,5", max_minutes=minutes,
+                     epochs=200)
+    res = selfsup.evaluate(run, protocols=["svm", "linear", "1nn"], labels=["100%"])
     return {"command": "selfsup " + " ".join(args), "protocols": res["protocols"], "baselines": res["baselines"],
             "train_seconds": res.get("train_seconds"), "epochs": res.get("epochs")}
 

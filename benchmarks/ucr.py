@@ -72,7 +72,7 @@ TS2VEC_PAPER: dict = {
 
 
 def run_method(method: str, data, seed: int, minutes: float, epochs: int, length: str = "mask"):
-    from selfsup.cli.series import TRAIN_KEYS, build_series_method, train_series
+    from selfsup.pipelines.series import TRAIN_KEYS, build_series_method, train_series
     from selfsup.methods import get_method
 
     train = dict(TRAIN_KEYS, seed=seed, epochs=epochs, max_minutes=minutes, length=length)
@@ -181,7 +181,7 @@ def main() -> None:
 
     import sktime
 
-    from selfsup.cli.series import (TRAIN_KEYS, build_series_method, embed_all, load_series_data, padded_lengths,
+    from selfsup.pipelines.series import (TRAIN_KEYS, build_series_method, embed_all, load_series_data, padded_lengths,
                                     train_series)
     from selfsup.eval.linear import linear_probe_accuracy
     from selfsup.eval.series import flatten_series, one_nn_accuracy, raw_series, svm_accuracy

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import sys
 import platform
 import subprocess
 import time
@@ -22,8 +23,7 @@ from pathlib import Path
 
 import torch
 
-from selfsup.cli.main import main as cli
-from selfsup.cli.video import _motion_results, load_video_data, load_video_method, order_accuracy
+from selfsup.pipelines.video import motion_results, load_video_data, load_video_method, order_accuracy
 from selfsup.data.video import frame_task
 from selfsup.eval.features import load_run_encoder
 from selfsup.eval.harness import EvalConfig, evaluate
@@ -106,7 +106,7 @@ def main() -> None:
                 "--encoder", a.encoder, "--set", f"encoder_width={a.width}"] + [x for kv in extra for x in ("--set", kv)]
         print("selfsup " + " ".join(argv), flush=True)
         t0 = time.time()
-        assert cli(argv) == 0
+        subprocess.run([sys.executable, "-m", "selfsup.cli.main", *argv], check=True)  # the command as recorded
         meta = json.loads((out / "run.json").read_text())
         if data is None:
             data = load_video_data("moving-fashion-mnist", meta.get("video_data"))
@@ -116,7 +116,7 @@ def main() -> None:
         featurizer, _ = load_run_encoder(out)
         base_cfg = cfg if i == 0 else EvalConfig(**{**cfg.__dict__, "baselines": ()})
         r = evaluate(featurizer, frames, base_cfg)
-        motion, motion_base = _motion_results(featurizer, data, base_cfg, base_cfg.baselines, print,
+        motion, motion_base = motion_results(featurizer, data, base_cfg, base_cfg.baselines, print,
                                               max_clips=a.motion_clips)
         entry = {"command": "selfsup " + " ".join(argv), "train_seconds": meta.get("train_seconds"),
                  "steps": meta.get("steps"), "epochs": meta.get("epochs"), "final_loss": meta.get("final_loss"),

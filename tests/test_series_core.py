@@ -131,7 +131,7 @@ def test_series_npz_and_csv(tmp_path) -> None:
 
 @pytest.mark.parametrize("method", ["cpc", "temporal-contrast", "ts2vec"])
 def test_series_method_step_finite_and_short_run_lowers_loss(method: str) -> None:
-    from selfsup.cli.series import TRAIN_KEYS, build_series_method, train_series
+    from selfsup.pipelines.series import TRAIN_KEYS, build_series_method, train_series
     from selfsup.methods import get_method
 
     torch.manual_seed(0)

@@ -153,7 +153,7 @@ SERIES_METHODS = [("cpc", {}), ("ts2vec", {}), ("temporal-contrast", {}),
 
 
 def _model(method: str, cfg: dict, shape: tuple[int, int]):
-    from selfsup.cli.series import TRAIN_KEYS, build_series_method
+    from selfsup.pipelines.series import TRAIN_KEYS, build_series_method
     from selfsup.methods import get_method
 
     torch.manual_seed(0)

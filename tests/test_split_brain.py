@@ -142,7 +142,7 @@ def test_lab_step_on_rgb(target):
 
 
 def test_series_split_through_the_series_runner():
-    from selfsup.cli.series import build_series_method, train_series
+    from selfsup.pipelines.series import build_series_method, train_series
 
     spec = get_method("split-brain")
     train = {"epochs": 2, "batch_size": 8, "lr": 1e-3, "seed": 0, "max_minutes": 0.0, "width": 8}

@@ -14,7 +14,6 @@ User errors print one message (and a hint) and exit with status 2, without a tra
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -93,25 +92,13 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------- pretrain
 def cmd_pretrain(args: argparse.Namespace) -> int:
+    from selfsup import api
     from selfsup.config import parse_set
-    from selfsup.train.run import config_from_dict, load_run, pretrain, resolve_config
 
+    progress = not args.no_progress
     if args.resume:
-        from selfsup.cli.runners import resume_runner
-
-        run_dir = Path(args.resume)
-        if run_dir.is_dir() and not (run_dir / "run.json").exists():
-            raise UserError(f"nothing to resume in {run_dir}: it has no run.json (the run stopped before writing it; "
-                            "word2vec, deepwalk, graph and series runs write it when they finish, and keep no "
-                            "checkpoints)", hint="start the run again with selfsup pretrain METHOD --data NAME --out DIR")
-        meta = load_run(run_dir)
-        custom = resume_runner(meta.get("modality", "image"))
-        if custom is not None:  # text, video: data or model the config alone does not rebuild; or a refusal
-            return custom(args, meta)
-        cfg = config_from_dict(meta["config"], parse_set(args.set))  # e.g. --set on_nonfinite=skip
-        print(f"resuming {meta['method']} in {run_dir}")
-        pretrain(cfg, run_dir, resume=True, progress=not getattr(args, "no_progress", False))
-        print(f"done: {run_dir}")
+        api.resume(args.resume, data_dir=args.data_dir, download=args.download, skip_bad_files=args.skip_bad_files,
+                   progress=progress, **parse_set(args.set))
         return 0
     if not args.method:
         raise UserError("pretrain needs a METHOD (or --resume RUN_DIR)", hint="see `selfsup list`")
@@ -121,99 +108,48 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     if args.config:
         overrides.update(_load_yaml(args.config))
     overrides.update(parse_set(args.set))
-    for flag, key in (("epochs", "epochs"), ("max_minutes", "max_minutes"), ("batch_size", "batch_size"), ("seed", "seed")):
-        v = getattr(args, flag)
-        if v is not None:
-            overrides[key] = v
-    from selfsup.cli.runners import pretrain_runner
-    from selfsup.methods import get_method
-
-    spec = get_method(args.method)
-    if getattr(args, "transductive", False) and spec.modality != "text":
-        raise UserError(f"--transductive applies to text methods; {spec.name} is a {spec.modality} method")
-    return pretrain_runner(spec.modality)(args, spec, overrides)
+    for key in ("epochs", "max_minutes", "batch_size", "seed"):
+        if getattr(args, key) is not None:
+            overrides[key] = getattr(args, key)
+    api.pretrain(args.method, args.data, args.out, encoder=args.encoder, preset=args.preset, data_dir=args.data_dir,
+                 image_size=args.image_size, download=args.download, skip_bad_files=args.skip_bad_files,
+                 progress=progress, transductive=args.transductive, **overrides)
+    return 0
 
 
 # --------------------------------------------------------------------------- evaluate
-def eval_config(args: argparse.Namespace):
-    from selfsup.eval.harness import EvalConfig
-
-    kw: dict[str, Any] = {}
-    if args.protocols:
-        kw["protocols"] = _csv(args.protocols)
-    if args.labels:
-        kw["labels"] = _csv(args.labels)
-    if args.seeds:
-        kw["seeds"] = tuple(int(s) for s in _csv(args.seeds))
-    if args.baselines is not None:
-        kw["baselines"] = tuple(b for b in _csv(args.baselines) if b != "none")
-    if args.k:
-        kw["knn_k"] = args.k
-    if getattr(args, "split", None):
-        kw["split"] = args.split
-    return EvalConfig(**kw)
-
-
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from selfsup.cli.runners import evaluate_runner
-    from selfsup.train.run import load_run
+    from selfsup import api
 
-    meta = load_run(Path(args.run_dir))
-    modality = meta.get("modality", "image")
-    if getattr(args, "transductive", False) and modality != "text":
-        raise UserError(f"--transductive applies to text runs; {args.run_dir} is a {modality} run")
-    if getattr(args, "split", "test") == "validation" and modality != "image":
-        raise UserError(f"--split validation is not available for {modality} runs yet (only image / array runs)",
-                        hint="their evaluation already chooses its settings on a validation split; drop --split")
-    return evaluate_runner(modality)(args, meta)
+    api.evaluate(args.run_dir, protocols=_csv_or_none(args.protocols), labels=_csv_or_none(args.labels),
+                 seeds=_csv_or_none(args.seeds), baselines=_csv_or_none(args.baselines), k=args.k, task=args.task,
+                 transductive=args.transductive, split=args.split, data_dir=args.data_dir)
+    return 0
+
+
+def _csv_or_none(s: str | None) -> tuple[str, ...] | None:
+    return None if s is None else _csv(s)
 
 
 # --------------------------------------------------------------------------- embed
 def cmd_embed(args: argparse.Namespace) -> int:
     import numpy as np
-    import torch
 
-    from selfsup.data import load_dataset
-    from selfsup.data.arrays import _as_images_or_vectors, _load_arrays
-    from selfsup.data.folder import decode, scan
-    from selfsup.eval.features import load_run_encoder
+    from selfsup import api
 
-    from selfsup.cli.runners import embed_runner
-    from selfsup.train.run import load_run
-
-    run_meta = load_run(Path(args.run_dir))
-    custom = embed_runner(run_meta.get("modality", "image"))
-    if custom is not None:  # word vectors, node vectors
-        return custom(args, run_meta)
-    featurizer, meta = load_run_encoder(Path(args.run_dir))
-    shape = tuple(meta["input_shape"])
-    p = Path(args.input)
-    if p.is_dir():  # a folder of images, resized to the encoder's input size
-        paths, _, _ = scan(p)
-        if not paths:
-            raise UserError(f"no images found in {p}")
-        xs = torch.from_numpy(decode(paths, shape[-1] if len(shape) == 3 else 32)[0])
-    elif p.suffix in (".npz", ".npy"):
-        xs, _ = _as_images_or_vectors(_load_arrays(p)["x"] if p.suffix == ".npy" else _load_arrays(p).get("x", np.zeros(0)), p, "x")
-    else:  # a registered dataset name: train then test split
-        data = load_dataset(args.input, image_size=shape[-1] if len(shape) == 3 else None)
-        xs = data.x_train if data.x_test is None else torch.cat([data.x_train, data.x_test])
-    if tuple(xs.shape[1:]) != shape:
-        raise UserError(f"inputs have shape {tuple(xs.shape[1:])}, the encoder expects {shape}",
-                        hint="pass inputs with the training data's channels and size (image folders are resized)")
-    feats = featurizer(xs, desc="embedding").numpy()
+    feats = api.embed(args.run_dir, args.input)
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp.npy")
     np.save(tmp, feats)
     os.replace(tmp, out)
-    print(f"wrote {out}: {feats.shape[0]} x {feats.shape[1]} features")
+    print(f"wrote {out}: {' x '.join(str(n) for n in feats.shape)} features")
     return 0
 
 
 # --------------------------------------------------------------------------- quickstart
 def cmd_quickstart(args: argparse.Namespace) -> int:
-    from selfsup.cli.quickstart import run_quickstart
+    from selfsup.pipelines.quickstart import run_quickstart
 
     run_quickstart(Path(args.out), minutes=args.minutes, data_dir=args.data_dir, download=args.download,
                    fresh=args.fresh)
@@ -276,7 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("run_dir")
     s.add_argument("input", help="a folder of images, a .npz/.npy file, or a dataset name; "
                    "for word2vec runs a file of words or a comma list (king,queen); "
-                   "for graph runs (dgi, grace) - for the run's own graph, or a graph name")
+                   "for graph runs (dgi, grace) - for the run's own graph, or a graph name; "
+                   "for text runs a file of texts, one a line; for series runs a .npy of (N, C, T) or a dataset name")
     s.add_argument("-o", "--output", required=True, help="output .npy path")
     s.set_defaults(func=cmd_embed)
 

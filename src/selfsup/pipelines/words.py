@@ -1,4 +1,4 @@
-"""``selfsup pretrain/evaluate/embed`` for word2vec (modality "words") and DeepWalk / node2vec
+"""word2vec runs (modality "words") and DeepWalk / node2vec runs
 (modality "graph-walks").
 
 word2vec run directory: ``run.json`` (config, corpus and vocabulary sizes, timings, words/s)
@@ -15,9 +15,7 @@ protocol), on the embeddings and on the raw node features.
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -25,15 +23,16 @@ from typing import Any
 
 import numpy as np
 
-from selfsup.cli.runners import NEW_RUN_HINT, refuse_resume, register_embedder, register_resumer, register_runner
 from selfsup.config import apply_overrides
 from selfsup.errors import UserError
+from selfsup.pipelines.modality import NEW_RUN_HINT, Modality, refuse_resume, register_modality
+from selfsup.pipelines.requests import EvalRequest, PretrainRequest
 from selfsup.train.checkpoint import atomic_write_text
 
 PROBE_WORDS = ("king", "france", "computer", "war", "music", "water", "god", "three")
 
 
-def _config(spec: Any, args: argparse.Namespace, overrides: dict[str, Any]) -> Any:
+def _config(spec: Any, req: PretrainRequest, overrides: dict[str, Any]) -> Any:
     ov = dict(overrides)
     for key, flag in (("batch_size", "--batch-size"), ("max_minutes", "--max-minutes")):
         if ov.get(key) is not None:
@@ -45,22 +44,22 @@ def _config(spec: Any, args: argparse.Namespace, overrides: dict[str, Any]) -> A
         if e != int(e) or e < 1:
             raise UserError(f"--epochs must be a whole number >= 1 for {spec.name}, got {ov['epochs']}")
         ov["epochs"] = int(e)
-    if getattr(args, "preset", None):
-        if args.preset not in spec.presets:
-            raise UserError(f"unknown preset '{args.preset}' for {spec.name}",
+    if req.preset:
+        if req.preset not in spec.presets:
+            raise UserError(f"unknown preset '{req.preset}' for {spec.name}",
                             hint=f"presets: {', '.join(spec.presets) or 'none'}")
-        ov = {**spec.presets[args.preset], **ov}
+        ov = {**spec.presets[req.preset], **ov}
     return apply_overrides(spec.config_cls(), ov)
 
 
 # ------------------------------------------------------------------------------------ words
-def pretrain_words(args: argparse.Namespace, spec: Any, overrides: dict[str, Any]) -> int:
+def pretrain_words(req: PretrainRequest, spec: Any, overrides: dict[str, Any]) -> dict[str, Any]:
     from selfsup.data.text import load_text_corpus
     from selfsup.word2vec import Word2Vec
 
-    cfg = _config(spec, args, overrides)
-    corpus = load_text_corpus(args.data, skip_bad_files=getattr(args, "skip_bad_files", False))
-    out = Path(args.out)
+    cfg = _config(spec, req, overrides)
+    corpus = load_text_corpus(req.data, skip_bad_files=req.skip_bad_files)
+    out = Path(req.out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     sentences = list(corpus)
@@ -69,14 +68,14 @@ def pretrain_words(args: argparse.Namespace, spec: Any, overrides: dict[str, Any
     model.build_vocab(sentences)
     encoded = model.encode(sentences)
     raw = encoded[2]
-    print(f"{args.data}: {len(sentences)} lines, {raw} tokens; vocabulary {len(model.vocab)} words "
+    print(f"{req.data}: {len(sentences)} lines, {raw} tokens; vocabulary {len(model.vocab)} words "
           f"(min_count={cfg.min_count}); training {'skip-gram' if cfg.sg else 'CBOW'} for {cfg.epochs} epochs "
           f"on {cfg.workers} threads")
     stats = model.train(encoded=encoded,
                         callback=lambda e: print(f"  epoch {e + 1}/{cfg.epochs}", flush=True)
-                        if not getattr(args, "no_progress", False) else None)
+                        if req.progress else None)
     model.wv.save_word2vec_format(out / "vectors.txt")
-    meta = {"method": spec.name, "dataset": args.data, "modality": "words", "config": asdict(cfg),
+    meta = {"method": spec.name, "dataset": req.data, "modality": "words", "status": "finished", "config": asdict(cfg),
             "corpus_lines": len(sentences), "corpus_tokens": int(raw), "vocab_size": len(model.vocab),
             "read_seconds": round(read_s, 3), "vocab_seconds": round(stats.vocab_seconds, 3),
             "encode_seconds": round(stats.encode_seconds, 3), "train_seconds": round(stats.train_seconds, 3),
@@ -85,7 +84,7 @@ def pretrain_words(args: argparse.Namespace, spec: Any, overrides: dict[str, Any
     atomic_write_text(out / "run.json", json.dumps(meta, indent=2))
     print(f"trained in {stats.train_seconds:.1f} s ({stats.words_per_second:,.0f} words/s); wrote {out}/vectors.txt")
     print(f"next: selfsup evaluate {out}")
-    return 0
+    return meta
 
 
 def load_run_vectors(run_dir: Path) -> Any:
@@ -98,14 +97,14 @@ def load_run_vectors(run_dir: Path) -> Any:
     return KeyedVectors.load_word2vec_format(path, binary=False)
 
 
-def _protocol_paths(spec: str | None) -> tuple[tuple[str, ...], dict[str, str]]:
+def _protocol_paths(spec: tuple[str, ...] | None) -> tuple[tuple[str, ...], dict[str, str]]:
     """``--protocols wordsim353,simlex999=/path/file,analogy`` -> (names, user paths)."""
     from selfsup.eval.wordsim import BENCHMARK_FILES
 
     if not spec:
         return tuple(BENCHMARK_FILES), {}
     names, paths = [], {}
-    for item in (s.strip() for s in spec.split(",") if s.strip()):
+    for item in spec:
         name, _, path = item.partition("=")
         names.append(name)
         if path:
@@ -133,12 +132,12 @@ def _word_report(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def evaluate_words(args: argparse.Namespace, meta: dict[str, Any]) -> int:
+def evaluate_words(req: EvalRequest, meta: dict[str, Any]) -> dict[str, Any]:
     from selfsup.eval.wordsim import nearest_neighbours, word_protocols
 
-    run = Path(args.run_dir)
+    run = Path(req.run_dir)
     kv = load_run_vectors(run)
-    names, paths = _protocol_paths(getattr(args, "protocols", None))
+    names, paths = _protocol_paths(req.protocols)
     t0 = time.perf_counter()
     protocols = word_protocols(kv, names, paths)
     neighbours = {w: [(v, round(s, 4)) for v, s in nearest_neighbours(kv, w, 8)] for w in PROBE_WORDS if w in kv}
@@ -152,48 +151,45 @@ def evaluate_words(args: argparse.Namespace, meta: dict[str, Any]) -> int:
         key = "accuracy" if name == "analogy" else "spearman"
         print(f"{name:<11} {key} {r[key]:.4f}  ({r['evaluated']} evaluated, {r['oov']} out of vocabulary)")
     print(f"wrote {run}/results.json, report.md")
-    return 0
+    return results
 
 
-def embed_words(args: argparse.Namespace, meta: dict[str, Any]) -> int:
-    """INPUT: a file of words (whitespace-separated, e.g. one a line) or a comma-separated list."""
-    kv = load_run_vectors(Path(args.run_dir))
-    src = Path(args.input)
-    if src.is_file():
+def embed_words(run_dir: Path, meta: dict[str, Any], inputs: Any, log: Any = print) -> np.ndarray:
+    """Vectors (N, D) of words: a list of words, a file of words (whitespace-separated, e.g. one a line)
+    or a comma-separated list; words out of the vocabulary get zero vectors (and a note)."""
+    kv = load_run_vectors(Path(run_dir))
+    src = Path(str(inputs))
+    if isinstance(inputs, (list, tuple)):
+        words = [str(w).strip().lower() for w in inputs if str(w).strip()]
+    elif src.is_file():
         words = src.read_text(encoding="utf-8", errors="replace").lower().split()
-    elif "," in args.input or not src.suffix:
-        words = [w.strip().lower() for w in args.input.split(",") if w.strip()]
+    elif "," in str(inputs) or not src.suffix:
+        words = [w.strip().lower() for w in str(inputs).split(",") if w.strip()]
     else:
         raise UserError(f"word list {src} not found", hint="pass a file of words or a comma list like king,queen")
     if not words:
         raise UserError("no words to embed")
     vecs, oov = kv.vectors_for(words)
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp.npy")
-    np.save(tmp, vecs)
-    os.replace(tmp, out)
-    print(f"wrote {out}: {len(words)} x {kv.vector_size} word vectors")
+    log(f"{len(words)} x {kv.vector_size} word vectors")
     if oov:
         shown = ", ".join(oov[:10]) + (" ..." if len(oov) > 10 else "")
-        print(f"note: {len(oov)} words are not in the vocabulary and got zero vectors: {shown}")
-    return 0
+        log(f"note: {len(oov)} words are not in the vocabulary and got zero vectors: {shown}")
+    return vecs
 
 
 # ------------------------------------------------------------------------------- graph walks
-def pretrain_deepwalk(args: argparse.Namespace, spec: Any, overrides: dict[str, Any]) -> int:
+def pretrain_deepwalk(req: PretrainRequest, spec: Any, overrides: dict[str, Any]) -> dict[str, Any]:
     import torch
 
     from selfsup.data.registry import load_dataset
     from selfsup.word2vec.walks import node_embeddings
 
-    cfg = _config(spec, args, overrides)
-    data = load_dataset(args.data, data_dir=getattr(args, "data_dir", None),
-                        download_ok=getattr(args, "download", False))
+    cfg = _config(spec, req, overrides)
+    data = load_dataset(req.data, data_dir=req.data_dir, download_ok=req.download)
     if not hasattr(data, "edge_index"):
-        raise UserError(f"dataset '{args.data}' is not a graph",
+        raise UserError(f"dataset '{req.data}' is not a graph",
                         hint="use cora, citeseer, pubmed, planetoid:NAME:ROOT or edgelist:EDGES[,FEATURES[,LABELS]]")
-    out = Path(args.out)
+    out = Path(req.out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     kw = cfg.model_kwargs()
@@ -203,24 +199,25 @@ def pretrain_deepwalk(args: argparse.Namespace, spec: Any, overrides: dict[str, 
                 "test_mask": data.test_mask, "x": data.x, "classes": getattr(data, "classes", None)},
                out / "embeddings.pt")
     st = model.stats
-    meta = {"method": spec.name, "dataset": args.data, "modality": "graph-walks", "config": asdict(cfg),
+    meta = {"method": spec.name, "dataset": req.data, "modality": "graph-walks", "status": "finished",
+            "config": asdict(cfg),
             "num_nodes": int(data.num_nodes), "walk_tokens": int(st.raw_words // max(cfg.epochs, 1)),
             "epochs": cfg.epochs, "train_seconds": round(st.train_seconds, 3),
             "walk_and_train_seconds": round(total, 3), "words_per_second": round(st.words_per_second, 1)}
     atomic_write_text(out / "run.json", json.dumps(meta, indent=2))
-    print(f"{spec.name} on {args.data}: {data.num_nodes} nodes, {meta['walk_tokens']} walk tokens, "
+    print(f"{spec.name} on {req.data}: {data.num_nodes} nodes, {meta['walk_tokens']} walk tokens, "
           f"{total:.1f} s (walks + training)")
     print(f"next: selfsup evaluate {out}")
-    return 0
+    return meta
 
 
-def evaluate_deepwalk(args: argparse.Namespace, meta: dict[str, Any]) -> int:
+def evaluate_deepwalk(req: EvalRequest, meta: dict[str, Any]) -> dict[str, Any]:
     import torch
 
     from selfsup.eval.graph import node_eval_config, node_protocols, node_split
     from selfsup.eval.report import write_results
 
-    run = Path(args.run_dir)
+    run = Path(req.run_dir)
     path = run / "embeddings.pt"
     if not path.is_file():
         raise UserError(f"{run} has no embeddings.pt (the run did not finish)")
@@ -229,9 +226,9 @@ def evaluate_deepwalk(args: argparse.Namespace, meta: dict[str, Any]) -> int:
     if y is None:
         raise UserError(f"the graph of {run} has no node labels; node classification needs them",
                         hint="use edgelist:EDGES,FEATURES,LABELS")
-    seeds = tuple(int(s) for s in args.seeds.split(",")) if getattr(args, "seeds", None) else (0, 1, 2, 3, 4)
+    seeds = tuple(int(s) for s in req.seeds) if req.seeds else (0, 1, 2, 3, 4)
     # the public split is the protocol; low-label fractions only when asked for (--labels 1%,10%)
-    labels = tuple(s.strip() for s in args.labels.split(",")) if getattr(args, "labels", None) else ()
+    labels = tuple(req.labels) if req.labels else ()
     split = node_split(y, blob.get("train_mask"), blob.get("test_mask"), val_mask=blob.get("val_mask"))
     cfg = node_eval_config(labels=labels, seeds=seeds)
     results = {"method": meta["method"], "dataset": meta["dataset"], "encoder": f"{meta['method']}-embedding",
@@ -244,31 +241,29 @@ def evaluate_deepwalk(args: argparse.Namespace, meta: dict[str, Any]) -> int:
     print(f"{meta['method']} on {meta['dataset']}: linear probe ({split.name} split) {pub['mean']:.4f} ± "
           f"{pub['std']:.4f} (raw features {raw['mean']:.4f})")
     print(f"wrote {run}/results.json, report.md")
-    return 0
+    return results
 
 
-def embed_deepwalk(args: argparse.Namespace, meta: dict[str, Any]) -> int:
-    """Write the node vectors of the run's graph (INPUT: the run's dataset name)."""
+def embed_deepwalk(run_dir: Path, meta: dict[str, Any], inputs: Any, log: Any = print) -> np.ndarray:
+    """The node vectors (N, D) of the run's graph (``inputs``: the run's dataset name, or ``-``)."""
     import torch
 
-    if args.input != meta["dataset"]:
+    if str(inputs) not in (meta["dataset"], "-"):
         raise UserError(f"DeepWalk embeds the nodes of the graph it was trained on ({meta['dataset']})",
-                        hint=f"selfsup embed {args.run_dir} {meta['dataset']} -o OUT.npy")
-    z = torch.load(Path(args.run_dir) / "embeddings.pt", map_location="cpu", weights_only=True)["z"].numpy()
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    np.save(out, z)
-    print(f"wrote {out}: {z.shape[0]} x {z.shape[1]} node vectors")
-    return 0
+                        hint=f"selfsup embed {run_dir} {meta['dataset']} -o OUT.npy")
+    z = torch.load(Path(run_dir) / "embeddings.pt", map_location="cpu", weights_only=True)["z"].numpy()
+    log(f"{z.shape[0]} x {z.shape[1]} node vectors")
+    return z
 
 
-register_runner("words", pretrain_words, evaluate_words)
-register_runner("graph-walks", pretrain_deepwalk, evaluate_deepwalk)
-register_embedder("words", embed_words)
-register_embedder("graph-walks", embed_deepwalk)
-register_resumer("words", refuse_resume(
-    "word2vec trains in one go in its own engine (not the checkpointing Lightning engine) and keeps no "
-    "checkpoints; vectors.txt is its final result", NEW_RUN_HINT))
-register_resumer("graph-walks", refuse_resume(
-    "DeepWalk trains in one go in the word2vec engine and keeps no checkpoints; embeddings.pt is its final result",
-    NEW_RUN_HINT))
+register_modality(Modality(
+    "words", pretrain_words, evaluate_words, embed=embed_words,
+    resume=refuse_resume("word2vec trains in one go in its own engine (not the checkpointing Lightning engine) and "
+                         "keeps no checkpoints; vectors.txt is its final result", NEW_RUN_HINT),
+    protocols=("wordsim353", "simlex999", "analogy"), artifacts=("run.json", "vectors.txt"),
+    inputs="a list of words, a file of words, or a comma list (king,queen)"))
+register_modality(Modality(
+    "graph-walks", pretrain_deepwalk, evaluate_deepwalk, embed=embed_deepwalk,
+    resume=refuse_resume("DeepWalk trains in one go in the word2vec engine and keeps no checkpoints; embeddings.pt "
+                         "is its final result", NEW_RUN_HINT),
+    protocols=("linear",), artifacts=("run.json", "embeddings.pt"), inputs="the run's dataset name, or '-'"))

@@ -1,8 +1,13 @@
-"""CLI glue for time series methods (modality "series"): a small Adam loop and the series protocols."""
+"""Time series runs (modality "series"): a small Adam loop and the series protocols.
+
+Run directory: ``run.json`` (settings, losses; ``encoder_spec`` rebuilds the backbone),
+``model.safetensors`` (the whole method: its ``embed`` is the representation, CPC's with the
+context network), ``encoder.safetensors`` (the backbone alone). Runs written before
+``model.safetensors`` existed keep ``model.pt``; they load the same way.
+"""
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from dataclasses import asdict
@@ -11,7 +16,8 @@ from typing import Any
 
 import torch
 
-from selfsup.cli.runners import NEW_RUN_HINT, refuse_resume, register_resumer, register_runner
+from selfsup.pipelines.modality import NEW_RUN_HINT, Modality, refuse_resume, register_modality
+from selfsup.pipelines.requests import EvalRequest, PretrainRequest
 from selfsup.errors import UserError
 
 TRAIN_KEYS = {"epochs": 40, "batch_size": 16, "lr": 1e-3, "seed": 0, "max_minutes": 0.0, "width": 64,
@@ -46,13 +52,28 @@ def padded_lengths(data: Any) -> tuple[int, int] | None:
     return int(lens.min()), int(lens.max())
 
 
-def build_series_encoder(method: str, channels: int, length: int, width: int) -> torch.nn.Module:
-    from selfsup.encoders.conv1d import DilatedConv1d, StridedConv1d
-
+def series_encoder_spec(method: str, channels: int, length: int, width: int) -> dict[str, Any]:
+    """The backbone of a series method on (C, T) data, as a spec :func:`build_series_encoder` rebuilds."""
     if method == "cpc":
         strides = (2, 2) if length >= 64 else ((2,) if length >= 32 else (1,))
-        return StridedConv1d(channels, width=width, strides=strides)
-    return DilatedConv1d(channels, width=width, out_dim=2 * width, depth=4)
+        return {"name": "strided-conv1d", "in_channels": channels, "width": width, "strides": list(strides)}
+    return {"name": "dilated-conv1d", "in_channels": channels, "width": width, "out_dim": 2 * width, "depth": 4}
+
+
+def build_series_encoder(method: str, channels: int, length: int, width: int) -> torch.nn.Module:
+    return encoder_from_spec(series_encoder_spec(method, channels, length, width))
+
+
+def encoder_from_spec(spec: dict[str, Any]) -> torch.nn.Module:
+    """A conv1d backbone from the ``encoder_spec`` of run.json."""
+    from selfsup.encoders.conv1d import DilatedConv1d, StridedConv1d
+
+    kw = {k: v for k, v in spec.items() if k != "name"}
+    if spec["name"] == "strided-conv1d":
+        return StridedConv1d(kw["in_channels"], width=kw["width"], strides=tuple(kw["strides"]))
+    if spec["name"] == "dilated-conv1d":
+        return DilatedConv1d(kw["in_channels"], width=kw["width"], out_dim=kw["out_dim"], depth=kw["depth"])
+    raise UserError(f"unknown series encoder '{spec['name']}' in run.json", hint="pretrain the run again")
 
 
 def build_series_method(method: str, spec: Any, cfg_dict: dict[str, Any], train: dict[str, Any],
@@ -92,15 +113,14 @@ def train_series(model: torch.nn.Module, x: torch.Tensor, train: dict[str, Any])
     return losses, time.time() - t0
 
 
-def pretrain_series(args: argparse.Namespace, spec: Any, overrides: dict[str, Any]) -> int:
-    from selfsup.train.checkpoint import atomic_write_text
+def pretrain_series(req: PretrainRequest, spec: Any, overrides: dict[str, Any]) -> dict[str, Any]:
+    from selfsup.train.checkpoint import atomic_save_safetensors, atomic_write_text
 
     train = dict(TRAIN_KEYS)
     cfg_dict = {}
     for k, v in overrides.items():
         (train if k in TRAIN_KEYS else cfg_dict)[k] = v
-    data = load_series_data(args.data, train["length"], train["nan"], getattr(args, "data_dir", None),
-                            bool(getattr(args, "download", False)))
+    data = load_series_data(req.data, train["length"], train["nan"], req.data_dir, req.download)
     print(data.summary())
     if padded_lengths(data) is not None:
         lo, hi = padded_lengths(data)
@@ -108,27 +128,80 @@ def pretrain_series(args: argparse.Namespace, spec: Any, overrides: dict[str, An
               "as data (length=mask; --set length=pad|truncate|resample|error for the other choices)")
     model = build_series_method(spec.name, spec, cfg_dict, train, data.input_shape)
     losses, secs = train_series(model, data.x_train, train)
-    out = Path(args.out)
+    out = Path(req.out)
     out.mkdir(parents=True, exist_ok=True)
-    torch.save(model.state_dict(), out / "model.pt")
-    meta = {"method": spec.name, "dataset": args.data, "modality": "series", "config": asdict(model.cfg),
+    atomic_save_safetensors(model.state_dict(), out / "model.safetensors", metadata={"method": spec.name})
+    atomic_save_safetensors(model.encoder.state_dict(), out / "encoder.safetensors",
+                            metadata={"method": spec.name, "encoder": type(model.encoder).__name__})
+    c, t = data.input_shape
+    meta = {"method": spec.name, "dataset": req.data, "modality": "series", "config": asdict(model.cfg),
             "method_overrides": cfg_dict, "train": train, "input_shape": list(data.input_shape),
-            "encoder": type(model.encoder).__name__, "epochs": len(losses), "train_seconds": round(secs, 1),
+            "encoder": type(model.encoder).__name__, "status": "finished",
+            "encoder_spec": series_encoder_spec(spec.name, c, t, int(train["width"])), "epochs": len(losses), "train_seconds": round(secs, 1),
             "losses": losses}
     atomic_write_text(out / "run.json", json.dumps(meta, indent=2))
     print(f"pretrained {spec.name} for {len(losses)} epochs ({secs:.1f} s), loss {losses[0]:.3f} -> {losses[-1]:.3f}: {out}")
     print(f"next: selfsup evaluate {out}")
-    return 0
+    return meta
 
 
 def load_series_run(run_dir: Path, meta: dict[str, Any]) -> torch.nn.Module:
+    """The trained method of a series run (``model.safetensors``; runs from before it: ``model.pt``)."""
     from selfsup.methods import get_method
+    from selfsup.train.checkpoint import load_safetensors
 
+    run_dir = Path(run_dir)
     spec = get_method(meta["method"])
     model = build_series_method(meta["method"], spec, meta.get("method_overrides", {}), meta["train"],
                                 tuple(meta["input_shape"]))
-    model.load_state_dict(torch.load(Path(run_dir) / "model.pt", map_location="cpu", weights_only=True))
+    if (run_dir / "model.safetensors").is_file():
+        state = load_safetensors(run_dir / "model.safetensors")
+    elif (run_dir / "model.pt").is_file():  # written before series runs saved safetensors
+        state = torch.load(run_dir / "model.pt", map_location="cpu", weights_only=True)
+    else:
+        raise UserError(f"{run_dir} has neither model.safetensors nor model.pt (the series run did not finish)",
+                        hint=f"pretrain it again: selfsup pretrain {meta['method']} --data {meta['dataset']} --out DIR")
+    model.load_state_dict(state)
     return model.eval()
+
+
+class SeriesEmbedding(torch.nn.Module):
+    """A series method's representation as a module: ``forward(x) = method.embed(x)`` ((B, C, T) -> (B, D);
+    for CPC the encoder's and the context network's features)."""
+
+    def __init__(self, method: torch.nn.Module) -> None:
+        super().__init__()
+        self.method = method
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.method.embed(x)
+
+
+def load_series_encoder(run_dir: Path, meta: dict[str, Any]) -> torch.nn.Module:
+    return SeriesEmbedding(load_series_run(run_dir, meta)).eval()
+
+
+def embed_series(run_dir: Path, meta: dict[str, Any], inputs: Any, log: Any = print) -> Any:
+    """(N, D) representations of series: an (N, C, T) array or tensor, a .npy / .npz file (its ``x``),
+    or a series dataset name (train then test split, loaded with the run's length handling)."""
+    import numpy as np
+
+    if isinstance(inputs, (np.ndarray, torch.Tensor)):
+        x = torch.as_tensor(inputs).float()
+    elif str(inputs).endswith((".npy", ".npz")):
+        z = np.load(str(inputs), allow_pickle=False)
+        x = torch.from_numpy(np.asarray(z if str(inputs).endswith(".npy") else z["x"], dtype=np.float32))
+    else:
+        train = meta["train"]
+        data = load_series_data(str(inputs), train["length"], train["nan"])
+        x = data.x_train if data.x_test is None else torch.cat([data.x_train, data.x_test])
+    if x.dim() == 2:
+        x = x[:, None]  # (N, T) univariate -> (N, 1, T)
+    c = int(meta["input_shape"][0])
+    if x.dim() != 3 or x.shape[1] != c:
+        raise UserError(f"series inputs have shape {tuple(x.shape)}; the encoder of {run_dir} takes (N, {c}, T)",
+                        hint="pass an array of shape (N, C, T) with the training data's channels")
+    return embed_all(load_series_run(run_dir, meta), x).numpy()
 
 
 @torch.no_grad()
@@ -136,18 +209,18 @@ def embed_all(model: torch.nn.Module, x: torch.Tensor, bs: int = 256) -> torch.T
     return torch.cat([model.embed(x[i:i + bs]) for i in range(0, len(x), bs)]).float()
 
 
-def evaluate_series(args: argparse.Namespace, meta: dict[str, Any]) -> int:
+def evaluate_series(req: EvalRequest, meta: dict[str, Any]) -> dict[str, Any]:
     from selfsup.eval.report import plot_embedding_map, write_results
     from selfsup.eval.series import RAW_UNEQUAL, flatten_series, series_protocols
 
-    run_dir = Path(args.run_dir)
+    run_dir = Path(req.run_dir)
     train = meta["train"]
-    data = load_series_data(meta["dataset"], train["length"], train["nan"], getattr(args, "data_dir", None))
+    data = load_series_data(meta["dataset"], train["length"], train["nan"], req.data_dir)
     if not data.labeled:
         raise UserError(f"{meta['dataset']} has no labels to evaluate against")
-    protocols = tuple(args.protocols.split(",")) if getattr(args, "protocols", None) else ("svm", "linear")
-    labels = tuple(args.labels.split(",")) if getattr(args, "labels", None) else ("10%", "100%")
-    seeds = tuple(int(s) for s in args.seeds.split(",")) if getattr(args, "seeds", None) else (0, 1, 2)
+    protocols = tuple(req.protocols) if req.protocols else ("svm", "linear")
+    labels = tuple(req.labels) if req.labels else ("10%", "100%")
+    seeds = tuple(int(s) for s in req.seeds) if req.seeds else (0, 1, 2)
     model = load_series_run(run_dir, meta)
     ftr, fte = embed_all(model, data.x_train), embed_all(model, data.x_test)
     nc = data.num_classes
@@ -167,10 +240,13 @@ def evaluate_series(args: argparse.Namespace, meta: dict[str, Any]) -> int:
     except Exception as e:  # the map is a convenience; never fail the evaluation on it
         print(f"(embedding map skipped: {e})")
     print((run_dir / "report.md").read_text())
-    return 0
+    return results
 
 
-register_runner("series", pretrain_series, evaluate_series)
-register_resumer("series", refuse_resume(
-    "series methods train in one go and keep no checkpoints; model.pt is the final result",
-    NEW_RUN_HINT))
+register_modality(Modality(
+    "series", pretrain_series, evaluate_series, embed=embed_series, load_encoder=load_series_encoder,
+    resume=refuse_resume("series methods train in one go and keep no checkpoints; model.safetensors is the "
+                         "final result", NEW_RUN_HINT),
+    default_encoder="strided-conv1d (cpc) / dilated-conv1d", protocols=("svm", "linear", "knn", "1nn"),
+    artifacts=("run.json", "model.safetensors", "encoder.safetensors"),
+    inputs="an (N, C, T) array, a .npy/.npz file, or a series dataset name"))

@@ -1,4 +1,4 @@
-"""``selfsup evaluate`` for image/array runs: features of the trained encoder through the harness."""
+"""Evaluation of image / array runs: features of the trained encoder through the harness."""
 
 from __future__ import annotations
 

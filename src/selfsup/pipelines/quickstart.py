@@ -29,7 +29,7 @@ QUICKSTART_SETTINGS = {
 def run_quickstart(out: Path, minutes: float = QUICKSTART_MINUTES, data_dir: str | None = None, download: bool = False,
                    fresh: bool = False) -> dict:
     """Pretrain SimCLR for at most ``minutes`` and evaluate it; returns results.json's content."""
-    from selfsup.cli.evaluate import evaluate_run
+    from selfsup.pipelines.image_eval import evaluate_run
 
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):

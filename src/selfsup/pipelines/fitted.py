@@ -1,4 +1,4 @@
-"""CLI glue for fitted (closed-form / EM) methods: ``selfsup pretrain pca|gmm|kmeans --data ...``.
+"""Fitted (closed-form / EM) methods: ``selfsup pretrain pca|gmm|kmeans --data ...``.
 
 The fitted model is an encoder (encoders/fitted.py) saved like a trained one (run.json +
 encoder.safetensors), so ``selfsup evaluate`` and ``selfsup embed`` treat it as any image or
@@ -7,7 +7,6 @@ array run. Inputs are scaled to [0, 1] (mean 0, std 1 in run.json), as the raw b
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
@@ -15,13 +14,15 @@ from typing import Any
 
 import torch
 
-from selfsup.cli.runners import refuse_resume, register_resumer, register_runner
+from selfsup.pipelines.modality import Modality, refuse_resume, register_modality
+from selfsup.pipelines.requests import PretrainRequest
 from selfsup.errors import UserError
+from selfsup.pipelines.image import embed_image, evaluate_image
 
 WIDTH_KEY = {"pca": "n_components", "gmm": "pca_dim", "kmeans": "pca_dim"}
 
 
-def pretrain_fitted(args: argparse.Namespace, spec: Any, overrides: dict[str, Any]) -> int:
+def pretrain_fitted(req: PretrainRequest, spec: Any, overrides: dict[str, Any]) -> dict[str, Any]:
     from selfsup import __version__
     from selfsup.config import apply_overrides, to_dict
     from selfsup.data import load_dataset
@@ -34,17 +35,17 @@ def pretrain_fitted(args: argparse.Namespace, spec: Any, overrides: dict[str, An
             raise UserError(f"{spec.name} is fitted on the whole training set in one go; --{k.replace('_', '-')} "
                             "does not apply", hint=f"see the settings of {spec.name} with `selfsup list`")
     cfg = spec.config_cls()
-    if getattr(args, "preset", None):
-        if args.preset not in spec.presets:
-            raise UserError(f"unknown preset '{args.preset}' for {spec.name}")
-        cfg = apply_overrides(cfg, spec.presets[args.preset])
+    if req.preset:
+        if req.preset not in spec.presets:
+            raise UserError(f"unknown preset '{req.preset}' for {spec.name}")
+        cfg = apply_overrides(cfg, spec.presets[req.preset])
     cfg = apply_overrides(cfg, overrides)
     cfg.validate()
-    out = Path(args.out)
+    out = Path(req.out)
     if out.exists() and any(out.iterdir()):
         raise UserError(f"run directory {out} already exists and is not empty", hint="choose another --out")
-    data = load_dataset(args.data, data_dir=args.data_dir, image_size=args.image_size,
-                        download_ok=getattr(args, "download", False), skip_bad_files=getattr(args, "skip_bad_files", False))
+    data = load_dataset(req.data, data_dir=req.data_dir, image_size=req.image_size,
+                        download_ok=req.download, skip_bad_files=req.skip_bad_files)
     print(data.summary())
     shape = tuple(data.input_shape)
     method = spec.build(cfg, None, DataInfo(shape), cfg.seed)
@@ -59,27 +60,23 @@ def pretrain_fitted(args: argparse.Namespace, spec: Any, overrides: dict[str, An
     c = shape[0] if len(shape) == 3 else 1
     meta = {
         "selfsup_version": __version__, "torch_version": torch.__version__,
-        "method": name, "family": spec.family, "modality": spec.modality, "dataset": args.data,
+        "method": name, "family": spec.family, "modality": spec.modality, "dataset": req.data,
         "encoder": name, "encoder_width": float(getattr(cfg, WIDTH_KEY[name])), "input_shape": list(shape),
         "mean": [0.0] * c, "std": [1.0] * c,
-        "config": {"method": name, "data": args.data, "encoder": name, "image_size": args.image_size,
-                   "data_dir": args.data_dir, "method_config": to_dict(cfg)},
+        "config": {"method": name, "data": req.data, "encoder": name, "image_size": req.image_size,
+                   "data_dir": req.data_dir, "method_config": to_dict(cfg)},
         "status": "finished", "epochs": None, "train_seconds": round(secs, 2), "out_dim": int(method.encoder.out_dim),
     }
     atomic_write_text(out / "run.json", json.dumps(meta, indent=2))
-    print(f"fitted {name} on {args.data} in {secs:.1f} s ({meta['out_dim']}-d features): {out}")
+    print(f"fitted {name} on {req.data} in {secs:.1f} s ({meta['out_dim']}-d features): {out}")
     print(f"next: selfsup evaluate {out}")
-    return 0
+    return meta
 
 
-def evaluate_fitted(args: argparse.Namespace, meta: dict[str, Any]) -> int:
-    from selfsup.cli.image import evaluate_image
-
-    return evaluate_image(args, meta)
-
-
-register_runner("fitted", pretrain_fitted, evaluate_fitted)
-register_resumer("fitted", refuse_resume(
-    "fitted methods are fitted in one go, not trained by steps; there is nothing to continue",
-    "to fit other settings, start a new run: "
-    "selfsup pretrain {method} --data {dataset} --out NEW_DIR --set KEY=VALUE"))
+register_modality(Modality(
+    "fitted", pretrain_fitted, evaluate_image, embed=embed_image,
+    resume=refuse_resume("fitted methods are fitted in one go, not trained by steps; there is nothing to continue",
+                         "to fit other settings, start a new run: "
+                         "selfsup pretrain {method} --data {dataset} --out NEW_DIR --set KEY=VALUE"),
+    default_encoder=None, protocols=("knn", "linear", "fewshot", "cluster"),
+    artifacts=("run.json", "encoder.safetensors"), inputs="as image runs"))

@@ -1,4 +1,4 @@
-"""CLI glue for video methods (modality "video"): frame-order, time-contrastive, tracking.
+"""Video runs (frame-order, time-contrastive, tracking): pretrain, evaluate, embed, resume.
 
 ``pretrain`` trains through the shared Lightning engine (:func:`selfsup.train.run.pretrain`):
 the batches are clips (B, T, C, H, W) and the encoder is a frame encoder. Settings of the
@@ -14,14 +14,15 @@ accuracy on held-out clips under ``frame_order``; plus ``embedding_map.png``.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from selfsup.cli.runners import register_resumer, register_runner
-from selfsup.errors import UserError, unknown_name
+from selfsup.errors import UserError
+from selfsup.pipelines.image import ENGINE_ARTIFACTS, embed_image, eval_config
+from selfsup.pipelines.modality import Modality, register_modality
+from selfsup.pipelines.requests import EvalRequest, PretrainRequest
 
 # --set keys that describe the clip data rather than the method ("data_seed" is the generator's seed)
 DATA_KEYS = {"train_clips", "test_clips", "frames", "canvas", "min_items", "max_items", "min_speed", "max_speed",
@@ -70,42 +71,39 @@ def load_video_data(name: str, generator: dict[str, Any] | None = None, data_dir
                         generator=generator or {})
 
 
-def pretrain_video(args: argparse.Namespace, spec: Any, overrides: dict[str, Any]) -> int:
+def pretrain_video(req: PretrainRequest, spec: Any, overrides: dict[str, Any]) -> dict[str, Any]:
     from selfsup.train.run import pretrain, resolve_config
 
     overrides, gen = split_data_settings(dict(overrides))
     enc_width = overrides.pop("encoder_width", None)
-    cfg = resolve_config(args.method, args.data, encoder=args.encoder,
+    cfg = resolve_config(req.method, req.data, encoder=req.encoder or "small-cnn",
                          encoder_width=float(enc_width) if enc_width is not None else None,
-                         overrides=overrides, preset=args.preset, data_dir=args.data_dir)
-    data = load_video_data(args.data, gen, args.data_dir, args.download, args.skip_bad_files)
+                         overrides=overrides, preset=req.preset, data_dir=req.data_dir)
+    data = load_video_data(req.data, gen, req.data_dir, req.download, req.skip_bad_files)
     print(data.summary())
-    out = Path(args.out)
+    out = Path(req.out)
     # the clip settings go into run.json from the start: a resumed run rebuilds the same clips
-    meta = pretrain(cfg, out, data=data, progress=not getattr(args, "no_progress", False),
-                    extra_meta={"video_data": gen})
-    print(f"pretrained {args.method} for {meta['epochs']} epochs ({meta['train_seconds']} s): {out}")
+    meta = pretrain(cfg, out, data=data, progress=req.progress, extra_meta={"video_data": gen})
+    print(f"pretrained {req.method} for {meta['epochs']} epochs ({meta['train_seconds']} s): {out}")
     print(f"next: selfsup evaluate {out}")
-    return 0
+    return meta
 
 
-def resume_video(args: argparse.Namespace, meta: dict[str, Any]) -> int:
+def resume_video(req: PretrainRequest, meta: dict[str, Any]) -> dict[str, Any]:
     """``selfsup pretrain --resume RUN_DIR`` of a video run: the clips are generated again with the
     run's own settings (``video_data`` in run.json), then training continues from the newest checkpoint."""
-    from selfsup.config import parse_set
     from selfsup.train.run import config_from_dict, pretrain
 
-    run_dir = Path(args.resume)
-    cfg = config_from_dict(meta["config"], parse_set(args.set))
+    run_dir = Path(req.resume)
+    cfg = config_from_dict(meta["config"], req.changes)
     if "video_data" not in meta:
         print(f"note: run.json of {run_dir} holds no clip settings (video_data); using the dataset's defaults")
     gen = meta.get("video_data") or {}
-    data = load_video_data(meta["dataset"], gen, args.data_dir or cfg.data_dir, args.download, args.skip_bad_files)
+    data = load_video_data(meta["dataset"], gen, req.data_dir or cfg.data_dir, req.download, req.skip_bad_files)
     print(f"resuming {meta['method']} in {run_dir} on {data.summary()}")
-    meta = pretrain(cfg, run_dir, data=data, resume=True, progress=not getattr(args, "no_progress", False),
-                    extra_meta={"video_data": gen})
+    meta = pretrain(cfg, run_dir, data=data, resume=True, progress=req.progress, extra_meta={"video_data": gen})
     print(f"pretrained {meta['method']} for {meta['epochs']} epochs ({meta['train_seconds']} s): {run_dir}")
-    return 0
+    return meta
 
 
 # --------------------------------------------------------------------------- evaluate
@@ -142,7 +140,7 @@ def order_accuracy(method: Any, clips: torch.Tensor, rounds: int = 3, seed: int 
             "majority_rate": majority, "tuples": int(len(y)), "clips": int(len(clips))}
 
 
-def _motion_results(featurizer: Any, data: Any, cfg: Any, baselines: tuple[str, ...], log: Any,
+def motion_results(featurizer: Any, data: Any, cfg: Any, baselines: tuple[str, ...], log: Any,
                     max_clips: int | None = None) -> tuple[dict, dict]:
     """Motion direction (4 classes) of one-item clips from pooled frame features: method and baselines.
 
@@ -184,28 +182,21 @@ def _motion_results(featurizer: Any, data: Any, cfg: Any, baselines: tuple[str, 
     return method, base
 
 
-def evaluate_video(args: argparse.Namespace, meta: dict[str, Any]) -> int:
+def evaluate_video(req: EvalRequest, meta: dict[str, Any]) -> dict[str, Any]:
     import time
 
-    from selfsup.cli.main import eval_config
     from selfsup.data.video import frame_task
     from selfsup.eval.features import load_run_encoder
-    from selfsup.eval.harness import BASELINES, PROTOCOLS, evaluate
+    from selfsup.eval.harness import evaluate
     from selfsup.eval.report import plot_accuracy_vs_labels, plot_embedding_map, write_results
 
-    run_dir = Path(args.run_dir)
-    cfg = eval_config(args)
-    for p in cfg.protocols:
-        if p not in PROTOCOLS:
-            raise unknown_name("protocol", p, PROTOCOLS)
-    for b in cfg.baselines:
-        if b not in BASELINES:
-            raise unknown_name("baseline", b, BASELINES)
-    if getattr(args, "task", None):
+    run_dir = Path(req.run_dir)
+    cfg = eval_config(req)
+    if req.task:
         raise UserError("--task is not used for video runs (item class and motion direction are both reported)")
     t0 = time.monotonic()
     featurizer, _ = load_run_encoder(run_dir)
-    data = load_video_data(meta["dataset"], meta.get("video_data"), args.data_dir or meta["config"].get("data_dir"))
+    data = load_video_data(meta["dataset"], meta.get("video_data"), req.data_dir or meta["config"].get("data_dir"))
     results: dict[str, Any] = {"method": meta["method"], "dataset": meta["dataset"], "encoder": meta["encoder"],
                                "epochs": meta.get("epochs"), "train_seconds": meta.get("train_seconds"),
                                "protocols": {}, "baselines": {}}
@@ -215,7 +206,7 @@ def evaluate_video(args: argparse.Namespace, meta: dict[str, Any]) -> int:
         print(f"item class: {frames.summary()}")
         res = evaluate(featurizer, frames, cfg)
         results["protocols"], results["baselines"] = res["protocols"], res["baselines"]
-        motion, motion_base = _motion_results(featurizer, data, cfg, cfg.baselines, print)
+        motion, motion_base = motion_results(featurizer, data, cfg, cfg.baselines, print)
         results["protocols"]["motion"] = motion
         for name, r in motion_base.items():
             results["baselines"].setdefault(name, {})["motion"] = r
@@ -248,8 +239,25 @@ def evaluate_video(args: argparse.Namespace, meta: dict[str, Any]) -> int:
         except Exception as e:  # the map is a convenience; never fail the evaluation on it
             print(f"(embedding map skipped: {e})")
     print(report.read_text())
-    return 0
+    return results
 
 
-register_runner("video", pretrain_video, evaluate_video)
-register_resumer("video", resume_video)
+def embed_video(run_dir: Path, meta: dict[str, Any], inputs: Any, log: Any = print) -> Any:
+    """Frame features (N, D) of frames (as image runs), or clip features (N, T, D) of clips (N, T, C, H, W):
+    an array, a .npy / .npz file, or a video dataset name (the run's clip settings; train then test clips)."""
+    import numpy as np
+
+    if isinstance(inputs, str) and not inputs.endswith((".npy", ".npz")) and not Path(inputs).is_dir():
+        data = load_video_data(inputs, meta.get("video_data") if inputs == meta["dataset"] else None)
+        inputs = data.x_train if data.x_test is None else torch.cat([data.x_train, data.x_test])
+    x = torch.as_tensor(inputs) if isinstance(inputs, (np.ndarray, torch.Tensor)) else None
+    if x is not None and x.dim() == 5:  # clips: every frame through the frame encoder
+        n, t = x.shape[:2]
+        return embed_image(run_dir, meta, x.reshape(n * t, *x.shape[2:]), log).reshape(n, t, -1)
+    return embed_image(run_dir, meta, inputs if x is None else x, log)
+
+
+register_modality(Modality(
+    "video", pretrain_video, evaluate_video, embed=embed_video, resume=resume_video, default_encoder="small-cnn",
+    protocols=("knn", "linear", "fewshot", "cluster", "motion"), artifacts=ENGINE_ARTIFACTS,
+    inputs="frames or clips (N, T, C, H, W): an array, a .npy/.npz file, or a video dataset name"))

@@ -1,4 +1,4 @@
-"""``selfsup pretrain/evaluate`` for graph methods (DGI, GRACE): full-batch training, node evaluation.
+"""Graph runs (DGI, GRACE): full-batch training, node evaluation, node embeddings.
 
 ``pretrain`` writes into RUN_DIR: ``run.json`` (settings, stop reason, timings, loss curve),
 ``model.pt`` (the method's weights), ``graph.pt`` (the graph it was trained on) and
@@ -14,7 +14,6 @@ baselines (raw features, the same encoder untrained) and writes ``results.json``
 
 from __future__ import annotations
 
-import argparse
 import json
 from dataclasses import asdict, fields
 from pathlib import Path
@@ -22,10 +21,11 @@ from typing import Any
 
 import torch
 
-from selfsup.cli.runners import NEW_RUN_HINT, refuse_resume, register_embedder, register_resumer, register_runner
 from selfsup.config import apply_overrides
 from selfsup.errors import UserError
 from selfsup.methods.base import DataInfo
+from selfsup.pipelines.modality import NEW_RUN_HINT, Modality, refuse_resume, register_modality
+from selfsup.pipelines.requests import EvalRequest, PretrainRequest
 from selfsup.train.checkpoint import atomic_write_text
 from selfsup.train.graph import GraphTrainConfig, fit_full_batch
 
@@ -67,19 +67,19 @@ def train_graph_method(spec: Any, cfg: Any, train: GraphTrainConfig, data: Any) 
     return model, fit
 
 
-def pretrain_graph(args: argparse.Namespace, spec: Any, overrides: dict[str, Any]) -> int:
-    if getattr(args, "encoder", None) not in (None, "small-cnn", "gcn"):
-        raise UserError(f"graph methods use the GCN encoder, not '{args.encoder}'",
+def pretrain_graph(req: PretrainRequest, spec: Any, overrides: dict[str, Any]) -> dict[str, Any]:
+    if req.encoder not in (None, "small-cnn", "gcn"):
+        raise UserError(f"graph methods use the GCN encoder, not '{req.encoder}'",
                         hint="drop --encoder (or pass --encoder gcn); set its size with --set hidden_dim=...")
-    if getattr(args, "preset", None):
-        if args.preset not in spec.presets:
-            raise UserError(f"unknown preset '{args.preset}' for {spec.name}", hint=f"presets: {', '.join(spec.presets) or 'none'}")
-        overrides = {**spec.presets[args.preset], **overrides}
+    if req.preset:
+        if req.preset not in spec.presets:
+            raise UserError(f"unknown preset '{req.preset}' for {spec.name}", hint=f"presets: {', '.join(spec.presets) or 'none'}")
+        overrides = {**spec.presets[req.preset], **overrides}
     cfg, train = split_settings(spec, overrides)
-    data = load_graph(args.data, getattr(args, "data_dir", None), getattr(args, "download", False))
+    data = load_graph(req.data, req.data_dir, req.download)
     print(f"{data.name}: {data.num_nodes} nodes, {data.edge_index.shape[1] // 2} edges, {data.num_features} features"
           + (f", {data.num_classes} classes" if data.y is not None else ""))
-    out = Path(args.out)
+    out = Path(req.out)
     out.mkdir(parents=True, exist_ok=True)
     model, fit = train_graph_method(spec, cfg, train, data)
     torch.save(model.state_dict(), out / "model.pt")
@@ -87,7 +87,7 @@ def pretrain_graph(args: argparse.Namespace, spec: Any, overrides: dict[str, Any
                out / "graph.pt")
     torch.save({"z": model.embed(data), "y": data.y, "train_mask": data.train_mask, "val_mask": data.val_mask,
                 "test_mask": data.test_mask}, out / "embeddings.pt")
-    meta = {"method": spec.name, "dataset": args.data, "modality": "graph", "data_dir": getattr(args, "data_dir", None),
+    meta = {"method": spec.name, "dataset": req.data, "modality": "graph", "data_dir": req.data_dir, "status": "finished",
             "encoder": f"gcn-{type(model.encoder).__name__}-{model.encoder.out_dim}d", "input_dim": data.num_features,
             "config": asdict(cfg), "train": asdict(train),
             **{k: fit[k] for k in ("epochs", "best_epoch", "best_loss", "stop_reason", "stopped_early", "train_seconds")},
@@ -96,7 +96,7 @@ def pretrain_graph(args: argparse.Namespace, spec: Any, overrides: dict[str, Any
     print(f"pretrained {spec.name}: {fit['stop_reason']} ({fit['train_seconds']:.1f} s, "
           f"{fit['seconds_per_epoch']:.3f} s/epoch, loss {fit['losses'][0]:.4f} -> {fit['best_loss']:.4f})")
     print(f"next: selfsup evaluate {out}")
-    return 0
+    return meta
 
 
 def load_graph_run(run_dir: Path, meta: dict[str, Any], trained: bool = True) -> tuple[torch.nn.Module, Any]:
@@ -119,18 +119,15 @@ def load_graph_run(run_dir: Path, meta: dict[str, Any], trained: bool = True) ->
     return model.eval(), data
 
 
-def eval_settings(args: argparse.Namespace) -> tuple[Any, tuple[str, ...]]:
+def eval_settings(req: EvalRequest) -> tuple[Any, tuple[str, ...]]:
     from selfsup.eval.graph import NODE_PROTOCOLS, node_eval_config
     from selfsup.eval.lowlabel import parse_fraction
 
-    def csv(s: str | None) -> tuple[str, ...] | None:
-        return None if s is None else tuple(v.strip() for v in s.split(",") if v.strip())
-
-    protocols = csv(getattr(args, "protocols", None)) or ("linear",)
+    protocols = tuple(req.protocols or ()) or ("linear",)
     for p in protocols:
         if p not in NODE_PROTOCOLS:
             raise UserError(f"protocol '{p}' is not available for graphs", hint=f"graph protocols: {', '.join(NODE_PROTOCOLS)}")
-    labels = csv(getattr(args, "labels", None)) or ("1%", "10%", "100%")
+    labels = tuple(req.labels or ()) or ("1%", "10%", "100%")
     if labels == ("none",):
         labels = ()
     for lab in labels:
@@ -139,25 +136,25 @@ def eval_settings(args: argparse.Namespace) -> tuple[Any, tuple[str, ...]]:
         except ValueError as e:
             raise UserError(str(e), hint="use values like 1%,10%,100% (or 'none' for the split protocol only)") from None
     try:
-        seeds = tuple(int(s) for s in (csv(getattr(args, "seeds", None)) or ("0", "1", "2", "3", "4")))
+        seeds = tuple(int(s) for s in (req.seeds or ("0", "1", "2", "3", "4")))
     except ValueError:
-        raise UserError(f"--seeds must be integers, got {args.seeds}") from None
-    baselines = csv(getattr(args, "baselines", None))
+        raise UserError(f"--seeds must be integers, got {req.seeds}") from None
+    baselines = req.baselines
     baselines = ("raw", "random_init") if baselines is None else tuple(b for b in baselines if b != "none")
     for b in baselines:
         if b not in ("raw", "pca", "random_init"):
             raise UserError(f"baseline '{b}' is not available for graphs", hint="graph baselines: raw, pca, random_init")
-    k = getattr(args, "k", None) or 200
+    k = req.k or 200
     return node_eval_config(protocols=protocols, labels=labels, seeds=seeds, baselines=baselines, knn_k=k), baselines
 
 
-def evaluate_graph(args: argparse.Namespace, meta: dict[str, Any]) -> int:
+def evaluate_graph(req: EvalRequest, meta: dict[str, Any]) -> dict[str, Any]:
     from selfsup.eval.baselines import pca_features
     from selfsup.eval.graph import node_protocols, node_split
     from selfsup.eval.report import plot_embedding_map, write_results
 
-    run = Path(args.run_dir)
-    cfg, baselines = eval_settings(args)
+    run = Path(req.run_dir)
+    cfg, baselines = eval_settings(req)
     model, data = load_graph_run(run, meta)
     if data.y is None:
         raise UserError(f"the graph of {run} has no node labels; node classification needs them",
@@ -198,35 +195,34 @@ def evaluate_graph(args: argparse.Namespace, meta: dict[str, Any]) -> int:
         pub = results["protocols"]["linear"][split.name]
         print(f"{meta['method']} on {meta['dataset']}: linear probe ({split.name} split) {pub['mean']:.4f} ± {pub['std']:.4f}")
     print(f"wrote {run}/results.json, report.md, embedding_map.png")
-    return 0
+    return results
 
 
-def embed_graph(args: argparse.Namespace, meta: dict[str, Any]) -> int:
-    """``selfsup embed RUN_DIR GRAPH -o OUT.npy``: node embeddings (N, D) of a graph as float32."""
-    import os
-
-    import numpy as np
-
-    run = Path(args.run_dir)
+def embed_graph(run_dir: Path, meta: dict[str, Any], inputs: Any, log: Any = print) -> Any:
+    """Node embeddings (N, D) of a graph as float32: ``inputs`` ``-`` (or the run's own dataset name) is
+    the graph the run trained on; any other graph name is embedded when its feature width matches."""
+    run = Path(run_dir)
     model, data = load_graph_run(run, meta)
-    src = str(args.input)
+    src = str(inputs)
     if src not in ("-", "run", str(meta.get("dataset"))):
-        data = load_graph(src, getattr(args, "data_dir", None))
+        data = load_graph(src, meta.get("data_dir"))
         if data.num_features != int(meta["input_dim"]):
             raise UserError(f"graph '{src}' has {data.num_features} node features; the encoder of {run} was trained "
                             f"on {meta['input_dim']}", hint="embed a graph with the same feature columns, or '-' for the run's own graph")
     z = model.embed(data).float().numpy()  # (N, D)
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp.npy")
-    np.save(tmp, z)
-    os.replace(tmp, out)
-    print(f"wrote {out}: {z.shape[0]} nodes x {z.shape[1]} features (row i = node i of {data.name})")
-    return 0
+    log(f"{z.shape[0]} nodes x {z.shape[1]} features (row i = node i of {data.name})")
+    return z
 
 
-register_runner("graph", pretrain_graph, evaluate_graph)
-register_embedder("graph", embed_graph)
-register_resumer("graph", refuse_resume(
-    "graph methods train full-batch in one go and keep no checkpoints; model.pt is the final result",
-    NEW_RUN_HINT))
+def load_graph_encoder(run_dir: Path, meta: dict[str, Any]) -> torch.nn.Module:
+    """The trained GCN encoder of a graph run (``forward(x, edge_index)``, see :mod:`selfsup.encoders.gcn`)."""
+    return load_graph_run(run_dir, meta)[0].encoder
+
+
+register_modality(Modality(
+    "graph", pretrain_graph, evaluate_graph, embed=embed_graph, load_encoder=load_graph_encoder,
+    resume=refuse_resume("graph methods train full-batch in one go and keep no checkpoints; model.pt is the final "
+                         "result", NEW_RUN_HINT),
+    default_encoder="gcn", protocols=("linear", "knn"),
+    artifacts=("run.json", "model.pt", "graph.pt", "embeddings.pt"),
+    inputs="'-' (the run's own graph) or a graph name with the same node features"))

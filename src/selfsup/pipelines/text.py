@@ -1,4 +1,4 @@
-"""``selfsup pretrain/evaluate`` for text methods (mlm, nsp, bert, utterance-order).
+"""Text runs (mlm, nsp, bert, utterance-order): pretrain, evaluate, embed, resume.
 
 Pretraining: documents of segments from the corpus -> a WordPiece/BPE tokenizer trained on the
 training documents -> rows of K consecutive segments (K=2 for mlm/nsp/bert, K utterances for
@@ -19,7 +19,6 @@ corpus held test texts of the task (:func:`check_pretraining_corpus`).
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import time
@@ -30,10 +29,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from selfsup.cli.runners import register_resumer, register_runner
 from selfsup.config import apply_overrides, to_dict
 from selfsup.errors import UserError
 from selfsup.eval.text import TextFinetuneConfig
+from selfsup.pipelines.modality import Modality, register_modality
+from selfsup.pipelines.requests import EvalRequest, PretrainRequest
 
 PAIR_METHODS = ("mlm", "nsp", "bert")
 
@@ -256,30 +256,32 @@ def heldout_scores(method: torch.nn.Module, x: torch.Tensor, seed: int = 1234, b
     return out
 
 
-def pretrain_text(args: argparse.Namespace, spec: Any, overrides: dict[str, Any]) -> int:
+def pretrain_text(req: PretrainRequest, spec: Any, overrides: dict[str, Any]) -> dict[str, Any]:
     from selfsup.encoders.transformer import TransformerConfig
     from selfsup.train.run import resolve_config
 
     t_over, e_over, rest = _split_overrides(overrides)
     _check_keys(rest, spec)
-    if getattr(args, "transductive", False):
+    if req.transductive:
         t_over["transductive"] = True
     tcfg = apply_overrides(TextDataConfig(), t_over)
     if tcfg.transductive and tcfg.exclude_tasks:
         raise UserError("--transductive pretrains on the whole corpus; it cannot also exclude tasks "
                         f"({', '.join(tcfg.exclude_tasks)})", hint="drop one of --transductive and exclude_tasks")
     rest = {"batch_size": 64, "epochs": 3, **rest}
-    cfg = resolve_config(spec.name, args.data, encoder="transformer", overrides=rest,
-                         preset=getattr(args, "preset", None))
+    if req.encoder not in (None, "small-cnn", "transformer"):
+        raise UserError(f"text methods use the Transformer encoder, not '{req.encoder}'",
+                        hint="drop --encoder; set its size with --set dim=... depth=...")
+    cfg = resolve_config(spec.name, req.data, encoder="transformer", overrides=rest, preset=req.preset)
     k = cfg.method_cfg.utterances if spec.name == "utterance-order" else 2
-    out = Path(args.out)
+    out = Path(req.out)
     if out.exists() and any(out.iterdir()):
         raise UserError(f"run directory {out} already exists and is not empty",
                         hint=f"choose another --out, or continue it with: selfsup pretrain --resume {out}")
     t0 = time.monotonic()
-    td = make_text_data(args.data, spec.name, k, tcfg, cfg.train.seed, getattr(args, "skip_bad_files", False))
+    td = make_text_data(req.data, spec.name, k, tcfg, cfg.train.seed, req.skip_bad_files)
     tok, x = td["tokenizer"], td["train"]
-    print(f"{args.data}: {td['documents']} documents ({td['heldout_documents']} held out), "
+    print(f"{req.data}: {td['documents']} documents ({td['heldout_documents']} held out), "
           f"{len(x)} training rows of {k} x {tcfg.seg_tokens} tokens, vocabulary {tok.vocab_size}"
           f" ({time.monotonic() - t0:.1f} s)")
     print(corpus_note(td["corpus"]))
@@ -287,8 +289,7 @@ def pretrain_text(args: argparse.Namespace, spec: Any, overrides: dict[str, Any]
                                              segments=max(2, k)), e_over)
     if cfg.train.batch_size > len(x):
         cfg.train.batch_size = max(2, len(x))
-    return train_text(spec, cfg, out, td, tcfg, ecfg, k, resume=False,
-                      progress=not getattr(args, "no_progress", False))
+    return train_text(spec, cfg, out, td, tcfg, ecfg, k, resume=False, progress=req.progress)
 
 
 def corpus_note(record: dict[str, Any]) -> str:
@@ -314,20 +315,19 @@ def run_text_config(meta: dict[str, Any]) -> TextDataConfig:
     return apply_overrides(TextDataConfig(), data)
 
 
-def resume_text(args: argparse.Namespace, meta: dict[str, Any]) -> int:
+def resume_text(req: PretrainRequest, meta: dict[str, Any]) -> dict[str, Any]:
     """``selfsup pretrain --resume RUN_DIR`` of a text run: the same rows (the run's tokenizer,
     corpus and seed) and the same Transformer, continued from the newest checkpoint."""
-    from selfsup.config import parse_set
     from selfsup.data.tokenize import TextTokenizer
     from selfsup.encoders.transformer import TransformerConfig
     from selfsup.methods import get_method
     from selfsup.train.run import config_from_dict
 
-    run_dir = Path(args.resume)
+    run_dir = Path(req.resume)
     text = meta.get("text")
     if not text:
         raise UserError(f"{run_dir} is not a text run (no 'text' section in run.json)")
-    cfg = config_from_dict(meta["config"], parse_set(args.set))
+    cfg = config_from_dict(meta["config"], req.changes)
     tcfg = run_text_config(meta)
     ecfg = TransformerConfig(**text["transformer"])
     k = int(text["utterances"])
@@ -336,19 +336,18 @@ def resume_text(args: argparse.Namespace, meta: dict[str, Any]) -> int:
         raise UserError(f"cannot resume {run_dir}: its tokenizer ({tok_path.name}) is missing, and the checkpoints "
                         "only fit the token ids of that tokenizer", hint="restore the file, or start a new run")
     td = make_text_data(meta["dataset"], meta["method"], k, tcfg, cfg.train.seed,
-                        getattr(args, "skip_bad_files", False), tokenizer=TextTokenizer.load(tok_path))
+                        req.skip_bad_files, tokenizer=TextTokenizer.load(tok_path))
     now, then = (len(td["train"]), td["tokenizer"].vocab_size), (int(text["rows"]), ecfg.vocab_size)
     if now != then:
         raise UserError(f"corpus '{meta['dataset']}' no longer gives the data {run_dir} was trained on "
                         f"({now[0]} rows, vocabulary {now[1]}; the run had {then[0]}, {then[1]})",
                         hint="restore the corpus as it was, or start a new run")
     print(f"resuming {meta['method']} in {run_dir}")
-    return train_text(get_method(meta["method"]), cfg, run_dir, td, tcfg, ecfg, k, resume=True,
-                      progress=not getattr(args, "no_progress", False))
+    return train_text(get_method(meta["method"]), cfg, run_dir, td, tcfg, ecfg, k, resume=True, progress=req.progress)
 
 
 def train_text(spec: Any, cfg: Any, out: Path, td: dict[str, Any], tcfg: TextDataConfig, ecfg: Any, k: int, *,
-               resume: bool, progress: bool) -> int:
+               resume: bool, progress: bool) -> dict[str, Any]:
     """Build the method on ``td``'s rows and train it with the Lightning engine (``resume``: from
     the newest checkpoint in ``out``); then the tokenizer and the held-out pretext scores."""
     from selfsup.data.base import ArrayDataset
@@ -366,9 +365,11 @@ def train_text(spec: Any, cfg: Any, out: Path, td: dict[str, Any], tcfg: TextDat
                  "rows": len(x), "utterances": k, "heldout_test_texts": td["corpus"]}
     # the tokenizer is written when the run starts: a resume rebuilds the same rows with it (training
     # a tokenizer again on the same corpus can number the pieces differently)
-    meta = pretrain(cfg, out, data=data, method=method, resume=resume, progress=progress,
-                    extra_meta={"text": text_meta, "transductive": bool(td["corpus"]["transductive"])}, files={"tokenizer.json": tok.to_json()},
-                    schedule_by_time=cfg.train.max_minutes > 0)
+    # encoder_spec: what rebuilds encoder.safetensors without the text pipeline (TextTransformer(config))
+    extra = {"text": text_meta, "transductive": bool(td["corpus"]["transductive"]),
+             "encoder_spec": {"name": "transformer", "config": to_dict(ecfg)}}
+    meta = pretrain(cfg, out, data=data, method=method, resume=resume, progress=progress, extra_meta=extra,
+                    files={"tokenizer.json": tok.to_json()}, schedule_by_time=cfg.train.max_minutes > 0)
     meta["heldout"] = heldout_scores(method, td["heldout"])
     atomic_write_text(out / "run.json", json.dumps(meta, indent=2))
     h = meta["heldout"]
@@ -376,7 +377,7 @@ def train_text(spec: Any, cfg: Any, out: Path, td: dict[str, Any], tcfg: TextDat
     print(f"pretrained {spec.name} on {cfg.data}: {meta.get('steps')} steps, {meta.get('train_seconds')} s; "
           f"held-out {summary or '(none)'}")
     print(f"next: selfsup evaluate {out} --task fortunes|polarity|kjv-testament|csv:PATH")
-    return 0
+    return meta
 
 
 def load_text_encoder(run_dir: Path, meta: dict[str, Any]) -> tuple[torch.nn.Module, Any]:
@@ -496,14 +497,33 @@ def word2vec_lookup(run_dir: Path, meta: dict[str, Any], dim: int, seed: int = 0
     return (lambda w: vecs[index[w]] if w in index else None), engine
 
 
-def evaluate_text(args: argparse.Namespace, meta: dict[str, Any]) -> int:
-    results = run_text_evaluation(Path(args.run_dir), meta, task=getattr(args, "task", None),
-                                  labels=getattr(args, "labels", None), seeds=getattr(args, "seeds", None),
-                                  protocols=getattr(args, "protocols", None), baselines=getattr(args, "baselines", None),
-                                  transductive=bool(getattr(args, "transductive", False)))
-    print((Path(args.run_dir) / "report.md").read_text())
-    del results
-    return 0
+def evaluate_text(req: EvalRequest, meta: dict[str, Any]) -> dict[str, Any]:
+    results = run_text_evaluation(Path(req.run_dir), meta, task=req.task, labels=req.labels, seeds=req.seeds,
+                                  protocols=req.protocols, baselines=req.baselines, transductive=req.transductive)
+    print((Path(req.run_dir) / "report.md").read_text())
+    return results
+
+
+def load_text_run_encoder(run_dir: Path, meta: dict[str, Any]) -> torch.nn.Module:
+    return load_text_encoder(run_dir, meta)[0]
+
+
+def embed_text(run_dir: Path, meta: dict[str, Any], inputs: Any, log: Any = print) -> np.ndarray:
+    """(N, D) sentence representations of texts: a list of strings, or a text file (one text a line)."""
+    from selfsup.eval.features import Featurizer
+
+    if isinstance(inputs, (list, tuple)):
+        texts = [str(t) for t in inputs]
+    else:
+        p = Path(str(inputs))
+        if not p.is_file():
+            raise UserError(f"text file {p} not found", hint="pass a file with one text a line (or, in Python, a list of strings)")
+        texts = [t for t in p.read_text(encoding="utf-8", errors="replace").splitlines() if t.strip()]
+    if not texts:
+        raise UserError("no texts to embed")
+    enc, tok = load_text_encoder(run_dir, meta)
+    ids = tok.encode_for_classification(texts, enc.cfg.max_len)
+    return Featurizer(enc, channels_last=False)(ids).numpy()
 
 
 _FT = TextFinetuneConfig()
@@ -540,8 +560,8 @@ class TextEvalConfig:
                                   val_fraction=self.val_fraction)
 
 
-def run_text_evaluation(run_dir: Path, meta: dict[str, Any], task: str | None, labels: str | None = None,
-                        seeds: str | None = None, protocols: str | None = None, baselines: str | None = None,
+def run_text_evaluation(run_dir: Path, meta: dict[str, Any], task: str | None, labels: Any = None,
+                        seeds: Any = None, protocols: Any = None, baselines: Any = None,
                         ecfg: TextEvalConfig | None = None, log=print, transductive: bool = False) -> dict[str, Any]:
     """Evaluate a text run on ``task``; writes results.json, report.md, accuracy_vs_labels.png.
 
@@ -558,7 +578,7 @@ def run_text_evaluation(run_dir: Path, meta: dict[str, Any], task: str | None, l
     if not task:
         raise UserError("text runs are evaluated on a labeled task: pass --task", hint=f"one of {', '.join(TASKS)}")
     e = ecfg or TextEvalConfig()
-    csv = lambda s: tuple(v.strip() for v in s.split(",") if v.strip())  # noqa: E731
+    from selfsup.pipelines.requests import as_tuple as csv
     if labels:
         e.labels = csv(labels)
     if seeds:
@@ -649,5 +669,9 @@ def _note_in_report(run_dir: Path, check: dict[str, Any]) -> None:
     atomic_write_text(path, "\n".join(lines[:at] + [note, ""] + lines[at:]))
 
 
-register_runner("text", pretrain_text, evaluate_text)
-register_resumer("text", resume_text)
+register_modality(Modality(
+    "text", pretrain_text, evaluate_text, embed=embed_text, load_encoder=load_text_run_encoder, resume=resume_text,
+    default_encoder="transformer", protocols=("linear", "finetune", "knn"),
+    artifacts=("run.json", "config.yaml", "metrics.csv", "checkpoints/", "encoder.safetensors", "model.safetensors",
+               "tokenizer.json", "word2vec.npz"),
+    inputs="a text file (one text a line) or a list of strings"))
