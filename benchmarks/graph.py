@@ -2,7 +2,10 @@
 
     SELFSUP_DATA_DIR=/work/shared/data python benchmarks/graph.py --parts dgi-cora,dgi-citeseer --seeds 0,1,2
 
-Parts (each writes its entry into benchmarks/graph.json, or ``--out``, merged with earlier parts):
+Parts (each writes its entry into benchmarks/graph.json, or ``--out``, merged with earlier parts; in a dgi part a
+seed run now replaces that seed's run and the other saved seeds stay). Processes run side by side write to files of
+their own; ``--out FILE --merge A.json B.json`` then merges their dgi runs into FILE by seed, each run keeping the
+commit, date and command of the process that measured it (the table's last column lists them):
 
 * ``dgi-cora``: three rows on Cora, one pretraining run per seed each:
   - our DGI with its defaults;
@@ -231,6 +234,53 @@ def save(key: str, value: Any) -> None:
     print(f"[{key}] saved", flush=True)
 
 
+DGI_ROWS = ("ours", "pyg_example_as_written", "pyg_example_early_stop")
+
+
+def merge_runs(old: list[dict[str, Any]], old_env: dict[str, Any] | None, new: list[dict[str, Any]],
+               new_env: dict[str, Any]) -> dict[str, Any]:
+    """One row's runs: ``new`` replaces the seeds it holds, the other seeds of ``old`` stay; each run carries the
+    env (commit, date, command) of the process that measured it; the summary is over the merged runs."""
+    by_seed = {r["seed"]: {**r, "env": r.get("env", old_env)} for r in old}
+    by_seed.update({r["seed"]: {**r, "env": r.get("env", new_env)} for r in new})
+    runs = [by_seed[s] for s in sorted(by_seed)]
+    return {"summary": summary(runs), "runs": runs}
+
+
+def merge_parts(into: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
+    """Merge the dgi parts of ``other`` (a result file of another process) into ``into``, run by run, by seed.
+
+    See :func:`merge_runs`; parts other than the dgi ones (or not yet in ``into``) are copied over whole.
+    """
+    out = json.loads(json.dumps(into))
+    for part, entry in other.items():
+        if part not in ("dgi-cora", "dgi-citeseer") or part not in out:
+            out[part] = entry
+            continue
+        dst = out[part]
+        for key in DGI_ROWS:
+            src = entry.get(key)
+            if not src or not src.get("runs"):
+                continue
+            old = dst.get(key) or {}
+            dst[key] = merge_runs(old.get("runs", []), old.get("env", dst.get("env")), src["runs"],
+                                  src.get("env", entry["env"]))
+    return out
+
+
+def _provenance(runs: list[dict[str, Any]], env: dict[str, Any]) -> str:
+    """``commit, date`` of a row; runs merged from several processes list theirs, with the seeds each measured."""
+    groups: dict[tuple[str, str], list[int]] = {}
+    for r in runs:
+        e = r.get("env") or env
+        groups.setdefault((e["commit"], e["date"]), []).append(r["seed"])
+    if len(groups) == 1:
+        (commit, date), = groups
+        return f"{commit}, {date}"
+    return "; ".join(f"{c}, {d} (seed{'s' if len(s) > 1 else ''} {', '.join(map(str, s))})"
+                     for (c, d), s in groups.items())
+
+
 def markdown() -> str:
     """The BENCHMARKS.md table from graph.json (or ``--out``)."""
     res = json.loads(OUT.read_text())
@@ -254,7 +304,7 @@ def markdown() -> str:
 
         rows.append(f"| {name} | {data} | {sm['mean']:.4f} ± {sm['std']:.4f} ({len(runs)} seeds) | {sm['min']:.4f} | "
                     f"{', '.join(f'{v:.3f}' for v in sm['values'])} | {other('acc_knn')} | {other('acc_pyg_logreg')} | "
-                    f"{eps} | {spe:.3f} | {env['commit']}, {env['date']} |")
+                    f"{eps} | {spe:.3f} | {_provenance(runs, env)} |")
 
     for key, data in (("dgi-cora", "Cora"), ("dgi-citeseer", "CiteSeer")):
         if key in res:
@@ -292,8 +342,17 @@ def main() -> None:
                                        "download cache)")
     ap.add_argument("--out", default=str(OUT), help="json file the parts are merged into")
     ap.add_argument("--markdown", action="store_true", help="print the BENCHMARKS.md table from the json file and exit")
+    ap.add_argument("--merge", nargs="+", metavar="JSON", help="merge the dgi runs of these result files (other "
+                    "processes' --out) into --out by seed, each run keeping its commit/date, and exit")
     args = ap.parse_args()
     OUT = Path(args.out)
+    if args.merge:
+        res = json.loads(OUT.read_text()) if OUT.is_file() else {}
+        for f in args.merge:
+            res = merge_parts(res, json.loads(Path(f).read_text()))
+        OUT.write_text(json.dumps(res, indent=2))
+        print(f"merged {', '.join(args.merge)} into {OUT}")
+        return
     if args.markdown:
         print(markdown())
         return
@@ -324,7 +383,11 @@ def main() -> None:
             saved = json.loads(OUT.read_text()).get(part, {}) if OUT.is_file() else {}
 
             def block(rows: list[dict[str, Any]], key: str) -> Any:
-                return {"summary": summary(rows), "runs": rows} if rows else saved.get(key)
+                """This process's runs merged by seed into those saved in --out (a seed run here replaces its own)."""
+                if not rows:
+                    return saved.get(key)
+                old = saved.get(key) or {}
+                return merge_runs(old.get("runs", []), old.get("env", saved.get("env")), rows, env())
 
             def save_dgi() -> None:  # after every run, so a stopped benchmark keeps what it measured
                 save(part, {"ours": block(ours, "ours"), "pyg_example_as_written": block(written, "pyg_example_as_written"),
