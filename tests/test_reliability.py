@@ -353,3 +353,37 @@ def test_disk_full_gives_a_clear_error_and_a_consistent_run_dir(tmp_path, monkey
     meta = pretrain(_cfg(ckpt_every_steps=2, keep_checkpoints=3), run, resume=True, progress=False)
     assert meta["status"] == "finished"
     assert _same_weights(digits_reference, run)
+
+
+def test_ctrl_c_mid_step_finishes_the_step_then_stops_and_resume_is_exact(tmp_path, monkeypatch):
+    """Ctrl-C lands inside a training step (after the views and the loss, before the optimizer step): the
+    step completes, the run stops at the next step boundary with a checkpoint of exactly that step, and the
+    resumed run ends with the uninterrupted run's weights. (Raised mid-step, the interrupt would checkpoint a
+    half-done step: the augmentation draws of a step that never trained.)"""
+    import os
+
+    ref = tmp_path / "ref"
+    pretrain(_cfg(), ref, progress=False)
+    k = 3
+    calls = {"n": 0}
+    original = SimCLR.training_step
+
+    def interrupted(self, batch):
+        out = original(self, batch)
+        n, calls["n"] = calls["n"], calls["n"] + 1
+        if n == k:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)  # the handler runs here, inside the step
+        return out
+
+    monkeypatch.setattr(SimCLR, "training_step", interrupted)
+    run = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        pretrain(_cfg(), run, progress=False)
+    meta = json.loads((run / "run.json").read_text())
+    assert meta["status"] == "interrupted" and meta["steps"] == k + 1, meta["steps"]
+    assert list_checkpoints(run / "checkpoints")[-1].name == f"step-{k + 1:08d}.ckpt"
+    monkeypatch.setattr(SimCLR, "training_step", original)
+    pretrain(_cfg(), run, resume=True, progress=False)
+    assert json.loads((run / "run.json").read_text())["status"] == "finished"
+    assert _same_weights(ref, run)

@@ -19,6 +19,7 @@ import json
 import math
 import os
 import signal
+import sys
 import threading
 import time
 import warnings
@@ -421,8 +422,10 @@ def _out_of_memory_error(e: BaseException, step: int, cfg: RunConfig, batch_size
 
 @contextlib.contextmanager
 def _stop_on_sigterm(module: SelfSupModule):
-    """SIGTERM (a scheduler's preemption) stops training like Ctrl-C: at the next step
-    boundary, after writing a checkpoint. Restores the previous SIGINT/SIGTERM handlers
+    """SIGTERM (a scheduler's preemption) and the first Ctrl-C stop training at the next step
+    boundary, after writing a checkpoint: the step in flight completes, so the checkpoint is an exact
+    resume point (an interrupt raised inside a step would save the random draws of a step that never
+    trained). A second Ctrl-C interrupts at once. Restores the previous SIGINT/SIGTERM handlers
     (Lightning leaves SIGINT ignored after an interrupt)."""
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -432,7 +435,16 @@ def _stop_on_sigterm(module: SelfSupModule):
     def on_term(signum: int, frame: Any) -> None:
         module.stop_requested = True
 
+    def on_int(signum: int, frame: Any) -> None:
+        if module.stop_requested:  # asked twice: stop now
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            raise KeyboardInterrupt
+        module.stop_requested = True
+        print("\nstopping after this step (a checkpoint is written; Ctrl-C again to stop at once)",
+              file=sys.stderr, flush=True)
+
     signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_int)
     try:
         yield
     finally:
