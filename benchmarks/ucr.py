@@ -71,15 +71,21 @@ TS2VEC_PAPER: dict = {
 }
 
 
-def run_method(method: str, data, seed: int, minutes: float, epochs: int, length: str = "mask"):
-    from selfsup.pipelines.series import TRAIN_KEYS, build_series_method, train_series
-    from selfsup.methods import get_method
+def run_method(method: str, data, seed: int, minutes: float, epochs: int, length: str = "mask", **settings):
+    """Pretrain ``method`` on the already loaded ``data`` as ``selfsup pretrain`` does (the Lightning engine,
+    the series recipe), in a temporary run directory; returns (trained method, epochs, seconds)."""
+    import tempfile
 
-    train = dict(TRAIN_KEYS, seed=seed, epochs=epochs, max_minutes=minutes, length=length)
-    torch.manual_seed(seed)  # the initial weights depend on the seed only, not on the runs before
-    model = build_series_method(method, get_method(method), {}, train, data.input_shape)
-    losses, secs = train_series(model, data.x_train, train)
-    return model, len(losses), secs
+    from selfsup.methods import get_method
+    from selfsup.pipelines.requests import PretrainRequest
+    from selfsup.pipelines.series import load_series_run, pretrain_series
+
+    with tempfile.TemporaryDirectory() as tmp:
+        req = PretrainRequest(method=method, data=data.name, out=f"{tmp}/run", progress=False)
+        meta = pretrain_series(req, get_method(method), {"seed": seed, "epochs": epochs, "max_minutes": minutes,
+                                                         "length": length, "ckpt_every_minutes": 0.0, **settings},
+                               data=data)
+        return load_series_run(f"{tmp}/run", meta), meta["epochs"], meta["train_seconds"]
 
 
 def _ms(row) -> tuple[float, float] | None:
@@ -181,8 +187,7 @@ def main() -> None:
 
     import sktime
 
-    from selfsup.pipelines.series import (TRAIN_KEYS, build_series_method, embed_all, load_series_data, padded_lengths,
-                                    train_series)
+    from selfsup.pipelines.series import build_series_method, embed_all, load_series_data, padded_lengths
     from selfsup.eval.linear import linear_probe_accuracy
     from selfsup.eval.series import flatten_series, one_nn_accuracy, raw_series, svm_accuracy
     from selfsup.methods import get_method
@@ -227,18 +232,16 @@ def main() -> None:
         data = load_series_data("mnist1d")
         rtr, rte = flatten_series(data.x_train), flatten_series(data.x_test)
         row = {"raw-linear": linear_probe_accuracy(rtr, data.y_train, rte, data.y_test, num_classes=10)[0]}
-        train = dict(TRAIN_KEYS, seed=0, epochs=100, batch_size=64, max_minutes=a.mnist1d_minutes)
-        torch.manual_seed(0)
-        model = build_series_method("cpc", get_method("cpc"), {}, train, data.input_shape)
+        torch.manual_seed(0)  # the weights the engine run below starts from (seed 0)
+        rnd = build_series_method("cpc", get_method("cpc"), {}, {"width": 64, "seed": 0}, data.input_shape).eval()
         # random-init baseline: the very weights CPC starts from, untrained, probed the same way
-        rnd = copy.deepcopy(model).eval()
         row["random-init-linear"] = linear_probe_accuracy(embed_all(rnd, data.x_train), data.y_train,
                                                           embed_all(rnd, data.x_test), data.y_test, num_classes=10)[0]
         del rnd
-        losses, secs = train_series(model, data.x_train, train)
+        model, ep, secs = run_method("cpc", data, 0, a.mnist1d_minutes, 100, batch_size=64)
         row["cpc-linear"] = linear_probe_accuracy(embed_all(model, data.x_train), data.y_train,
                                                   embed_all(model, data.x_test), data.y_test, num_classes=10)[0]
-        row["cpc-epochs"], row["cpc-seconds"] = len(losses), round(secs, 1)
+        row["cpc-epochs"], row["cpc-seconds"] = ep, round(secs, 1)
         res["mnist1d"] = row
         print("mnist1d", row, flush=True)
     res["total_seconds"] = round(time.time() - t0, 1)

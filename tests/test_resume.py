@@ -264,9 +264,6 @@ def no_checkpoint_runs(tmp_path):
                       "--set", "workers=1"], "embeddings.pt"),
         ("dgi", ["--data", graph, "--epochs", "2", "--set", "hidden_dim=8"], "model.pt"),
         ("grace", ["--data", graph, "--epochs", "2", "--set", "hidden_dim=8"], "model.pt"),
-        ("cpc", ["--data", series_npz(tmp_path), "--epochs", "1", "--set", "width=8"], "model.safetensors"),
-        ("temporal-contrast", ["--data", series_npz(tmp_path), "--epochs", "1", "--set", "width=8"], "model.safetensors"),
-        ("ts2vec", ["--data", series_npz(tmp_path), "--epochs", "1", "--set", "width=8"], "model.safetensors"),
         ("pca", ["--data", "digits", "--set", "n_components=4"], "encoder.safetensors"),
     ]
 

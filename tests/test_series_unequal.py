@@ -153,11 +153,11 @@ SERIES_METHODS = [("cpc", {}), ("ts2vec", {}), ("temporal-contrast", {}),
 
 
 def _model(method: str, cfg: dict, shape: tuple[int, int]):
-    from selfsup.pipelines.series import TRAIN_KEYS, build_series_method
+    from selfsup.pipelines.series import build_series_method
     from selfsup.methods import get_method
 
     torch.manual_seed(0)
-    return build_series_method(method, get_method(method), dict(cfg), dict(TRAIN_KEYS, width=8), shape)
+    return build_series_method(method, get_method(method), dict(cfg), {"width": 8, "seed": 0}, shape)
 
 
 @pytest.mark.parametrize("method,cfg", SERIES_METHODS)

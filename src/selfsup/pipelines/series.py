@@ -1,16 +1,17 @@
-"""Time series runs (modality "series"): a small Adam loop and the series protocols.
+"""Time series runs (modality "series"): pretraining through the engine and the series protocols.
 
-Run directory: ``run.json`` (settings, losses; ``encoder_spec`` rebuilds the backbone),
-``model.safetensors`` (the whole method: its ``embed`` is the representation, CPC's with the
-context network), ``encoder.safetensors`` (the backbone alone). Runs written before
-``model.safetensors`` existed keep ``model.pt``; they load the same way.
+Training runs through the Lightning engine (:func:`selfsup.train.run.pretrain`), so series runs
+have checkpoints and ``selfsup pretrain --resume``. Run directory: the engine's (``run.json`` with
+``series`` settings and an ``encoder_spec`` that rebuilds the backbone, ``config.yaml``,
+``metrics.csv``, ``checkpoints/``), ``model.safetensors`` (the whole method: its ``embed`` is the
+representation, CPC's with the context network) and ``encoder.safetensors`` (the backbone alone).
+Runs of the first version (its own Adam loop: ``model.pt`` and a ``train`` section) still evaluate
+and embed; they cannot resume.
 """
 
 from __future__ import annotations
 
-import json
-import time
-from dataclasses import asdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,25 @@ from selfsup.pipelines.modality import NEW_RUN_HINT, Modality, refuse_resume, re
 from selfsup.pipelines.requests import EvalRequest, PretrainRequest
 from selfsup.errors import UserError
 
-TRAIN_KEYS = {"epochs": 40, "batch_size": 16, "lr": 1e-3, "seed": 0, "max_minutes": 0.0, "width": 64,
-              "length": "mask", "nan": "error"}
+@dataclass
+class SeriesDataConfig:
+    """Run-level series settings (``--set key=value``), stored in run.json under ``series``.
+
+    Attributes:
+        width: channels of the conv1d backbone (the encoder's size).
+        length: unequal lengths: "mask" (NaN-padded, masked), "pad", "truncate", "resample" or "error".
+        nan: missing values inside a series: "error" or what :mod:`selfsup.data.series` accepts.
+    """
+
+    width: int = 64
+    length: str = "mask"
+    nan: str = "error"
+
+
+# the series recipe, as the first version's own Adam loop ran it: 40 epochs of batch 16, Adam at 1e-3,
+# no weight decay, no warmup, a constant learning rate (every key can be changed with --set)
+SERIES_DEFAULTS = {"epochs": 40, "batch_size": 16, "optimizer": "adam", "lr": 1e-3, "weight_decay": 0.0,
+                   "warmup_epochs": 0.0, "schedule": "constant"}
 
 
 def load_series_data(name: str, length: str = "mask", nan: str = "error", data_dir: Any = None,
@@ -76,73 +94,95 @@ def encoder_from_spec(spec: dict[str, Any]) -> torch.nn.Module:
     raise UserError(f"unknown series encoder '{spec['name']}' in run.json", hint="pretrain the run again")
 
 
-def build_series_method(method: str, spec: Any, cfg_dict: dict[str, Any], train: dict[str, Any],
+def build_series_method(method: str, spec: Any, cfg_dict: dict[str, Any], settings: dict[str, Any],
                         input_shape: tuple[int, ...]) -> torch.nn.Module:
+    """``spec``'s method on (C, T) series: its config with ``cfg_dict`` applied, the backbone of
+    :func:`series_encoder_spec` of ``settings["width"]`` channels, seeded by ``settings["seed"]``."""
     from selfsup.config import apply_overrides
     from selfsup.methods.base import DataInfo
 
     cfg = apply_overrides(spec.config_cls(), cfg_dict) if cfg_dict else spec.config_cls()
-    enc = build_series_encoder(method, input_shape[0], input_shape[1], int(train["width"]))
-    return spec.build(cfg, enc, DataInfo(input_shape=tuple(input_shape)), int(train["seed"]))
+    enc = build_series_encoder(method, input_shape[0], input_shape[1], int(settings["width"]))
+    return spec.build(cfg, enc, DataInfo(input_shape=tuple(input_shape)), int(settings.get("seed", 0)))
 
 
-def train_series(model: torch.nn.Module, x: torch.Tensor, train: dict[str, Any]) -> tuple[list[float], float]:
-    """Adam over shuffled minibatches; returns (per-epoch mean losses, seconds).
+def _engine_config(spec: Any, data_name: str, encoder: str, overrides: dict[str, Any], preset: str | None) -> Any:
+    """The engine's typed configs of a series run: :data:`SERIES_DEFAULTS`, the preset, then ``overrides``
+    (``seed`` is the run's seed: weights, data order and views, never only the method's view seed)."""
+    from selfsup.train.run import resolve_config
 
-    ``x`` may hold NaN-padded series of unequal lengths: the methods mask the padding themselves.
-    """
-    torch.manual_seed(int(train["seed"]))
-    opt = torch.optim.Adam(model.parameters(), lr=float(train["lr"]))
-    gen = torch.Generator().manual_seed(int(train["seed"]))
-    bs = min(int(train["batch_size"]), len(x))
-    losses, t0 = [], time.time()
-    model.train()
-    for _ in range(int(train["epochs"])):
-        perm = torch.randperm(len(x), generator=gen)
-        ep = []
-        for i in range(0, len(x) - bs + 1, bs):
-            out = model.training_step((x[perm[i:i + bs]],))
-            opt.zero_grad(set_to_none=True)
-            out.loss.backward()
-            opt.step()
-            ep.append(float(out.loss.detach()))
-        losses.append(sum(ep) / max(1, len(ep)))
-        if train["max_minutes"] and time.time() - t0 > 60 * float(train["max_minutes"]):
-            break
-    model.eval()
-    return losses, time.time() - t0
+    ov = {**SERIES_DEFAULTS, **overrides}
+    if "seed" in ov:
+        ov["train.seed"] = ov.pop("seed")
+    if "channels_last" in {f for f in spec.config_cls.__dataclass_fields__}:
+        ov.setdefault("channels_last", False)  # (N, C, T) series have no channels_last layout
+    return resolve_config(spec.name, data_name, encoder=encoder, overrides=ov, preset=preset)
 
 
-def pretrain_series(req: PretrainRequest, spec: Any, overrides: dict[str, Any]) -> dict[str, Any]:
-    from selfsup.train.checkpoint import atomic_save_safetensors, atomic_write_text
+def pretrain_series(req: PretrainRequest, spec: Any, overrides: dict[str, Any], data: Any = None) -> dict[str, Any]:
+    """Pretrain a series method through the Lightning engine (checkpoints, exact resume, NaN guard,
+    ``max_minutes``); ``data``: an already loaded series dataset (else ``req.data`` is loaded)."""
+    from selfsup.config import apply_overrides
 
-    train = dict(TRAIN_KEYS)
-    cfg_dict = {}
-    for k, v in overrides.items():
-        (train if k in TRAIN_KEYS else cfg_dict)[k] = v
-    data = load_series_data(req.data, train["length"], train["nan"], req.data_dir, req.download)
+    ov = dict(overrides)
+    scfg = apply_overrides(SeriesDataConfig(), {k: ov.pop(k) for k in list(ov) if k in SeriesDataConfig.__dataclass_fields__})
+    if data is None:
+        data = load_series_data(req.data, scfg.length, scfg.nan, req.data_dir, req.download)
     print(data.summary())
     if padded_lengths(data) is not None:
         lo, hi = padded_lengths(data)
         print(f"series of unequal lengths ({lo}..{hi} steps): NaN-padded to {hi} and masked, padding never counts "
               "as data (length=mask; --set length=pad|truncate|resample|error for the other choices)")
-    model = build_series_method(spec.name, spec, cfg_dict, train, data.input_shape)
-    losses, secs = train_series(model, data.x_train, train)
-    out = Path(req.out)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_save_safetensors(model.state_dict(), out / "model.safetensors", metadata={"method": spec.name})
-    atomic_save_safetensors(model.encoder.state_dict(), out / "encoder.safetensors",
-                            metadata={"method": spec.name, "encoder": type(model.encoder).__name__})
     c, t = data.input_shape
-    meta = {"method": spec.name, "dataset": req.data, "modality": "series", "config": asdict(model.cfg),
-            "method_overrides": cfg_dict, "train": train, "input_shape": list(data.input_shape),
-            "encoder": type(model.encoder).__name__, "status": "finished",
-            "encoder_spec": series_encoder_spec(spec.name, c, t, int(train["width"])), "epochs": len(losses), "train_seconds": round(secs, 1),
-            "losses": losses}
-    atomic_write_text(out / "run.json", json.dumps(meta, indent=2))
-    print(f"pretrained {spec.name} for {len(losses)} epochs ({secs:.1f} s), loss {losses[0]:.3f} -> {losses[-1]:.3f}: {out}")
+    espec = series_encoder_spec(spec.name, c, t, scfg.width)
+    if "batch_size" not in ov and len(data.x_train) < SERIES_DEFAULTS["batch_size"]:
+        ov["batch_size"] = len(data.x_train)  # the default batch fitted to a tiny training set
+    cfg = _engine_config(spec, req.data, espec["name"], ov, req.preset)
+    return _train(spec, cfg, scfg, espec, data, Path(req.out), resume=False, progress=req.progress)
+
+
+def _train(spec: Any, cfg: Any, scfg: SeriesDataConfig, espec: dict[str, Any], data: Any, out: Path, *,
+           resume: bool, progress: bool) -> dict[str, Any]:
+    from selfsup.config import to_dict
+    from selfsup.train.run import pretrain
+
+    settings = {"width": scfg.width, "seed": cfg.train.seed}
+    torch.manual_seed(cfg.train.seed)
+    model = build_series_method(spec.name, spec, to_dict(cfg.method_cfg), settings, tuple(data.input_shape))
+    # "train": the first version's section of run.json, kept as a view of the engine's settings
+    train = {"epochs": cfg.train.epochs, "batch_size": cfg.train.batch_size, "lr": cfg.optim.lr, "seed": cfg.train.seed,
+             "max_minutes": cfg.train.max_minutes, **to_dict(scfg)}
+    extra = {"modality": "series", "series": to_dict(scfg), "train": train, "encoder_spec": espec,
+             "encoder": type(model.encoder).__name__}
+    meta = pretrain(cfg, out, data=data, method=model, resume=resume, progress=progress, extra_meta=extra)
+    print(f"pretrained {spec.name} for {meta['epochs']} epochs, {meta['steps']} steps ({meta['train_seconds']} s), "
+          f"final loss {meta.get('final_loss')}: {out}")
     print(f"next: selfsup evaluate {out}")
     return meta
+
+
+def resume_series(req: PretrainRequest, meta: dict[str, Any]) -> dict[str, Any]:
+    """``selfsup pretrain --resume RUN_DIR`` of a series run: the same data (the run's length handling) and
+    method, continued from the newest checkpoint. Runs of the first version (no checkpoints) are refused."""
+    from selfsup.config import apply_overrides
+    from selfsup.methods import get_method
+    from selfsup.train.run import config_from_dict
+
+    if "series" not in meta:
+        return refuse_resume("it was trained by the first series loop, which keeps no checkpoints "
+                             "(model.pt is its final result)", NEW_RUN_HINT)(req, meta)
+    scfg = apply_overrides(SeriesDataConfig(), meta["series"])
+    cfg = config_from_dict(meta["config"], req.changes)
+    data = load_series_data(meta["dataset"], scfg.length, scfg.nan, req.data_dir or cfg.data_dir, req.download)
+    print(f"resuming {meta['method']} in {req.resume}")
+    return _train(get_method(meta["method"]), cfg, scfg, meta["encoder_spec"], data, Path(req.resume), resume=True,
+                  progress=req.progress)
+
+
+def series_settings(meta: dict[str, Any]) -> SeriesDataConfig:
+    """A run's series settings: ``series`` (engine runs), else the first version's ``train`` section."""
+    src = meta.get("series") or {k: meta["train"][k] for k in ("width", "length", "nan") if k in meta["train"]}
+    return SeriesDataConfig(**src)
 
 
 def load_series_run(run_dir: Path, meta: dict[str, Any]) -> torch.nn.Module:
@@ -152,8 +192,12 @@ def load_series_run(run_dir: Path, meta: dict[str, Any]) -> torch.nn.Module:
 
     run_dir = Path(run_dir)
     spec = get_method(meta["method"])
-    model = build_series_method(meta["method"], spec, meta.get("method_overrides", {}), meta["train"],
-                                tuple(meta["input_shape"]))
+    if "series" in meta:  # trained by the engine: the method config and seed are in run.json's config
+        mcfg, seed = meta["config"]["method_config"], meta["config"]["train"]["seed"]
+        settings = {"width": meta["series"]["width"], "seed": seed}
+    else:  # the first version's run.json: method overrides and a train section
+        mcfg, settings = meta.get("method_overrides", {}), meta["train"]
+    model = build_series_method(meta["method"], spec, mcfg, settings, tuple(meta["input_shape"]))
     if (run_dir / "model.safetensors").is_file():
         state = load_safetensors(run_dir / "model.safetensors")
     elif (run_dir / "model.pt").is_file():  # written before series runs saved safetensors
@@ -192,8 +236,8 @@ def embed_series(run_dir: Path, meta: dict[str, Any], inputs: Any, log: Any = pr
         z = np.load(str(inputs), allow_pickle=False)
         x = torch.from_numpy(np.asarray(z if str(inputs).endswith(".npy") else z["x"], dtype=np.float32))
     else:
-        train = meta["train"]
-        data = load_series_data(str(inputs), train["length"], train["nan"])
+        sc = series_settings(meta)
+        data = load_series_data(str(inputs), sc.length, sc.nan)
         x = data.x_train if data.x_test is None else torch.cat([data.x_train, data.x_test])
     if x.dim() == 2:
         x = x[:, None]  # (N, T) univariate -> (N, 1, T)
@@ -214,8 +258,8 @@ def evaluate_series(req: EvalRequest, meta: dict[str, Any]) -> dict[str, Any]:
     from selfsup.eval.series import RAW_UNEQUAL, flatten_series, series_protocols
 
     run_dir = Path(req.run_dir)
-    train = meta["train"]
-    data = load_series_data(meta["dataset"], train["length"], train["nan"], req.data_dir)
+    sc = series_settings(meta)
+    data = load_series_data(meta["dataset"], sc.length, sc.nan, req.data_dir)
     if not data.labeled:
         raise UserError(f"{meta['dataset']} has no labels to evaluate against")
     protocols = tuple(req.protocols) if req.protocols else ("svm", "linear")
@@ -245,8 +289,8 @@ def evaluate_series(req: EvalRequest, meta: dict[str, Any]) -> dict[str, Any]:
 
 register_modality(Modality(
     "series", pretrain_series, evaluate_series, embed=embed_series, load_encoder=load_series_encoder,
-    resume=refuse_resume("series methods train in one go and keep no checkpoints; model.safetensors is the "
-                         "final result", NEW_RUN_HINT),
+    resume=resume_series,
     default_encoder="strided-conv1d (cpc) / dilated-conv1d", protocols=("svm", "linear", "knn", "1nn"),
-    artifacts=("run.json", "model.safetensors", "encoder.safetensors"),
+    artifacts=("run.json", "config.yaml", "metrics.csv", "checkpoints/", "encoder.safetensors", "model.safetensors",
+               "loss.png"),
     inputs="an (N, C, T) array, a .npy/.npz file, or a series dataset name"))
