@@ -57,3 +57,12 @@ def test_a_first_version_series_run_refuses_resume_with_a_message(tmp_path, caps
     assert main(["pretrain", "--resume", str(run), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "first series loop" in err and "selfsup pretrain cpc --data ucr:GunPoint" in err
+
+
+def test_series_presets_apply(tmp_path):
+    """--preset reaches series methods (the first series loop ignored it: cpc's paper preset did nothing)."""
+    run = tmp_path / "cpc"
+    assert main(["pretrain", "cpc", "--data", "ucr:GunPoint", "--out", str(run), "--epochs", "1", "--preset", "paper",
+                 "--set", "width=8", "--no-progress"]) == 0
+    meta = json.loads((run / "run.json").read_text())
+    assert meta["config"]["method_config"]["steps"] == 12  # the preset's K (default 4)

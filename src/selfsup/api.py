@@ -123,7 +123,7 @@ def resume(run: str | Path | Run, *, data_dir: str | None = None, download: bool
     run_dir = Path(run.path if isinstance(run, Run) else run)
     if run_dir.is_dir() and not (run_dir / "run.json").exists():
         raise UserError(f"nothing to resume in {run_dir}: it has no run.json (the run stopped before writing it; "
-                        "word2vec, deepwalk, graph and series runs write it when they finish, and keep no "
+                        "word2vec, deepwalk and graph runs write it when they finish, and keep no "
                         "checkpoints)", hint="start the run again with selfsup pretrain METHOD --data NAME --out DIR")
     r = open_run(run_dir)
     req = PretrainRequest(method=r.method, data=r.dataset, resume=str(run_dir), data_dir=data_dir, download=download,
