@@ -40,7 +40,7 @@ def _commit() -> str:
 
 def _epochs_for_steps(method: str, corpus: str, args: argparse.Namespace, batch: int = 64) -> float:
     """Epochs that make ``args.steps`` optimizer steps on the rows this corpus gives in this mode."""
-    from selfsup.pipelines.text import TextDataConfig, make_text_data
+    from selfsup.pipelines.text_corpus import TextDataConfig, make_text_data
 
     tcfg = TextDataConfig(seg_tokens=args.seg_tokens, transductive=args.transductive,
                           exclude_tasks=tuple(t for t in (args.exclude_tasks or "").split(",") if t))
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> dict:
     import torch
 
     torch.set_num_threads(args.threads)  # on a shared 2-core machine, 1 thread avoids OpenMP spin contention
-    from selfsup.pipelines.text import TextEvalConfig, run_text_evaluation
+    from selfsup.pipelines.text_eval import TextEvalConfig, run_text_evaluation
     from selfsup.train.run import load_run
 
     out = Path(args.out)

@@ -171,7 +171,7 @@ def _text_meta(corpus: Path) -> dict:
 
 def test_word2vec_engine_error_is_not_replaced_by_gensim(tmp_path, corpus, monkeypatch):
     import selfsup.word2vec
-    from selfsup.pipelines.text import word2vec_lookup
+    from selfsup.pipelines.text_eval import word2vec_lookup
 
     class Broken:
         def __init__(self, *a, **kw):
@@ -186,7 +186,7 @@ def test_word2vec_engine_error_is_not_replaced_by_gensim(tmp_path, corpus, monke
 
 
 def test_word2vec_baseline_on_a_corpus_without_vocabulary_is_a_user_error(tmp_path):
-    from selfsup.pipelines.text import word2vec_lookup
+    from selfsup.pipelines.text_eval import word2vec_lookup
 
     corpus = tmp_path / "unique.txt"
     corpus.write_text("alpha beta gamma\ndelta epsilon zeta\n")  # no word twice: min_count=2 leaves nothing
@@ -196,7 +196,7 @@ def test_word2vec_baseline_on_a_corpus_without_vocabulary_is_a_user_error(tmp_pa
 
 
 def test_word2vec_baseline_uses_our_engine_and_caches(tmp_path, corpus):
-    from selfsup.pipelines.text import word2vec_lookup
+    from selfsup.pipelines.text_eval import word2vec_lookup
 
     lookup, engine = word2vec_lookup(tmp_path, _text_meta(corpus), 8, log=lambda s: None)
     assert engine.startswith("selfsup.word2vec")

@@ -24,7 +24,7 @@ def csv_task(tmp_path):
 
 
 def test_pretrain_and_evaluate_mlm(tmp_path, corpus, csv_task, capsys):
-    from selfsup.pipelines.text import TextEvalConfig, run_text_evaluation
+    from selfsup.pipelines.text_eval import TextEvalConfig, run_text_evaluation
     from selfsup.train.run import load_run
 
     out = tmp_path / "run"

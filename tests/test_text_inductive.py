@@ -58,7 +58,7 @@ def _segments(td) -> set[str]:
 
 
 def _data(corpus, **kw):
-    from selfsup.pipelines.text import TextDataConfig, make_text_data
+    from selfsup.pipelines.text_corpus import TextDataConfig, make_text_data
 
     return make_text_data(corpus, "nsp", 2, TextDataConfig(vocab_size=120, seg_tokens=SEG, **kw), seed=0)
 
@@ -112,8 +112,9 @@ def test_rows_never_pair_across_a_removed_text(fortunes):
 
 
 def test_kjv_leaves_out_both_tasks_or_the_named_one(kjv):
-    from selfsup.pipelines.text import check_pretraining_corpus, to_dict
-    from selfsup.pipelines.text import TextDataConfig
+    from selfsup.config import to_dict
+    from selfsup.pipelines.text_corpus import check_pretraining_corpus
+    from selfsup.pipelines.text_corpus import TextDataConfig
     from selfsup.data.text_tasks import load_text_task
 
     testament, book = load_text_task("kjv-testament"), load_text_task("kjv-book")
@@ -137,7 +138,7 @@ def test_kjv_leaves_out_both_tasks_or_the_named_one(kjv):
 
 def test_a_run_without_the_record_was_transductive(fortunes):
     """A run.json from before test texts were left out: its corpus was whole, evaluation says so."""
-    from selfsup.pipelines.text import check_pretraining_corpus
+    from selfsup.pipelines.text_corpus import check_pretraining_corpus
     from selfsup.data.text_tasks import load_text_task
 
     task = load_text_task("fortunes")
@@ -176,7 +177,7 @@ def test_cli_runs_and_results_say_whether_transductive(tmp_path, fortunes, capsy
     assert rt["transductive"] is True and rt["pretraining_corpus"]["test_texts_in_corpus"] == len(task.test_texts)
     assert "**Transductive**" in (tra / "report.md").read_text()
     # the word2vec baseline is trained on the run's own corpus: the inductive one never saw a test-only word
-    from selfsup.pipelines.text import run_documents
+    from selfsup.pipelines.text_corpus import run_documents
     docs, _ = run_documents(mi)
     assert not {t for t in task.test_texts} & {s for d in docs for s in d}
 
@@ -215,7 +216,7 @@ def test_transductive_flag_is_for_text_only(tmp_path, fortunes, capsys):
 
 
 def test_resume_rebuilds_the_same_inductive_rows(tmp_path, fortunes):
-    from selfsup.pipelines.text import make_text_data, run_text_config
+    from selfsup.pipelines.text_corpus import make_text_data, run_text_config
 
     run = tmp_path / "run"
     assert main(["pretrain", "mlm", "--data", "fortunes", "--out", str(run), *TINY]) == 0
