@@ -1,4 +1,4 @@
-"""Callbacks: atomic periodic checkpoints and a plain CSV of training metrics."""
+"""Callbacks: atomic periodic checkpoints, a plain CSV of training metrics and one progress bar per run."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-from lightning.pytorch.callbacks import Callback, Timer
+from lightning.pytorch.callbacks import Callback, Timer, TQDMProgressBar
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from selfsup.train.checkpoint import atomic_torch_save, prune_checkpoints
@@ -146,3 +146,50 @@ class MetricsCSV(Callback):
             csv.writer(f).writerow(
                 [step, trainer.current_epoch, f"{pl_module.last_loss:.6f}", f"{lr:.6g}", f"{pl_module.elapsed():.2f}", f"{rate:.1f}"]
             )
+
+
+class RunProgressBar(TQDMProgressBar):
+    """One bar for the whole run instead of one per epoch: steps done of the planned steps (so the
+    ETA is the run's, and a resumed run starts where it stopped), the epoch and the loss beside it.
+    A run stopped by its clock budget has no step total: the bar counts steps and shows the budget.
+    Small data (many one-batch epochs) then prints one bar, not one line per epoch."""
+
+    def __init__(self, budget_s: float = 0.0) -> None:
+        super().__init__()
+        self.budget_s = budget_s
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_train_start(trainer, pl_module)
+        total = trainer.estimated_stepping_batches
+        bar = self.train_progress_bar
+        bar.reset(total=int(total) if total != float("inf") and total > 0 else None)
+        bar.initial = 0
+        bar.n = int(trainer.global_step)
+        bar.set_description("pretraining")
+        bar.refresh()
+
+    def on_train_epoch_start(self, trainer: L.Trainer, *_: Any) -> None:  # no per-epoch reset
+        epochs = trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else None
+        self.train_progress_bar.set_description(
+            f"pretraining, epoch {trainer.current_epoch + 1}" + (f"/{epochs}" if epochs else ""))
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        bar = self.train_progress_bar
+        n = int(trainer.global_step)
+        if bar is not None and self._should_update(n, bar.total or 0):
+            bar.n = n
+            metrics = self.get_metrics(trainer, pl_module)
+            if self.budget_s > 0:
+                metrics["budget"] = f"{self.budget_s / 60:g} min"
+            bar.set_postfix(metrics)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        pass  # the bar lives until the run ends
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        bar = self.train_progress_bar
+        if bar is not None:
+            bar.n = int(trainer.global_step)
+            bar.refresh()
+        super().on_train_end(trainer, pl_module)

@@ -37,7 +37,7 @@ from selfsup.config import apply_overrides, split_overrides, to_dict
 from selfsup.encoders import build_encoder
 from selfsup.errors import UserError
 from selfsup.methods import DataInfo, MethodSpec, get_method
-from selfsup.train.callbacks import AtomicCheckpoint, MetricsCSV
+from selfsup.train.callbacks import AtomicCheckpoint, MetricsCSV, RunProgressBar
 from selfsup.train.checkpoint import (
     TMP_RE,
     atomic_save_safetensors,
@@ -341,7 +341,8 @@ def pretrain(cfg: RunConfig, run_dir: Path, *, data: Any = None, resume: bool = 
         max_epochs=-1 if by_budget else math.ceil(plan.epochs),
         max_steps=-1 if by_budget else plan.max_steps,
         max_time=timedelta(seconds=max_seconds) if max_seconds > 0 else None,
-        callbacks=[ckpt_cb, MetricsCSV(run_dir / "metrics.csv", cfg.train.log_every_steps)],
+        callbacks=[ckpt_cb, MetricsCSV(run_dir / "metrics.csv", cfg.train.log_every_steps),
+                   *([RunProgressBar(max_seconds if by_budget else 0.0)] if progress else [])],
         logger=False,
         enable_checkpointing=False,
         enable_progress_bar=progress,
