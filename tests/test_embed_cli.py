@@ -160,3 +160,13 @@ def test_embed_video_run(tmp_path):
     assert z.shape[:2] == (24, 10) and np.isfinite(z).all()  # (clips, frames, D)
     frames = np.random.default_rng(0).integers(0, 256, size=(3, 1, 64, 64), dtype=np.uint8)
     assert selfsup.embed(run, frames).shape == (3, z.shape[2])
+
+
+def test_selfsup_list_names_every_modality_and_what_embed_takes(capsys):
+    from selfsup.pipelines.modality import MODALITIES
+
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    section = out.split("modalities", 1)[1].split("protocols:", 1)[0]
+    for name in COVERED:
+        assert f"  {name} " in section and MODALITIES[name].inputs in section, name

@@ -84,6 +84,12 @@ def cmd_list(args: argparse.Namespace) -> int:
     print("encoders:")
     for name, (_, desc) in sorted(ENCODERS.items()):
         print(f"  {name:<18} {desc}")
+    from selfsup.pipelines.modality import MODALITIES, get_modality
+
+    get_modality("image")  # imports the built-in modalities
+    print("modalities (what a run holds; `selfsup embed` takes):")
+    for name, m in MODALITIES.items():
+        print(f"  {name:<18} {m.inputs}")
     print("protocols:")
     print(f"  {', '.join(PROTOCOLS)} (label fractions via --labels, e.g. 1%,10%,100%)")
     print(f"baselines:\n  {', '.join(BASELINES)}")
