@@ -45,10 +45,6 @@ class PretrainRequest:
     resume: str | None = None
     changes: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def no_progress(self) -> bool:
-        return not self.progress
-
 
 @dataclass
 class EvalRequest:
