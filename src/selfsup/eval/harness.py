@@ -65,7 +65,7 @@ class EvalConfig:
     val_fraction: float = 0.1
     val_seed: int = 0
     knn_k: int | None = None
-    knn_k_grid: tuple[int, ...] = (10, 20, 50, 100, 200)
+    knn_k_grid: tuple[int, ...] = (1, 5, 10, 20, 50, 100, 200)
     knn_temperature: float = 0.1
     pca_components: int | None = None
     pca_grid: tuple[int, ...] = (16, 32, 64, 128)
