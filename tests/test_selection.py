@@ -129,3 +129,26 @@ def test_validation_split_mode_never_reads_the_test_set():
     assert r["baselines"]["raw"]["knn"]["100%"]["mean"] > 0.9  # scored on the validation split
     n_val = len(validation_split(data.y_train, cfg.val_fraction, cfg.val_seed)[1])
     assert len(r["_test_features"]) == n_val  # the validation split played the test set
+
+
+def test_report_names_choices_at_an_end_of_their_grid():
+    from selfsup.eval.report import grid_edge_choices, markdown_report
+
+    def entry(**chosen):
+        return {"mean": 0.5, "std": 0.0, "values": [0.5], "selected": [{"seed": 0, **chosen, "val_accuracy": 0.5}]}
+
+    results = {"method": "simclr", "dataset": "d", "split": "test",
+               "selection": {"val_size": 10, "val_seed": 0, "pool_size": 90, "knn_k_grid": [1, 5, 10, 20],
+                             "l2_grid": [1e-4, 1e-3, 1e-2],
+                             "pca": {"n_components": 32, "selected_on": "validation",
+                                     "val_accuracy": {"8": 0.1, "16": 0.2, "32": 0.3}}},
+               "protocols": {"knn": {"100%": entry(k=5)}, "linear": {"1%": entry(l2=1e-2), "100%": entry(l2=1e-3)}},
+               "baselines": {"raw": {"knn": {"100%": entry(k=1)}, "linear": {"1%": entry(l2=1e-3)}}}}
+    edges = grid_edge_choices(results)
+    assert edges == ["linear L2=0.01 (largest of the grid): simclr 1%",
+                     "kNN k=1 (smallest of the grid): raw input 100%", "PCA size 32 (largest of the grid)"]
+    assert "At an end of its grid" in markdown_report(results)
+    results["protocols"]["linear"]["1%"] = entry(l2=1e-3)
+    results["baselines"]["raw"]["knn"]["100%"] = entry(k=10)
+    results["selection"]["pca"]["n_components"] = 16
+    assert grid_edge_choices(results) == [] and "At an end of its grid" not in markdown_report(results)

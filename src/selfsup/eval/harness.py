@@ -68,7 +68,7 @@ class EvalConfig:
     knn_k_grid: tuple[int, ...] = (1, 5, 10, 20, 50, 100, 200)
     knn_temperature: float = 0.1
     pca_components: int | None = None
-    pca_grid: tuple[int, ...] = (16, 32, 64, 128)
+    pca_grid: tuple[int, ...] = (16, 32, 64, 128, 256)
     fewshot_way: int = 5
     fewshot_shot: int = 5
     fewshot_query: int = 15

@@ -31,7 +31,7 @@ class LinearProbeConfig:
             loss, so the same prior weighs 1/n), else the final fit would be over-regularised.
     """
 
-    l2_grid: tuple[float, ...] = (1e-4, 1e-3, 1e-2)
+    l2_grid: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1)
     val_fraction: float = 0.2
     max_iter: int = 100
     grid_max_samples: int | None = 10_000

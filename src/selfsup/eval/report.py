@@ -35,6 +35,38 @@ def _columns(results: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     return cols
 
 
+def grid_edge_choices(results: dict[str, Any]) -> list[str]:
+    """The validated choices that landed on the smallest or largest value of their grid, as short phrases
+    ("kNN k=10 (smallest of the grid): simclr 1%/10%/100%, raw input 100%"). A choice at an end of a grid of
+    several values says the grid may not reach the best value."""
+    sel = results.get("selection") or {}
+    grids = {"k": ("kNN k", sel.get("knn_k_grid") or []), "l2": ("linear L2", sel.get("l2_grid") or [])}
+    found: dict[tuple[str, Any, str], dict[str, list[str]]] = {}
+    named = [(results.get("method", "method"), results.get("protocols", {}))]
+    named += [(NAMES.get(b, b), r) for b, r in (results.get("baselines") or {}).items()]
+    for name, protos in named:
+        for entries in protos.values():
+            for label, entry in (entries or {}).items():
+                choices = entry.get("selected") if isinstance(entry, dict) else None
+                for choice in choices if isinstance(choices, list) else []:
+                    for key, (what, grid) in grids.items():
+                        v = choice.get(key) if isinstance(choice, dict) else None
+                        if v is None or len(grid) < 2 or v not in (min(grid), max(grid)):
+                            continue
+                        end = "smallest" if v == min(grid) else "largest"
+                        labels = found.setdefault((what, v, end), {}).setdefault(str(name), [])
+                        if label not in labels:
+                            labels.append(label)
+    out = [f"{what}={v} ({end} of the grid): " + ", ".join(f"{n} {'/'.join(ls)}" for n, ls in tags.items())
+           for (what, v, end), tags in found.items()]
+    pca = sel.get("pca") or {}
+    tried = [int(n) for n in (pca.get("val_accuracy") or {})]
+    if len(tried) > 1 and pca.get("n_components") in (min(tried), max(tried)):
+        end = "smallest" if pca["n_components"] == min(tried) else "largest"
+        out.append(f"PCA size {pca['n_components']} ({end} of the grid)")
+    return out
+
+
 def markdown_report(results: dict[str, Any]) -> str:
     """A Markdown summary: one table per protocol, method vs baselines."""
     lines = [
@@ -54,6 +86,10 @@ def markdown_report(results: dict[str, Any]) -> str:
                   f"probe's L2 from {sel.get('l2_grid')}"
                   + (f", PCA's size ({pca.get('n_components')}, {pca.get('selected_on')})" if pca else "")
                   + f"; labeled subsets drawn from the other {sel.get('pool_size')}.", ""]
+        edges = grid_edge_choices(results)
+        if edges:
+            lines += ["At an end of its grid (the best value may lie beyond it; widen the grid with "
+                      "`EvalConfig.knn_k_grid` / `l2_grid` / `pca_grid`): " + "; ".join(edges) + ".", ""]
     cols = _columns(results)
     protos = list(results.get("protocols", {}))
     for b in results.get("baselines", {}).values():
