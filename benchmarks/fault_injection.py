@@ -24,18 +24,29 @@ Scenarios (each with its own uninterrupted reference run):
   this scenario starts from the reference run's tokenizer: training a WordPiece vocabulary is not
   deterministic across processes (the Hugging Face trainer breaks ties in hash order), so two fresh runs
   could not be compared; a resume always uses the run's own ``tokenizer.json``;
+* ``series``: ``cpc --data ucr:GunPoint --epochs 5 --batch-size 8 --seed 5`` (50 training series: 6 steps an
+  epoch, 30 in all; the series runner trains through the Lightning engine), checkpoints every 4 steps, so the
+  epoch ends 6 and 18 fall between them;
+* ``video``: ``time-contrastive --data moving-fashion-mnist --epochs 6 --batch-size 8 --seed 5`` on 40 generated
+  clips of 10 frames (``--set train_clips=40 test_clips=8 frames=10 encoder_width=4``: 5 steps an epoch, 30 in
+  all); a resume generates the clips again from ``video_data`` in run.json;
 * ``budget`` (``--max-minutes 0.3`` without ``--epochs``: the clock is the stopping rule and anneals the
   lr): its runs are not comparable with each other (how many steps fit in the budget depends on the
   machine's speed). The ``final-write`` trial is compared with the newest checkpoint at the kill (the
   resume must train nothing more and write that checkpoint's weights); the ``mid-step`` trial is reported
   for information only (the resume trains the budget left at its last checkpoint).
 
+Graph runs (``dgi``, ``deepwalk``: ``train/graph.py``'s own loop) keep no checkpoints and cannot be resumed
+yet (``selfsup pretrain --resume`` refuses them with a message), so there is no graph scenario.
+
 The comparison: ``model.safetensors`` (every tensor of the method) with ``torch.equal`` per tensor, and
 ``steps`` in ``run.json``.
 
 Usage::
 
-    python benchmarks/fault_injection.py --jobs 2 --control    # full: 27 kills in 25 trials (BENCHMARKS.md)
+    python benchmarks/fault_injection.py --jobs 2 --control    # full: 47 kills in 43 trials
+    python benchmarks/fault_injection.py --scenarios series,video --control \
+        --json benchmarks/fault_injection_modalities.json      # the series and video runs (20 kills, 18 trials)
     python benchmarks/fault_injection.py --short               # CI: 2 kills of a 16-step Fashion-MNIST run
 
 Writes ``--json`` (default benchmarks/fault_injection.json) and prints a markdown table.
@@ -76,6 +87,9 @@ SCENARIOS: dict[str, dict[str, Any]] = {
                     "ckpt_every_steps": 4, "max_minutes": 10},
     "text": {"method": "mlm", "data": "polarity", "epochs": 3, "batch_size": 8, "seed": 3, "ckpt_every_steps": 4,
              "sets": ["vocab_size=500", "dim=16", "depth=1", "heads=2"], "fixed_tokenizer": True},
+    "series": {"method": "cpc", "data": "ucr:GunPoint", "epochs": 5, "batch_size": 8, "seed": 5, "ckpt_every_steps": 4},
+    "video": {"method": "time-contrastive", "data": "moving-fashion-mnist", "epochs": 6, "batch_size": 8, "seed": 5,
+              "ckpt_every_steps": 4, "encoder_width": 4, "sets": ["train_clips=40", "test_clips=8", "frames=10"]},
     "budget": {"method": "simclr", "data": "digits", "batch_size": 128, "seed": 7, "ckpt_every_steps": 10,
                "max_minutes": 0.3},
 }
@@ -107,6 +121,24 @@ FULL_TRIALS: list[tuple[str, list[tuple[str, Any]]]] = [
     ("text", [("after-ckpt", ("in", 2))]),
     ("text", [("mid-step", "last")]),
     ("text", [("ckpt-write", ("in", 3))]),
+    ("series", [("after-epoch-ckpt", 1)]),  # step 6: an epoch end between two ckpt_every_steps checkpoints
+    ("series", [("after-epoch-ckpt", 3)]),
+    ("series", [("after-ckpt", ("in", 2))]),
+    ("series", [("mid-step", "first")]),
+    ("series", [("mid-step", "last")]),
+    ("series", [("ckpt-write", ("end", 1))]),
+    ("series", [("ckpt-write", ("in", 3))]),
+    ("series", [("final-write", None)]),
+    ("series", [("after-ckpt", ("in", 2)), ("after-epoch-ckpt", 3)]),
+    ("video", [("after-epoch-ckpt", 1)]),
+    ("video", [("after-epoch-ckpt", 3)]),
+    ("video", [("after-ckpt", ("in", 2))]),
+    ("video", [("mid-step", "first")]),
+    ("video", [("mid-step", "last")]),
+    ("video", [("ckpt-write", ("end", 1))]),
+    ("video", [("ckpt-write", ("in", 4))]),
+    ("video", [("final-write", None)]),
+    ("video", [("after-ckpt", ("in", 2)), ("after-epoch-ckpt", 3)]),
     ("budget", [("final-write", None)]),
     ("budget", [("mid-step", (5, 15))]),
 ]
@@ -389,7 +421,7 @@ def markdown(result: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--short", action="store_true", help="CI form: 2 kills of a 16-step Fashion-MNIST run, 3 jobs")
-    p.add_argument("--kills", type=int, help="number of trials (default all: 25 full, 2 --short)")
+    p.add_argument("--kills", type=int, help="number of trials (default all: 43 full, 2 --short)")
     p.add_argument("--scenarios", help="comma list of scenarios to run (default all)")
     p.add_argument("--jobs", type=int, help="runs at a time (default 1; --short: 3)")
     p.add_argument("--seed", type=int, help="training seed (default: each scenario's)")
