@@ -73,6 +73,11 @@ class MethodSpec:
     former_defaults: dict[str, Any] = field(default_factory=dict)
 
 
+def batch_inputs(batch: tuple[Tensor, ...] | list[Tensor] | Tensor) -> Tensor:
+    """The inputs of a batch: its first tensor when it is a tuple or list (inputs, labels, ...), else itself."""
+    return batch[0] if isinstance(batch, (tuple, list)) else batch
+
+
 METHODS: dict[str, MethodSpec] = {}
 
 

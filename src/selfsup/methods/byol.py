@@ -10,10 +10,11 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from selfsup.augment import ImageAugConfig, ImageAugment, MultiView
+from selfsup.augment import MultiView
 from selfsup.errors import UserError
 from selfsup.functional.noncontrastive import negative_cosine
-from selfsup.methods.base import DataInfo, MethodSpec, StepOutput, register_method
+from selfsup.methods.base import MethodSpec, register_method
+from selfsup.methods.two_view import TwoViewMethod
 from selfsup.modules import mlp_head
 from selfsup.modules.ema import cosine_momentum, ema_update, momentum_copy
 
@@ -34,20 +35,13 @@ class BYOLConfig:
             raise UserError("head sizes must be >= 1")
 
 
-class BYOL(nn.Module):
+class BYOL(TwoViewMethod):
     def __init__(self, encoder: nn.Module, views: MultiView, cfg: BYOLConfig) -> None:
-        super().__init__()
-        cfg.validate()
-        self.cfg = cfg
-        self.encoder = encoder
-        self.views = views
+        super().__init__(encoder, views, cfg)
         self.projector = mlp_head(encoder.out_dim, cfg.proj_hidden_dim, cfg.proj_out_dim)
         self.predictor = mlp_head(cfg.proj_out_dim, cfg.pred_hidden_dim, cfg.proj_out_dim)
         self.target_encoder = momentum_copy(encoder)
         self.target_projector = momentum_copy(self.projector)
-
-    def _cl(self, x: Tensor) -> Tensor:
-        return x.contiguous(memory_format=torch.channels_last) if self.cfg.channels_last and x.dim() == 4 else x
 
     def loss_on_views(self, v1: Tensor, v2: Tensor) -> Tensor:
         x = self._cl(torch.cat([v1, v2]))
@@ -56,27 +50,11 @@ class BYOL(nn.Module):
             z1, z2 = self.target_projector(self.target_encoder(x)).chunk(2)
         return 2 + (negative_cosine(p1, z2) + negative_cosine(p2, z1))  # = mean of (2 - 2cos) over both
 
-    def training_step(self, batch) -> StepOutput:
-        x = batch[0] if isinstance(batch, (tuple, list)) else batch
-        with torch.no_grad():
-            v1, v2 = self.views(x)
-        loss = self.loss_on_views(v1, v2)
-        return StepOutput(loss, {"loss": float(loss.detach())})
-
     @torch.no_grad()
     def on_after_optimizer_step(self, step: int) -> None:
         m = cosine_momentum(self.cfg.momentum, step, self.cfg.momentum_steps)
         ema_update(self.target_encoder, self.encoder, m)
         ema_update(self.target_projector, self.projector, m)
-
-    @torch.no_grad()
-    def embed(self, x: Tensor) -> Tensor:
-        return self.encoder(self._cl(self.views.pipelines[0].plain(x)))
-
-
-def build_byol(cfg: BYOLConfig, encoder: nn.Module, info: DataInfo, aug: ImageAugConfig, seed: int) -> BYOL:
-    size = info.input_shape[-1]
-    return BYOL(encoder, MultiView([ImageAugment(aug, size, info.mean, info.std, seed=seed + i) for i in range(2)]), cfg)
 
 
 register_method(
@@ -85,7 +63,7 @@ register_method(
         family="contrastive",
         modality="image",
         config_cls=BYOLConfig,
-        build=build_byol,
+        build=BYOL.build,
         description="BYOL: online predictor vs EMA target network, no negatives (Grill et al. 2020)",
         presets={"paper": {"momentum": 0.996, "proj_hidden_dim": 4096, "proj_out_dim": 256, "pred_hidden_dim": 4096}},
         aug_defaults={"blur_p": 0.5},

@@ -32,11 +32,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from selfsup.augment import ImageAugConfig, ImageAugment, MultiView
+from selfsup.augment import ImageAugConfig, MultiView
 from selfsup.errors import UserError
 from selfsup.functional import info_nce_scores
 from selfsup.losses.contrastive import NCELoss
 from selfsup.methods.base import DataInfo, MethodSpec, StepOutput, register_method
+from selfsup.methods.two_view import image_views, to_channels_last
 from selfsup.modules import projection_head
 from selfsup.modules.distributed import gather_no_grad
 from selfsup.modules.memory_bank import MemoryBank
@@ -139,8 +140,7 @@ class InstanceDiscrimination(nn.Module):
         self._pending: tuple[Tensor, Tensor] | None = None
 
     def features(self, x: Tensor) -> Tensor:
-        if self.cfg.channels_last and x.dim() == 4:
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = to_channels_last(x, self.cfg.channels_last)
         return F.normalize(self.head(self.encoder(x)).float(), dim=1)
 
     def _sampled(self, n: int) -> bool:
@@ -205,16 +205,11 @@ class InstanceDiscrimination(nn.Module):
 
     @torch.no_grad()
     def embed(self, x: Tensor) -> Tensor:
-        v = self.views.pipelines[0].plain(x)
-        if self.cfg.channels_last and v.dim() == 4:
-            v = v.contiguous(memory_format=torch.channels_last)
-        return self.encoder(v)
+        return self.encoder(to_channels_last(self.views.pipelines[0].plain(x), self.cfg.channels_last))
 
 
 def build_memory_bank(cfg: MemoryBankConfig, encoder: nn.Module, info: DataInfo, aug: ImageAugConfig, seed: int):
-    size = info.input_shape[-1]
-    views = MultiView([ImageAugment(aug, size, info.mean, info.std, seed=seed)])
-    return InstanceDiscrimination(encoder, views, cfg, info.num_samples, seed=seed)
+    return InstanceDiscrimination(encoder, image_views(info, aug, seed, n=1), cfg, info.num_samples, seed=seed)
 
 
 register_method(

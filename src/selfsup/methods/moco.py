@@ -19,10 +19,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from selfsup.augment import ImageAugConfig, ImageAugment, MultiView
+from selfsup.augment import ImageAugConfig, MultiView
 from selfsup.errors import UserError
 from selfsup.functional import info_nce
-from selfsup.methods.base import DataInfo, MethodSpec, StepOutput, register_method
+from selfsup.methods.base import DataInfo, MethodSpec, register_method
+from selfsup.methods.two_view import TwoViewMethod, image_views
 from selfsup.modules import projection_head
 from selfsup.modules.distributed import batch_shuffle, batch_unshuffle, gather_no_grad, grouped_forward, world_info
 from selfsup.modules.ema import momentum_copy, ema_update
@@ -65,13 +66,9 @@ class MoCoConfig:
             raise UserError("bn_groups must be >= 1")
 
 
-class MoCo(nn.Module):
+class MoCo(TwoViewMethod):
     def __init__(self, encoder: nn.Module, views: MultiView, cfg: MoCoConfig, seed: int = 0) -> None:
-        super().__init__()
-        cfg.validate()
-        self.cfg = cfg
-        self.encoder = encoder
-        self.views = views
+        super().__init__(encoder, views, cfg)
         self.head = projection_head(cfg.head, encoder.out_dim, cfg.proj_hidden_dim, cfg.proj_out_dim)
         self.key_encoder = momentum_copy(encoder)
         self.key_head = momentum_copy(self.head)
@@ -79,15 +76,17 @@ class MoCo(nn.Module):
         self._gen = torch.Generator().manual_seed(seed + 7919)
         self._pending: Tensor | None = None
 
+    @classmethod
+    def build(cls, cfg: MoCoConfig, encoder: nn.Module, info: DataInfo, aug: ImageAugConfig, seed: int) -> MoCo:
+        """The :class:`MethodSpec` ``build``: two views seeded ``seed`` and ``seed + 1``; the queue's and
+        the key permutation's generators seeded from ``seed``."""
+        return cls(encoder, image_views(info, aug, seed), cfg, seed=seed)
+
     def _q(self, x: Tensor) -> Tensor:
-        if self.cfg.channels_last and x.dim() == 4:
-            x = x.contiguous(memory_format=torch.channels_last)
-        return self.head(self.encoder(x))
+        return self.head(self.encoder(self._cl(x)))
 
     def _k(self, x: Tensor) -> Tensor:
-        if self.cfg.channels_last and x.dim() == 4:
-            x = x.contiguous(memory_format=torch.channels_last)
-        return self.key_head(self.key_encoder(x))
+        return self.key_head(self.key_encoder(self._cl(x)))
 
     def _groups(self) -> int:
         return 1 if world_info()[1] > 1 else self.cfg.bn_groups
@@ -117,13 +116,6 @@ class MoCo(nn.Module):
         self._pending = gather_no_grad(torch.cat(new_keys))
         return torch.stack(losses).mean()
 
-    def training_step(self, batch: tuple[Tensor, ...] | Tensor) -> StepOutput:
-        x = batch[0] if isinstance(batch, (tuple, list)) else batch
-        with torch.no_grad():
-            v1, v2 = self.views(x)
-        loss = self.loss_on_views(v1, v2)
-        return StepOutput(loss, {"loss": float(loss.detach())})
-
     @torch.no_grad()
     def on_after_optimizer_step(self, step: int) -> None:
         """Momentum update of the key encoder, then enqueue this step's keys."""
@@ -132,22 +124,6 @@ class MoCo(nn.Module):
         if self._pending is not None:
             self.queue.enqueue(self._pending)
             self._pending = None
-
-    @torch.no_grad()
-    def embed(self, x: Tensor) -> Tensor:
-        v = self.views.pipelines[0].plain(x)
-        if self.cfg.channels_last and v.dim() == 4:
-            v = v.contiguous(memory_format=torch.channels_last)
-        return self.encoder(v)
-
-
-def _builder():
-    def build(cfg: MoCoConfig, encoder: nn.Module, info: DataInfo, aug: ImageAugConfig, seed: int) -> MoCo:
-        size = info.input_shape[-1]
-        views = MultiView([ImageAugment(aug, size, info.mean, info.std, seed=seed + i) for i in range(2)])
-        return MoCo(encoder, views, cfg, seed=seed)
-
-    return build
 
 
 @dataclass
@@ -171,7 +147,7 @@ register_method(
         family="contrastive",
         modality="image",
         config_cls=MoCoV1Config,
-        build=_builder(),
+        build=MoCo.build,
         description="MoCo v1: momentum key encoder + queue of negatives, linear head (He et al. 2020)",
         presets=_PRESETS,
         aug_defaults={"jitter_p": 0.8, "gray_p": 0.2, "blur_p": 0.0, "crop_scale_min": 0.2},
@@ -183,7 +159,7 @@ register_method(
         family="contrastive",
         modality="image",
         config_cls=MoCoConfig,
-        build=_builder(),
+        build=MoCo.build,
         description="MoCo v2: MoCo with MLP head and blur augmentation (Chen et al. 2020)",
         presets=_PRESETS,
         aug_defaults={"blur_p": 0.5},

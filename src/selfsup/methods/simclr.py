@@ -9,10 +9,11 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from selfsup.augment import ImageAugConfig, ImageAugment, MultiView
+from selfsup.augment import MultiView
 from selfsup.errors import UserError
 from selfsup.losses import NTXentLoss
-from selfsup.methods.base import DataInfo, MethodSpec, StepOutput, register_method
+from selfsup.methods.base import MethodSpec, register_method
+from selfsup.methods.two_view import TwoViewMethod
 from selfsup.modules import projection_head
 from selfsup.functional.nt_xent_gathered import nt_xent_gathered
 from selfsup.modules.distributed import gather_with_grad, world_info
@@ -46,7 +47,7 @@ class SimCLRConfig:
             raise UserError("proj_hidden_dim and proj_out_dim must be >= 1")
 
 
-class SimCLR(nn.Module):
+class SimCLR(TwoViewMethod):
     """SimCLR composed from an encoder, a view pipeline, a projection head and NT-Xent.
 
     Args:
@@ -56,45 +57,17 @@ class SimCLR(nn.Module):
     """
 
     def __init__(self, encoder: nn.Module, views: MultiView, cfg: SimCLRConfig) -> None:
-        super().__init__()
-        cfg.validate()
-        self.cfg = cfg
-        self.encoder = encoder
-        self.views = views
+        super().__init__(encoder, views, cfg)
         self.head = projection_head(cfg.projection, encoder.out_dim, cfg.proj_hidden_dim, cfg.proj_out_dim)
         self.loss_fn = NTXentLoss(cfg.temperature)
 
-    def _features(self, x: Tensor) -> Tensor:
-        if self.cfg.channels_last and x.dim() == 4:
-            x = x.contiguous(memory_format=torch.channels_last)
-        return self.encoder(x)
-
-    def training_step(self, batch: tuple[Tensor, ...] | Tensor) -> StepOutput:
-        x = batch[0] if isinstance(batch, (tuple, list)) else batch  # (B, C, H, W) uint8
-        with torch.no_grad():
-            v1, v2 = self.views(x)  # 2 x (B, C, S, S)
-        h = self._features(torch.cat([v1, v2]))  # (2B, D): both views in one call
-        z = self.head(h)  # (2B, P)
+    def loss_on_views(self, v1: Tensor, v2: Tensor) -> Tensor:
+        """NT-Xent over both views; every other sample's views (of every process) are negatives."""
+        z = self.head(self.both_views(v1, v2))  # (2B, P)
         rank, world = world_info()
         if world > 1 and self.cfg.gather_negatives:
-            loss = nt_xent_gathered(z, gather_with_grad(z), rank, self.cfg.temperature)
-        else:
-            loss = self.loss_fn(z)
-        return StepOutput(loss, {"loss": float(loss.detach())})
-
-    def on_after_optimizer_step(self, step: int) -> None:
-        """SimCLR keeps no state between steps."""
-
-    @torch.no_grad()
-    def embed(self, x: Tensor) -> Tensor:
-        """Encoder features (B, D) of raw (uint8) images, without augmentation."""
-        return self._features(self.views.pipelines[0].plain(x))
-
-
-def build_simclr(cfg: SimCLRConfig, encoder: nn.Module, info: DataInfo, aug: ImageAugConfig, seed: int) -> SimCLR:
-    size = info.input_shape[-1]
-    views = MultiView([ImageAugment(aug, size, info.mean, info.std, seed=seed + i) for i in range(2)])
-    return SimCLR(encoder, views, cfg)
+            return nt_xent_gathered(z, gather_with_grad(z), rank, self.cfg.temperature)
+        return self.loss_fn(z)
 
 
 register_method(
@@ -103,7 +76,7 @@ register_method(
         family="contrastive",
         modality="image",
         config_cls=SimCLRConfig,
-        build=build_simclr,
+        build=SimCLR.build,
         description="SimCLR: two views, projection head, NT-Xent (Chen et al. 2020)",
         presets={
             "paper": {"temperature": 0.5, "projection": "mlp"},
