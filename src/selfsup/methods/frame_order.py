@@ -18,9 +18,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from selfsup.augment import ImageAugConfig
-from selfsup.augment.frames import gather_frames, normalize_frames, order_tuples, permutation_classes, permutation_tuples
+from selfsup.augment.frames import gather_frames, order_tuples, permutation_classes, permutation_tuples
 from selfsup.errors import UserError
-from selfsup.methods.base import DataInfo, MethodSpec, StepOutput, register_method
+from selfsup.methods.base import DataInfo, MethodSpec, StepOutput, batch_inputs, register_method
+from selfsup.methods.frame_method import FrameMethod
 from selfsup.modules import mlp_head
 
 
@@ -68,26 +69,13 @@ class FrameOrderConfig:
         return 2 if self.variant == "triplet" else len(permutation_classes(self.num_frames))
 
 
-class FrameOrder(nn.Module):
+class FrameOrder(FrameMethod):
     """Shared frame encoder + order classifier on concatenated tuple features."""
 
     def __init__(self, encoder: nn.Module, cfg: FrameOrderConfig, mean: tuple[float, ...] = (0.0,),
                  std: tuple[float, ...] = (1.0,)) -> None:
-        super().__init__()
-        cfg.validate()
-        self.cfg = cfg
-        self.encoder = encoder
+        super().__init__(encoder, cfg, mean, std)
         self.classifier = mlp_head(cfg.tuple_size * encoder.out_dim, cfg.hidden_dim, cfg.num_classes, 2)
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32), persistent=False)
-        self.register_buffer("std", torch.tensor(std, dtype=torch.float32), persistent=False)
-        self.gen = torch.Generator().manual_seed(cfg.seed)
-
-    def _features(self, frames: Tensor) -> Tensor:
-        """uint8 (N, C, H, W) -> (N, D)."""
-        x = normalize_frames(frames, self.mean, self.std)
-        if self.cfg.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        return self.encoder(x)
 
     def sample(self, clips: Tensor, gen: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         """Tuples (B, k, C, H, W) and their order labels (B,) for a batch of clips."""
@@ -105,7 +93,7 @@ class FrameOrder(nn.Module):
         return self.classifier(h.reshape(b, k * h.shape[1]))  # (B, classes)
 
     def training_step(self, batch: tuple[Tensor, ...] | Tensor) -> StepOutput:
-        clips = batch[0] if isinstance(batch, (tuple, list)) else batch  # (B, T, C, H, W) uint8
+        clips = batch_inputs(batch)  # (B, T, C, H, W) uint8
         with torch.no_grad():
             tuples, labels = self.sample(clips)
         logits = self.order_logits(tuples)
@@ -113,23 +101,14 @@ class FrameOrder(nn.Module):
         acc = (logits.argmax(1) == labels).float().mean()
         return StepOutput(loss, {"loss": float(loss.detach()), "order_acc": float(acc)})
 
-    def on_after_optimizer_step(self, step: int) -> None:
-        """No state between steps."""
-
-    @torch.no_grad()
-    def embed(self, x: Tensor) -> Tensor:
-        """Encoder features (B, D) of uint8 frames (B, C, H, W)."""
-        return self._features(x)
-
 
 def build_frame_order(cfg: FrameOrderConfig, encoder: nn.Module, info: DataInfo, aug: ImageAugConfig,
                       seed: int) -> FrameOrder:
-    cfg.seed = seed
     if getattr(encoder, "grid", None) == 1:  # small-cnn: global average pooling keeps no layout
         warnings.warn("frame-order with a globally pooled encoder: frame order is a matter of where things are, "
                       "and globally pooled features keep almost no position, so the order classifier may stay at "
                       "chance; use --encoder small-cnn-2x2 (BENCHMARKS.md, 'video')", stacklevel=2)
-    return FrameOrder(encoder, cfg, info.mean, info.std)
+    return FrameOrder.build(cfg, encoder, info, aug, seed)
 
 
 register_method(

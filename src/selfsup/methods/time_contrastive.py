@@ -10,11 +10,11 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from selfsup.augment import ImageAugConfig
-from selfsup.augment.frames import gather_frames, normalize_frames, time_contrastive_indices
+from selfsup.augment.frames import gather_frames, time_contrastive_indices
 from selfsup.errors import UserError
 from selfsup.functional import info_nce
-from selfsup.methods.base import DataInfo, MethodSpec, StepOutput, register_method
+from selfsup.methods.base import MethodSpec, StepOutput, batch_inputs, register_method
+from selfsup.methods.frame_method import FrameMethod
 from selfsup.modules import projection_head
 
 
@@ -64,28 +64,16 @@ def negative_index(b: int, same_clip: bool, device: torch.device | None = None) 
     return rows.expand(b, -1)[~drop].reshape(b, -1)
 
 
-class TimeContrastive(nn.Module):
+class TimeContrastive(FrameMethod):
     """Encoder + projection head; anchor/positive/far frames of every clip in one encoder call."""
 
     def __init__(self, encoder: nn.Module, cfg: TimeContrastiveConfig, mean: tuple[float, ...] = (0.0,),
                  std: tuple[float, ...] = (1.0,)) -> None:
-        super().__init__()
-        cfg.validate()
-        self.cfg = cfg
-        self.encoder = encoder
+        super().__init__(encoder, cfg, mean, std)
         self.head = projection_head("mlp", encoder.out_dim, cfg.proj_hidden_dim, cfg.proj_dim)
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32), persistent=False)
-        self.register_buffer("std", torch.tensor(std, dtype=torch.float32), persistent=False)
-        self.gen = torch.Generator().manual_seed(cfg.seed)
-
-    def _features(self, frames: Tensor) -> Tensor:
-        x = normalize_frames(frames, self.mean, self.std)
-        if self.cfg.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        return self.encoder(x)
 
     def training_step(self, batch: tuple[Tensor, ...] | Tensor) -> StepOutput:
-        clips = batch[0] if isinstance(batch, (tuple, list)) else batch  # (B, T, C, H, W) uint8
+        clips = batch_inputs(batch)  # (B, T, C, H, W) uint8
         b, t = clips.shape[:2]
         a, p, n = time_contrastive_indices(b, t, self.gen, self.cfg.pos_window, self.cfg.neg_gap)
         frames = gather_frames(clips, torch.stack([a, p, n], 1))  # (B, 3, C, H, W)
@@ -97,20 +85,6 @@ class TimeContrastive(nn.Module):
                       + info_nce(zz[:, 1], zz[:, 0], neg, self.cfg.temperature))
         return StepOutput(loss, {"loss": float(loss.detach())})
 
-    def on_after_optimizer_step(self, step: int) -> None:
-        """No state between steps."""
-
-    @torch.no_grad()
-    def embed(self, x: Tensor) -> Tensor:
-        """Encoder features (B, D) of uint8 frames (B, C, H, W)."""
-        return self._features(x)
-
-
-def build_time_contrastive(cfg: TimeContrastiveConfig, encoder: nn.Module, info: DataInfo, aug: ImageAugConfig,
-                           seed: int) -> TimeContrastive:
-    cfg.seed = seed
-    return TimeContrastive(encoder, cfg, info.mean, info.std)
-
 
 register_method(
     MethodSpec(
@@ -118,7 +92,7 @@ register_method(
         family="temporal",
         modality="video",
         config_cls=TimeContrastiveConfig,
-        build=build_time_contrastive,
+        build=TimeContrastive.build,
         description="time-contrastive frames: near frames positive, far and other clips negative (InfoNCE)",
         optim_defaults={"lr": 1e-3},
     )

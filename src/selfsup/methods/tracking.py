@@ -17,12 +17,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from selfsup.augment import ImageAugConfig
-from selfsup.augment.frames import normalize_frames
 from selfsup.augment.tracking import patch_in_frame, track_patches
 from selfsup.errors import UserError
 from selfsup.functional import nt_xent
-from selfsup.methods.base import DataInfo, MethodSpec, StepOutput, register_method
+from selfsup.methods.base import MethodSpec, StepOutput, batch_inputs, register_method
+from selfsup.methods.frame_method import FrameMethod
 from selfsup.modules import projection_head
 
 
@@ -88,25 +87,13 @@ def triplet_loss(first: Tensor, last: Tensor, margin: float) -> Tensor:
     return F.relu(pos - neg + margin).mean()
 
 
-class Tracking(nn.Module):
+class Tracking(FrameMethod):
     """Encoder + projection head trained on the two ends of unsupervised tracks."""
 
     def __init__(self, encoder: nn.Module, cfg: TrackingConfig, mean: tuple[float, ...] = (0.0,),
                  std: tuple[float, ...] = (1.0,)) -> None:
-        super().__init__()
-        cfg.validate()
-        self.cfg = cfg
-        self.encoder = encoder
+        super().__init__(encoder, cfg, mean, std)
         self.head = projection_head("mlp", encoder.out_dim, cfg.proj_hidden_dim, cfg.proj_dim)
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32), persistent=False)
-        self.register_buffer("std", torch.tensor(std, dtype=torch.float32), persistent=False)
-        self.gen = torch.Generator().manual_seed(cfg.seed)
-
-    def _features(self, frames: Tensor) -> Tensor:
-        x = normalize_frames(frames, self.mean, self.std)
-        if self.cfg.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        return self.encoder(x)
 
     @torch.no_grad()
     def track_pairs(self, clips: Tensor) -> tuple[Tensor, Tensor]:
@@ -125,7 +112,7 @@ class Tracking(nn.Module):
         return first, last
 
     def training_step(self, batch: tuple[Tensor, ...] | Tensor) -> StepOutput:
-        clips = batch[0] if isinstance(batch, (tuple, list)) else batch  # (B, T, C, H, W) uint8
+        clips = batch_inputs(batch)  # (B, T, C, H, W) uint8
         first, last = self.track_pairs(clips)
         m = len(first)
         if m < 2:  # nothing moved: a zero loss that still touches the graph
@@ -138,19 +125,6 @@ class Tracking(nn.Module):
             loss = triplet_loss(z[:m], z[m:], self.cfg.margin)
         return StepOutput(loss, {"loss": float(loss.detach()), "tracks": float(m)})
 
-    def on_after_optimizer_step(self, step: int) -> None:
-        """No state between steps."""
-
-    @torch.no_grad()
-    def embed(self, x: Tensor) -> Tensor:
-        """Encoder features (B, D) of uint8 frames (B, C, H, W)."""
-        return self._features(x)
-
-
-def build_tracking(cfg: TrackingConfig, encoder: nn.Module, info: DataInfo, aug: ImageAugConfig, seed: int) -> Tracking:
-    cfg.seed = seed
-    return Tracking(encoder, cfg, info.mean, info.std)
-
 
 register_method(
     MethodSpec(
@@ -158,7 +132,7 @@ register_method(
         family="temporal",
         modality="video",
         config_cls=TrackingConfig,
-        build=build_tracking,
+        build=Tracking.build,
         description="tracked patches: first and last patch of an unsupervised track are positives (Wang & Gupta 2015)",
         presets={"triplet": {"loss": "triplet"}},
         optim_defaults={"lr": 1e-3},
