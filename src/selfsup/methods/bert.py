@@ -15,10 +15,10 @@ from torch import Tensor, nn
 
 from selfsup.augment.text import nsp_pairs, pack_segments
 from selfsup.errors import UserError
-from selfsup.methods.base import DataInfo, MethodSpec, StepOutput, register_method
-from selfsup.methods.mlm import TEXT_OPTIM, MLMConfig, MLMHead, _gen, mlm_terms
+from selfsup.methods.base import MethodSpec, StepOutput, batch_inputs, register_method
+from selfsup.methods.mlm import MLMConfig, MLMHead, mlm_heldout_sums, mlm_terms
 from selfsup.methods.nsp import cls_classifier
-from selfsup.modules.rng import DeviceGenerator
+from selfsup.methods.text_method import TEXT_OPTIM, TextMethod
 
 
 @dataclass
@@ -48,15 +48,11 @@ class BERTConfig:
             raise UserError("nsp_weight must be >= 0")
 
 
-class BERT(nn.Module):
+class BERT(TextMethod):
     """Masked LM + next-sentence prediction on one encoder pass."""
 
     def __init__(self, encoder: nn.Module, cfg: BERTConfig) -> None:
-        super().__init__()
-        self.rng = DeviceGenerator(cfg.seed)  # masks / pairs / shuffles: carried by checkpoints
-        cfg.validate()
-        self.cfg = cfg
-        self.encoder = encoder
+        super().__init__(encoder, cfg)
         self.mlm_head = MLMHead(encoder)
         self.nsp_head = cls_classifier(encoder.out_dim, 2)
 
@@ -67,8 +63,8 @@ class BERT(nn.Module):
         return mlm_loss, self.nsp_head(h[:, 0]), is_next, correct
 
     def training_step(self, batch: Any) -> StepOutput:
-        x = batch[0] if isinstance(batch, (tuple, list)) else batch  # (B, 2, S)
-        mlm_loss, nsp_logits, is_next, correct = self._terms(x, _gen(self, x.device, self.cfg.seed))
+        x = batch_inputs(batch)  # (B, 2, S)
+        mlm_loss, nsp_logits, is_next, correct = self._terms(x, self.generator(x.device))
         nsp_loss = F.cross_entropy(nsp_logits, is_next)
         loss = mlm_loss + self.cfg.nsp_weight * nsp_loss
         return StepOutput(loss, {"loss": float(loss.detach()), "mlm_loss": float(mlm_loss.detach()),
@@ -80,34 +76,13 @@ class BERT(nn.Module):
     def heldout_sums(self, x: Tensor, gen: torch.Generator) -> dict[str, float]:
         views, is_next, _ = nsp_pairs(x.long(), gen)
         ids, seg = pack_segments(views)
-        cfg = self.cfg.mlm()
-        from selfsup.augment.text import IGNORE, mask_tokens
-
-        inputs, labels = mask_tokens(ids, self.mlm_head.bias.numel(), cfg.mask_prob, cfg.mask_token_frac,
-                                     cfg.random_token_frac, gen)
-        h = self.encoder.tokens(inputs, seg)
-        sel = labels != IGNORE
-        logits = self.mlm_head(h[sel])
-        nll = F.cross_entropy(logits, labels[sel], reduction="sum") if sel.any() else torch.zeros(())
+        sums, h = mlm_heldout_sums(self.encoder, self.mlm_head, ids, seg, self.cfg.mlm(), gen)
         nsp = self.nsp_head(h[:, 0]).argmax(1) == is_next
-        return {"mlm_nll": float(nll), "mlm_correct": float((logits.argmax(-1) == labels[sel]).sum()),
-                "mlm_count": float(sel.sum()), "nsp_correct": float(nsp.sum()), "nsp_count": float(len(x))}
-
-    def on_after_optimizer_step(self, step: int) -> None:
-        """No state between steps."""
-
-    @torch.no_grad()
-    def embed(self, ids: Tensor) -> Tensor:
-        return self.encoder(ids)
-
-
-def build_bert(cfg: BERTConfig, encoder: nn.Module, info: DataInfo, aug: Any = None, seed: int = 0) -> BERT:
-    cfg.seed = seed
-    return BERT(encoder, cfg)
+        return {**sums, "nsp_correct": float(nsp.sum()), "nsp_count": float(len(x))}
 
 
 register_method(MethodSpec(
-    name="bert", family="context", modality="text", config_cls=BERTConfig, build=build_bert,
+    name="bert", family="context", modality="text", config_cls=BERTConfig, build=BERT.build,
     description="BERT pretraining: masked LM + next-sentence prediction in one pass (Devlin et al. 2019)",
     optim_defaults=TEXT_OPTIM,
 ))

@@ -17,10 +17,8 @@ from torch import Tensor, nn
 from selfsup.augment.text import IGNORE, mask_tokens, pack_segments
 from selfsup.errors import UserError
 from selfsup.functional.masked_ce import masked_ce
-from selfsup.methods.base import DataInfo, MethodSpec, StepOutput, register_method
-from selfsup.modules.rng import DeviceGenerator
-
-TEXT_OPTIM = {"optimizer": "adamw", "lr": 1e-3, "weight_decay": 0.01, "warmup_epochs": 0.5}
+from selfsup.methods.base import MethodSpec, StepOutput, batch_inputs, register_method
+from selfsup.methods.text_method import TEXT_OPTIM, TextMethod
 
 
 @dataclass
@@ -61,12 +59,6 @@ class MLMHead(nn.Module):
         return F.linear(self.transform(h), self._encoder[0].tok.weight, self.bias)
 
 
-def _gen(holder: Any, device: torch.device, seed: int) -> torch.Generator:
-    """``holder.rng``'s generator on ``device`` (a :class:`DeviceGenerator` the method made with
-    ``seed``; the checkpoint carries its state, so a resumed run draws the same masks)."""
-    return holder.rng.get(device)
-
-
 def mlm_terms(encoder: nn.Module, head: MLMHead, ids: Tensor, seg: Tensor, cfg: MLMConfig,
               gen: torch.Generator) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Mask ``ids``, run the encoder once; (loss, token states (B, L, D), correct (M,), labels (M,))."""
@@ -79,22 +71,32 @@ def mlm_terms(encoder: nn.Module, head: MLMHead, ids: Tensor, seg: Tensor, cfg: 
     return loss, h, logits.argmax(-1) == labels[sel], labels[sel]
 
 
-class MaskedLM(nn.Module):
+@torch.no_grad()
+def mlm_heldout_sums(encoder: nn.Module, head: MLMHead, ids: Tensor, seg: Tensor, cfg: MLMConfig,
+                     gen: torch.Generator) -> tuple[dict[str, float], Tensor]:
+    """Summed masked-token NLL, correct predictions and count of held-out packed rows (for
+    perplexity), and the token states (B, L, D) of the masked input."""
+    inputs, labels = mask_tokens(ids, head.bias.numel(), cfg.mask_prob, cfg.mask_token_frac,
+                                 cfg.random_token_frac, gen)
+    h = encoder.tokens(inputs, seg)  # (B, L, D)
+    sel = labels != IGNORE
+    logits = head(h[sel])
+    nll = F.cross_entropy(logits, labels[sel], reduction="sum") if sel.any() else torch.zeros(())
+    return {"mlm_nll": float(nll), "mlm_correct": float((logits.argmax(-1) == labels[sel]).sum()),
+            "mlm_count": float(sel.sum())}, h
+
+
+class MaskedLM(TextMethod):
     """BERT's masked LM on packed segment pairs; ``embed`` is the encoder's pooled output."""
 
     def __init__(self, encoder: nn.Module, cfg: MLMConfig) -> None:
-        super().__init__()
-        self.rng = DeviceGenerator(cfg.seed)  # masks / pairs / shuffles: carried by checkpoints
-        cfg.validate()
-        self.cfg = cfg
-        self.encoder = encoder
+        super().__init__(encoder, cfg)
         self.mlm_head = MLMHead(encoder)
 
     def training_step(self, batch: Any) -> StepOutput:
-        x = batch[0] if isinstance(batch, (tuple, list)) else batch  # (B, K, S)
+        x = batch_inputs(batch)  # (B, K, S)
         ids, seg = pack_segments(x.long())
-        loss, _, correct, _ = mlm_terms(self.encoder, self.mlm_head, ids, seg, self.cfg,
-                                        _gen(self, x.device, self.cfg.seed))
+        loss, _, correct, _ = mlm_terms(self.encoder, self.mlm_head, ids, seg, self.cfg, self.generator(x.device))
         return StepOutput(loss, {"loss": float(loss.detach()), "mlm_acc": float(correct.float().mean())
                                  if correct.numel() else 0.0})
 
@@ -102,29 +104,11 @@ class MaskedLM(nn.Module):
     def heldout_sums(self, x: Tensor, gen: torch.Generator) -> dict[str, float]:
         """Summed masked-token NLL, correct predictions and count on held-out rows (for perplexity)."""
         ids, seg = pack_segments(x.long())
-        inputs, labels = mask_tokens(ids, self.mlm_head.bias.numel(), self.cfg.mask_prob, self.cfg.mask_token_frac,
-                                     self.cfg.random_token_frac, gen)
-        sel = labels != IGNORE
-        logits = self.mlm_head(self.encoder.tokens(inputs, seg)[sel])
-        nll = F.cross_entropy(logits, labels[sel], reduction="sum") if sel.any() else torch.zeros(())
-        return {"mlm_nll": float(nll), "mlm_correct": float((logits.argmax(-1) == labels[sel]).sum()),
-                "mlm_count": float(sel.sum())}
-
-    def on_after_optimizer_step(self, step: int) -> None:
-        """No state between steps."""
-
-    @torch.no_grad()
-    def embed(self, ids: Tensor) -> Tensor:
-        return self.encoder(ids)
-
-
-def build_mlm(cfg: MLMConfig, encoder: nn.Module, info: DataInfo, aug: Any = None, seed: int = 0) -> MaskedLM:
-    cfg.seed = seed
-    return MaskedLM(encoder, cfg)
+        return mlm_heldout_sums(self.encoder, self.mlm_head, ids, seg, self.cfg, gen)[0]
 
 
 register_method(MethodSpec(
-    name="mlm", family="context", modality="text", config_cls=MLMConfig, build=build_mlm,
+    name="mlm", family="context", modality="text", config_cls=MLMConfig, build=MaskedLM.build,
     description="masked LM: 15% of tokens, 80/10/10 [MASK]/random/same, tied decoder (Devlin et al. 2019)",
     optim_defaults=TEXT_OPTIM,
 ))

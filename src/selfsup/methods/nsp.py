@@ -15,9 +15,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from selfsup.augment.text import nsp_pairs, pack_segments
-from selfsup.methods.base import DataInfo, MethodSpec, StepOutput, register_method
-from selfsup.methods.mlm import TEXT_OPTIM, _gen
-from selfsup.modules.rng import DeviceGenerator
+from selfsup.methods.base import MethodSpec, StepOutput, batch_inputs, register_method
+from selfsup.methods.text_method import TEXT_OPTIM, TextMethod
 
 
 @dataclass
@@ -30,20 +29,20 @@ class NSPConfig:
 
     seed: int = 0
 
+    def validate(self) -> None:
+        """Nothing to check."""
+
 
 def cls_classifier(dim: int, classes: int) -> nn.Sequential:
     """BERT's pooler (Linear + tanh on the [CLS] state) and a linear classifier."""
     return nn.Sequential(nn.Linear(dim, dim), nn.Tanh(), nn.Linear(dim, classes))
 
 
-class NextSentencePrediction(nn.Module):
+class NextSentencePrediction(TextMethod):
     """[CLS] classifier over true vs random next segments."""
 
     def __init__(self, encoder: nn.Module, cfg: NSPConfig) -> None:
-        super().__init__()
-        self.rng = DeviceGenerator(cfg.seed)  # masks / pairs / shuffles: carried by checkpoints
-        self.cfg = cfg
-        self.encoder = encoder
+        super().__init__(encoder, cfg)
         self.nsp_head = cls_classifier(encoder.out_dim, 2)
 
     def _logits(self, x: Tensor, gen: torch.Generator) -> tuple[Tensor, Tensor]:
@@ -52,8 +51,8 @@ class NextSentencePrediction(nn.Module):
         return self.nsp_head(self.encoder.tokens(ids, seg)[:, 0]), is_next
 
     def training_step(self, batch: Any) -> StepOutput:
-        x = batch[0] if isinstance(batch, (tuple, list)) else batch  # (B, 2, S)
-        logits, is_next = self._logits(x, _gen(self, x.device, self.cfg.seed))
+        x = batch_inputs(batch)  # (B, 2, S)
+        logits, is_next = self._logits(x, self.generator(x.device))
         loss = F.cross_entropy(logits, is_next)
         return StepOutput(loss, {"loss": float(loss.detach()),
                                  "nsp_acc": float((logits.argmax(1) == is_next).float().mean())})
@@ -63,21 +62,9 @@ class NextSentencePrediction(nn.Module):
         logits, is_next = self._logits(x, gen)
         return {"nsp_correct": float((logits.argmax(1) == is_next).sum()), "nsp_count": float(len(x))}
 
-    def on_after_optimizer_step(self, step: int) -> None:
-        """No state between steps."""
-
-    @torch.no_grad()
-    def embed(self, ids: Tensor) -> Tensor:
-        return self.encoder(ids)
-
-
-def build_nsp(cfg: NSPConfig, encoder: nn.Module, info: DataInfo, aug: Any = None, seed: int = 0):
-    cfg.seed = seed
-    return NextSentencePrediction(encoder, cfg)
-
 
 register_method(MethodSpec(
-    name="nsp", family="temporal", modality="text", config_cls=NSPConfig, build=build_nsp,
+    name="nsp", family="temporal", modality="text", config_cls=NSPConfig, build=NextSentencePrediction.build,
     description="next-sentence prediction: true vs random next segment, [CLS] classifier (Devlin et al. 2019)",
     optim_defaults=TEXT_OPTIM,
 ))

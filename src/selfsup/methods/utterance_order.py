@@ -19,10 +19,9 @@ from torch import Tensor, nn
 
 from selfsup.augment.text import pack_segments, shuffle_order
 from selfsup.errors import UserError
-from selfsup.methods.base import DataInfo, MethodSpec, StepOutput, register_method
-from selfsup.methods.mlm import TEXT_OPTIM, _gen
+from selfsup.methods.base import MethodSpec, StepOutput, batch_inputs, register_method
 from selfsup.methods.nsp import cls_classifier
-from selfsup.modules.rng import DeviceGenerator
+from selfsup.methods.text_method import TEXT_OPTIM, TextMethod
 
 
 @dataclass
@@ -50,15 +49,11 @@ class UtteranceOrderConfig:
             raise UserError("p_shuffle must be in (0, 1)")
 
 
-class UtteranceOrder(nn.Module):
+class UtteranceOrder(TextMethod):
     """Binary order verification (and optional permutation classification) on the [CLS] state."""
 
     def __init__(self, encoder: nn.Module, cfg: UtteranceOrderConfig) -> None:
-        super().__init__()
-        self.rng = DeviceGenerator(cfg.seed)  # masks / pairs / shuffles: carried by checkpoints
-        cfg.validate()
-        self.cfg = cfg
-        self.encoder = encoder
+        super().__init__(encoder, cfg)
         self.order_head = cls_classifier(encoder.out_dim, 2)
         self.perm_head = nn.Linear(encoder.out_dim, math.factorial(cfg.utterances)) if cfg.predict_permutation else None
 
@@ -70,10 +65,10 @@ class UtteranceOrder(nn.Module):
         return self.order_head(cls), ordered, perm_index, perm_logits
 
     def training_step(self, batch: Any) -> StepOutput:
-        x = batch[0] if isinstance(batch, (tuple, list)) else batch  # (B, K, S)
+        x = batch_inputs(batch)  # (B, K, S)
         if x.shape[1] != self.cfg.utterances:
             raise UserError(f"windows hold {x.shape[1]} utterances, the method expects {self.cfg.utterances}")
-        logits, ordered, perm_index, perm_logits = self._forward(x, _gen(self, x.device, self.cfg.seed))
+        logits, ordered, perm_index, perm_logits = self._forward(x, self.generator(x.device))
         loss = F.cross_entropy(logits, ordered)
         logs = {"order_acc": float((logits.argmax(1) == ordered).float().mean())}
         if perm_logits is not None:
@@ -92,23 +87,10 @@ class UtteranceOrder(nn.Module):
             out["perm_correct"] = float((perm_logits.argmax(1) == perm_index).sum())
         return out
 
-    def on_after_optimizer_step(self, step: int) -> None:
-        """No state between steps."""
-
-    @torch.no_grad()
-    def embed(self, ids: Tensor) -> Tensor:
-        return self.encoder(ids)
-
-
-def build_utterance_order(cfg: UtteranceOrderConfig, encoder: nn.Module, info: DataInfo, aug: Any = None,
-                          seed: int = 0) -> UtteranceOrder:
-    cfg.seed = seed
-    return UtteranceOrder(encoder, cfg)
-
 
 register_method(MethodSpec(
     name="utterance-order", family="temporal", modality="text", config_cls=UtteranceOrderConfig,
-    build=build_utterance_order,
+    build=UtteranceOrder.build,
     description="dialogue utterance order: K utterances in order or shuffled, [CLS] classifier (Wu et al. 2019)",
     optim_defaults=TEXT_OPTIM,
 ))
