@@ -17,11 +17,11 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from selfsup.augment.sequence import jitter, scaling
 from selfsup.errors import UserError
 from selfsup.functional.cpc import cpc_loss
 from selfsup.functional.padding import masked_mean, trim_padding
-from selfsup.methods.base import DataInfo, MethodSpec, StepOutput, register_method
+from selfsup.methods.base import MethodSpec, StepOutput, batch_inputs, register_method
+from selfsup.methods.series_method import SeriesMethod, scale_then_jitter
 from selfsup.modules.autoregressor import GRUAutoregressor
 
 
@@ -50,26 +50,19 @@ class CPCConfig:
             raise UserError("context_dim must be >= 1")
 
 
-class CPC(nn.Module):
+class CPC(SeriesMethod):
     """CPC composed from g_enc (``encoder``, with ``forward_seq``), a GRU g_ar and K linear predictors."""
 
     def __init__(self, encoder: nn.Module, cfg: CPCConfig) -> None:
-        super().__init__()
-        cfg.validate()
-        self.cfg = cfg
-        self.encoder = encoder
+        super().__init__(encoder, cfg)
         self.ar = GRUAutoregressor(encoder.out_dim, cfg.context_dim)
         self.predictors = nn.ModuleList(nn.Linear(cfg.context_dim, encoder.out_dim) for _ in range(cfg.steps))
-        self.gen = torch.Generator().manual_seed(cfg.seed)
         self.out_dim = encoder.out_dim + cfg.context_dim
 
     def training_step(self, batch: tuple[Tensor, ...] | Tensor) -> StepOutput:
-        x = trim_padding((batch[0] if isinstance(batch, (tuple, list)) else batch).float())  # (B, C, T), NaN-padded
+        x = trim_padding(batch_inputs(batch).float())  # (B, C, T), NaN-padded
         with torch.no_grad():  # NaN padding stays NaN through both
-            if self.cfg.scaling > 0:
-                x = scaling(x, self.cfg.scaling, self.gen)
-            if self.cfg.jitter > 0:
-                x = jitter(x, self.cfg.jitter, self.gen)
+            x = scale_then_jitter(x, self.cfg.scaling, self.cfg.jitter, self.gen)
         z, valid = self._encode(x)  # (B, T', D), (B, T') or None
         k_max = min(self.cfg.steps, z.shape[1] - 1)
         if k_max < 1 or (valid is not None and not bool(valid[:, 1:].any())):
@@ -86,9 +79,6 @@ class CPC(nn.Module):
             return self.encoder.forward_masked(x)
         return self.encoder.forward_seq(x), None
 
-    def on_after_optimizer_step(self, step: int) -> None:
-        """CPC keeps no state between steps."""
-
     @torch.no_grad()
     def embed(self, x: Tensor) -> Tensor:
         """(B, C, T) -> (B, D + H): z_t and c_t mean-pooled over the real steps."""
@@ -97,18 +87,13 @@ class CPC(nn.Module):
         return torch.cat([masked_mean(z, valid), masked_mean(c, valid)], dim=1)
 
 
-def build_cpc(cfg: CPCConfig, encoder: nn.Module, info: DataInfo, seed: int) -> CPC:
-    cfg.seed = seed
-    return CPC(encoder, cfg)
-
-
 register_method(
     MethodSpec(
         name="cpc",
         family="temporal",
         modality="series",
         config_cls=CPCConfig,
-        build=build_cpc,
+        build=CPC.build,
         description="CPC: strided conv g_enc + GRU g_ar predict z_{t+k}, InfoNCE (van den Oord et al. 2018)",
         presets={"paper": {"steps": 12}},
     )

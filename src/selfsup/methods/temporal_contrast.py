@@ -15,10 +15,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from selfsup.augment.sequence import jitter, randint_per_sample, scaling
+from selfsup.augment.sequence import randint_per_sample
 from selfsup.errors import UserError
 from selfsup.functional.padding import pad_beyond, split_padding, trim_padding
-from selfsup.methods.base import DataInfo, MethodSpec, StepOutput, register_method
+from selfsup.methods.base import MethodSpec, StepOutput, batch_inputs, register_method
+from selfsup.methods.series_method import SeriesMethod, scale_then_jitter
 from selfsup.modules import projection_head
 
 
@@ -53,16 +54,12 @@ class TemporalContrastConfig:
             raise UserError("temperature must be > 0")
 
 
-class TemporalContrast(nn.Module):
+class TemporalContrast(SeriesMethod):
     """Anchor window, a nearby positive window and a distant negative window per series."""
 
     def __init__(self, encoder: nn.Module, cfg: TemporalContrastConfig) -> None:
-        super().__init__()
-        cfg.validate()
-        self.cfg = cfg
-        self.encoder = encoder
+        super().__init__(encoder, cfg)
         self.head = projection_head("mlp", encoder.out_dim, encoder.out_dim, cfg.proj_dim)
-        self.gen = torch.Generator().manual_seed(cfg.seed)
 
     def _windows(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         x, lengths = split_padding(trim_padding(x))
@@ -83,10 +80,7 @@ class TemporalContrast(nn.Module):
         for s in (a, p, far):
             idx = (s[:, None] + ar[None]).to(x.device)  # (B, W)
             v = x.gather(2, idx[:, None].expand(b, c, w))
-            if self.cfg.scaling > 0:
-                v = scaling(v, self.cfg.scaling, g)
-            if self.cfg.jitter > 0:
-                v = jitter(v, self.cfg.jitter, g)
+            v = scale_then_jitter(v, self.cfg.scaling, self.cfg.jitter, g)
             views.append(v)
         return views[0], views[1], views[2]
 
@@ -109,15 +103,12 @@ class TemporalContrast(nn.Module):
         for s in (a, p, far):
             idx = (s[:, None] + ar[None]).clamp_max(t - 1).to(x.device)  # (B, W)
             v = pad_beyond(x.gather(2, idx[:, None].expand(b, c, width)), w)  # NaN past each window
-            if self.cfg.scaling > 0:
-                v = scaling(v, self.cfg.scaling, g)
-            if self.cfg.jitter > 0:
-                v = jitter(v, self.cfg.jitter, g)
+            v = scale_then_jitter(v, self.cfg.scaling, self.cfg.jitter, g)
             views.append(v)
         return views[0], views[1], views[2]
 
     def training_step(self, batch: tuple[Tensor, ...] | Tensor) -> StepOutput:
-        x = (batch[0] if isinstance(batch, (tuple, list)) else batch).float()  # (B, C, T)
+        x = batch_inputs(batch).float()  # (B, C, T)
         b = x.shape[0]
         with torch.no_grad():
             va, vp, vf = self._windows(x)
@@ -129,19 +120,6 @@ class TemporalContrast(nn.Module):
         loss = F.cross_entropy(logits, target)
         return StepOutput(loss, {"loss": float(loss.detach())})
 
-    def on_after_optimizer_step(self, step: int) -> None:
-        """No state between steps."""
-
-    @torch.no_grad()
-    def embed(self, x: Tensor) -> Tensor:
-        """Encoder features (B, D) of the whole series (pooled over its real steps)."""
-        return self.encoder(trim_padding(x.float()))
-
-
-def build_temporal_contrast(cfg: TemporalContrastConfig, encoder: nn.Module, info: DataInfo, seed: int) -> TemporalContrast:
-    cfg.seed = seed
-    return TemporalContrast(encoder, cfg)
-
 
 register_method(
     MethodSpec(
@@ -149,7 +127,7 @@ register_method(
         family="temporal",
         modality="series",
         config_cls=TemporalContrastConfig,
-        build=build_temporal_contrast,
+        build=TemporalContrast.build,
         description="temporal contrast: near windows positive, far windows and other series negative",
     )
 )

@@ -13,13 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from selfsup.augment.sequence import crop_at, randint_per_sample
 from selfsup.errors import UserError
 from selfsup.functional.hierarchical import hierarchical_contrast
 from selfsup.functional.padding import split_padding, trim_padding
-from selfsup.methods.base import DataInfo, MethodSpec, StepOutput, register_method
+from selfsup.methods.base import MethodSpec, StepOutput, batch_inputs, register_method
+from selfsup.methods.series_method import SeriesMethod
 
 
 @dataclass
@@ -43,18 +44,12 @@ class TS2VecConfig:
             raise UserError(f"mask_prob must be in [0, 1), got {self.mask_prob}")
 
 
-class TS2Vec(nn.Module):
-    """Encoder with ``forward_seq(x, mask)`` (see :class:`selfsup.encoders.conv1d.DilatedConv1d`)."""
-
-    def __init__(self, encoder: nn.Module, cfg: TS2VecConfig) -> None:
-        super().__init__()
-        cfg.validate()
-        self.cfg = cfg
-        self.encoder = encoder
-        self.gen = torch.Generator().manual_seed(cfg.seed)
+class TS2Vec(SeriesMethod):
+    """Encoder with ``forward_seq(x, mask)`` (see :class:`selfsup.encoders.conv1d.DilatedConv1d`);
+    ``embed`` max-pools its timestamp representations over the real steps."""
 
     def training_step(self, batch: tuple[Tensor, ...] | Tensor) -> StepOutput:
-        x = trim_padding((batch[0] if isinstance(batch, (tuple, list)) else batch).float())  # (B, C, T)
+        x = trim_padding(batch_inputs(batch).float())  # (B, C, T)
         x, lengths = split_padding(x)  # padding zeroed; lengths (B,) or None
         b = x.shape[0]
         t = x.shape[-1] if lengths is None else int(lengths.min())  # the crop frame
@@ -77,19 +72,6 @@ class TS2Vec(nn.Module):
         loss = hierarchical_contrast(z1, z2, self.cfg.alpha)
         return StepOutput(loss, {"loss": float(loss.detach())})
 
-    def on_after_optimizer_step(self, step: int) -> None:
-        """No state between steps."""
-
-    @torch.no_grad()
-    def embed(self, x: Tensor) -> Tensor:
-        """(B, C, T) -> (B, D): timestamp representations of the whole series, max-pooled over its real steps."""
-        return self.encoder(trim_padding(x.float()))
-
-
-def build_ts2vec(cfg: TS2VecConfig, encoder: nn.Module, info: DataInfo, seed: int) -> TS2Vec:
-    cfg.seed = seed
-    return TS2Vec(encoder, cfg)
-
 
 register_method(
     MethodSpec(
@@ -97,7 +79,7 @@ register_method(
         family="contrastive",
         modality="series",
         config_cls=TS2VecConfig,
-        build=build_ts2vec,
+        build=TS2Vec.build,
         description="TS2Vec-style hierarchical (instance + temporal) contrast over crops (Yue et al. 2022)",
     )
 )
