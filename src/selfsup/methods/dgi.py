@@ -18,10 +18,10 @@ import torch
 from torch import Tensor, nn
 
 from selfsup.augment.graph import row_permutation
-from selfsup.encoders.gcn import GCNEncoder
 from selfsup.errors import UserError
 from selfsup.functional.dgi import bilinear_scores, dgi_loss
 from selfsup.methods.base import MethodSpec, StepOutput, register_method
+from selfsup.methods.graph_method import NodeMethod, node_encoder
 
 
 @dataclass
@@ -46,7 +46,7 @@ class DGIConfig:
             raise UserError(f"hidden_dim and layers must be at least 1 (got {self.hidden_dim}, {self.layers})")
 
 
-class DGI(nn.Module):
+class DGI(NodeMethod):
     """GCN encoder + sigmoid-mean readout + bilinear discriminator.
 
     Args:
@@ -86,22 +86,10 @@ class DGI(nn.Module):
             acc = float(torch.cat([pos > 0, neg <= 0]).float().mean())
         return StepOutput(loss, {"loss": float(loss.detach()), "disc_acc": acc})
 
-    def on_after_optimizer_step(self, step: int) -> None:
-        """DGI keeps no state besides its parameters."""
-
-    @torch.no_grad()
-    def embed(self, batch: Any) -> Tensor:
-        """Node representations (N, D) of the real graph."""
-        return self.encoder(batch.x, batch.edge_index)
-
 
 def build_dgi(cfg: DGIConfig, encoder: nn.Module | None, info: Any, seed: int = 0) -> DGI:
     """``info.input_shape`` is (F,), the node feature width."""
-    cfg.validate()
-    torch.manual_seed(seed)
-    enc = encoder or GCNEncoder(info.input_shape[0], cfg.hidden_dim, cfg.layers, cfg.activation,
-                               normalize_rows=cfg.row_normalize)
-    return DGI(enc, seed)
+    return DGI(node_encoder(cfg, encoder, info, seed), seed)
 
 
 register_method(MethodSpec(

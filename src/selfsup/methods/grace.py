@@ -17,10 +17,10 @@ import torch
 from torch import Tensor, nn
 
 from selfsup.augment.graph import drop_edges, mask_features
-from selfsup.encoders.gcn import GCNEncoder
 from selfsup.errors import UserError
 from selfsup.functional.nt_xent import nt_xent
 from selfsup.methods.base import MethodSpec, StepOutput, register_method
+from selfsup.methods.graph_method import NodeMethod, node_encoder
 from selfsup.modules.heads import mlp_head
 
 
@@ -63,7 +63,7 @@ class GRACEConfig:
             raise UserError("hidden_dim, out_dim, layers and proj_hidden_dim must be at least 1")
 
 
-class GRACE(nn.Module):
+class GRACE(NodeMethod):
     """GCN encoder + projection head + NT-Xent between two edge-dropped, feature-masked views.
 
     Args:
@@ -96,22 +96,10 @@ class GRACE(nn.Module):
         loss = nt_xent(z, self.cfg.temperature)
         return StepOutput(loss, {"loss": float(loss.detach())})
 
-    def on_after_optimizer_step(self, step: int) -> None:
-        """GRACE keeps no state besides its parameters."""
-
-    @torch.no_grad()
-    def embed(self, batch: Any) -> Tensor:
-        """Node representations (N, D) of the uncorrupted graph (before the head)."""
-        return self.encoder(batch.x, batch.edge_index)
-
 
 def build_grace(cfg: GRACEConfig, encoder: nn.Module | None, info: Any, seed: int = 0) -> GRACE:
     """``info.input_shape`` is (F,), the node feature width."""
-    cfg.validate()
-    torch.manual_seed(seed)
-    enc = encoder or GCNEncoder(info.input_shape[0], cfg.hidden_dim, cfg.layers, cfg.activation, cfg.out_dim,
-                               normalize_rows=cfg.row_normalize)
-    return GRACE(enc, cfg, seed)
+    return GRACE(node_encoder(cfg, encoder, info, seed, cfg.out_dim), cfg, seed)
 
 
 register_method(MethodSpec(
