@@ -143,7 +143,9 @@ def lee() -> TextCorpus:
     return TextCorpus("lee", lambda: _lines(path, word_tokens, encoding="latin-1"), "Lee background news corpus")
 
 
-def _kjv_lines() -> list[str]:
+def kjv_reference_lines() -> list[str]:
+    """The KJV's lines: those of ``$SELFSUP_KJV`` as they are when it is set, else the verses of the
+    Debian package bible-kjv's ``bible`` command, one a line with its reference ("Ge1:1 In the beginning ...")."""
     env = os.environ.get("SELFSUP_KJV")
     if env:
         return read_text_file(Path(env), "SELFSUP_KJV").splitlines()
@@ -154,8 +156,14 @@ def _kjv_lines() -> list[str]:
     out = subprocess.run([exe, "-f", "-l100000", "gen1:1-rev22:21"], capture_output=True, text=True, check=False)
     if out.returncode != 0 or not out.stdout.strip():
         raise UserError(f"`bible` failed: {out.stderr.strip()[:200]}")
+    return out.stdout.splitlines()
+
+
+def _kjv_lines() -> list[str]:
+    if os.environ.get("SELFSUP_KJV"):  # a user's file is taken line by line as it is
+        return kjv_reference_lines()
     lines = []
-    for line in out.stdout.splitlines():
+    for line in kjv_reference_lines():
         # "Ge1:1 In the beginning ..." (or "Genesis 1:1 ...") -> drop the verse reference
         m = re.match(r"^\s*(?:[1-3] ?)?[A-Za-z]+(?: of [A-Za-z]+)? ?\d+:\d+\s*(.*)$", line)
         lines.append(m.group(1) if m else line)

@@ -31,8 +31,6 @@ import hashlib
 import io
 import os
 import re
-import shutil
-import subprocess
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +39,7 @@ import numpy as np
 
 from selfsup.data.base import stratified_split
 from selfsup.data.registry import register_dataset
-from selfsup.data.text import TextCorpus, load_text_corpus, read_text_file, word_tokens
+from selfsup.data.text import TextCorpus, kjv_reference_lines, load_text_corpus, read_text_file, word_tokens
 from selfsup.errors import UserError, unknown_name
 
 FORTUNES_DIR = Path("/usr/share/games/fortunes")
@@ -122,19 +120,8 @@ class Verse:
 def kjv_verses() -> list[Verse]:
     """Every KJV verse with its book and chapter (Debian ``bible-kjv``, or ``$SELFSUP_KJV`` in its format)."""
     env = os.environ.get("SELFSUP_KJV")
-    if env:
-        lines = read_text_file(Path(env), "SELFSUP_KJV").splitlines()
-    else:
-        exe = shutil.which("bible") or ("/usr/bin/bible" if Path("/usr/bin/bible").exists() else None)
-        if exe is None:
-            raise UserError("the KJV Bible needs the Debian package bible-kjv (the `bible` command)",
-                            hint="apt-get install bible-kjv")
-        res = subprocess.run([exe, "-f", "-l100000", "gen1:1-rev22:21"], capture_output=True, text=True, check=False)
-        if res.returncode != 0 or not res.stdout.strip():
-            raise UserError(f"`bible` failed: {res.stderr.strip()[:200]}")
-        lines = res.stdout.splitlines()
     verses, books = [], {}
-    for line in lines:
+    for line in kjv_reference_lines():
         m = _VERSE.match(line.strip())
         if not m or not m.group(4):
             continue
