@@ -141,27 +141,11 @@ _PRESETS = {
     "no-bn-groups": {"bn_groups": 1},
 }
 
-register_method(
-    MethodSpec(
-        name="moco-v1",
-        family="contrastive",
-        modality="image",
-        config_cls=MoCoV1Config,
-        build=MoCo.build,
-        description="MoCo v1: momentum key encoder + queue of negatives, linear head (He et al. 2020)",
-        presets=_PRESETS,
-        aug_defaults={"jitter_p": 0.8, "gray_p": 0.2, "blur_p": 0.0, "crop_scale_min": 0.2},
-    )
-)
-register_method(
-    MethodSpec(
-        name="moco-v2",
-        family="contrastive",
-        modality="image",
-        config_cls=MoCoConfig,
-        build=MoCo.build,
-        description="MoCo v2: MoCo with MLP head and blur augmentation (Chen et al. 2020)",
-        presets=_PRESETS,
-        aug_defaults={"blur_p": 0.5},
-    )
-)
+# v1 and v2 differ only in their config defaults (head, temperature) and augmentation
+for _name, _config_cls, _description, _aug in [
+    ("moco-v1", MoCoV1Config, "MoCo v1: momentum key encoder + queue of negatives, linear head (He et al. 2020)",
+     {"jitter_p": 0.8, "gray_p": 0.2, "blur_p": 0.0, "crop_scale_min": 0.2}),
+    ("moco-v2", MoCoConfig, "MoCo v2: MoCo with MLP head and blur augmentation (Chen et al. 2020)", {"blur_p": 0.5}),
+]:
+    register_method(MethodSpec(name=_name, family="contrastive", modality="image", config_cls=_config_cls,
+                               build=MoCo.build, description=_description, presets=_PRESETS, aug_defaults=_aug))
