@@ -9,6 +9,10 @@
 | temporal (series) | cpc, temporal-contrast, ts2vec (contrastive) |
 | temporal (video) | frame-order, time-contrastive, tracking |
 | context / temporal (text) | mlm, bert (mlm + nsp); nsp, utterance-order |
+
+Frames shared by the methods of one kind (views, ``embed``, ``build``; each method's file keeps
+its pretext task, heads and loss): ``two_view`` (image methods on two augmented views),
+``frame_method`` (video), ``text_method``, ``series_method``, ``graph_method`` (node methods).
 """
 
 from selfsup.methods import simclr  # noqa: F401
