@@ -387,3 +387,13 @@ def test_ctrl_c_mid_step_finishes_the_step_then_stops_and_resume_is_exact(tmp_pa
     pretrain(_cfg(), run, resume=True, progress=False)
     assert json.loads((run / "run.json").read_text())["status"] == "finished"
     assert _same_weights(ref, run)
+
+
+def test_final_loss_is_never_nan_in_run_json(tmp_path):
+    from selfsup.train.run import final_loss
+
+    assert final_loss(1.5) == 1.5 and final_loss(float("nan")) is None
+    (tmp_path / "run.json").write_text(json.dumps({"final_loss": 2.25}))
+    assert final_loss(float("nan"), tmp_path) == 2.25  # a resume that trained nothing keeps the earlier value
+    (tmp_path / "run.json").write_text('{"final_loss": NaN}')
+    assert final_loss(float("nan"), tmp_path) is None

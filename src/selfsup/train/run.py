@@ -391,7 +391,7 @@ def pretrain(cfg: RunConfig, run_dir: Path, *, data: Any = None, resume: bool = 
         train_seconds=round(train_seconds, 2),
         steps=int(trainer.global_step),
         epochs=round(trainer.global_step / max(1, len(loader)), 3),
-        final_loss=module.last_loss,
+        final_loss=final_loss(module.last_loss, run_dir if resume else None),
         skipped_steps=list(module.skipped_steps),
         wall_seconds_this_segment=round(time.monotonic() - t0, 2),
     )
@@ -405,6 +405,19 @@ def pretrain(cfg: RunConfig, run_dir: Path, *, data: Any = None, resume: bool = 
     if interrupted:
         raise KeyboardInterrupt
     return meta
+
+
+def final_loss(last: float, resumed_from: Path | None = None) -> float | None:
+    """``run.json``'s ``final_loss``: the last step's loss; a resumed segment that trained no step (killed
+    while writing the final weights) keeps the earlier segment's value; never NaN, which is not JSON."""
+    if math.isfinite(last):
+        return last
+    if resumed_from is not None:
+        with contextlib.suppress(OSError, ValueError):
+            prev = json.loads((resumed_from / "run.json").read_text()).get("final_loss")
+            if isinstance(prev, (int, float)) and math.isfinite(prev):
+                return float(prev)
+    return None
 
 
 def _is_oom(e: BaseException) -> bool:
