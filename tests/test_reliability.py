@@ -143,7 +143,7 @@ def test_planted_nan_is_reported_at_its_step_and_last_good_checkpoint_kept(tmp_p
     msg = str(e.value)
     assert f"non-finite {kind} at step {k} " in msg
     assert "loss terms: loss=" in msg
-    for cause in ("temperature=0.2", "learning rate", "precision"):
+    for cause in ("temperature=0.1", "learning rate", "precision"):
         assert cause in e.value.hint
     # the newest checkpoint is the state after step k-1, intact; no weights from a bad state
     newest = list_checkpoints(run / "checkpoints")[-1]
