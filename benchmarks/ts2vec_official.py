@@ -29,10 +29,11 @@ Ours: the public CLI with the methods' defaults, run from the code tree given by
 concurrent edits of the library do not leak in):
 ``selfsup pretrain METHOD --data ucr:NAME --out DIR --seed S`` then ``selfsup evaluate DIR --protocols svm --labels 100%``.
 
-Every run is a subprocess with one thread (OMP/MKL/torch), started under ``nice -n 10``, at most ``--workers`` at once;
-its wall-clock seconds (whole process, and pretraining alone) are recorded.
+Every run is a subprocess with one thread (OMP/MKL/torch), started under ``nice -n 10`` by this script (so do not
+start the script itself under nice: niceness adds up), at most ``--workers`` (<= 2) at once; its wall-clock seconds
+(whole process; and the training loop alone, ``train_seconds``) are recorded.
 
-    nice -n 10 .venv/bin/python benchmarks/ts2vec_official.py --peer-dir /tmp/ts2vec_peer --peer-site /tmp/ts2vec_peer_site \\
+    .venv/bin/python benchmarks/ts2vec_official.py --peer-dir /tmp/ts2vec_peer --peer-site /tmp/ts2vec_peer_site \\
         --src /tmp/wt-ts2vec/src --seeds 0 --out benchmarks/ts2vec_official.json      # adds to the json if it exists
     .venv/bin/python benchmarks/ts2vec_official.py --markdown benchmarks/ts2vec_official.json
 """
