@@ -21,7 +21,7 @@ from selfsup.functional.nt_xent import nt_xent  # noqa: E402
 from selfsup.methods import get_method  # noqa: E402
 from selfsup.methods.base import DataInfo, StepOutput  # noqa: E402
 from selfsup.methods.dgi import DGI, DGIConfig, build_dgi  # noqa: E402
-from selfsup.methods.grace import GRACEConfig, build_grace  # noqa: E402
+from selfsup.methods.grace import GRACEConfig  # noqa: E402
 from selfsup.train.graph import GraphTrainConfig, fit_full_batch  # noqa: E402
 
 # Planetoid roots found the way the product looks: $SELFSUP_DATA_DIR(/planetoid) (conftest's default is the
