@@ -172,5 +172,4 @@ def margins(summary: dict, base: dict) -> str:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("SELFSUP_DATA_DIR", str(Path(__file__).resolve().parents[2] / "shared" / "data"))
     raise SystemExit(main())
