@@ -138,7 +138,7 @@ def table(summary: dict) -> str:
              "|---|---|---|---|---|---|"]
     base: dict = {}
     for name, row in summary.items():
-        get = lambda r, p, f: r["protocols"].get(p, {}).get(f, {}).get("mean")  # noqa: E731
+        get = lambda r, p, f: r["protocols"].get(p, {}).get(f, {}).get("mean")
         cells = [_ms([v for r in row["runs"] if (v := get(r, p, f)) is not None])
                  for p, f in (("knn", "100%"), ("linear", "1%"), ("linear", "100%"))]
         epochs = "/".join(f"{r.get('epochs', float('nan')):.2f}" for r in row["runs"])
@@ -147,7 +147,7 @@ def table(summary: dict) -> str:
             for b, res in r.get("baselines", {}).items():
                 base.setdefault(b, res)
     for b, res in base.items():
-        g = lambda p, f: res.get(p, {}).get(f, {}).get("mean")  # noqa: E731
+        g = lambda p, f: res.get(p, {}).get(f, {}).get("mean")
         cells = [f"{100 * v:.1f}" if (v := g(p, f)) is not None else "n/a"
                  for p, f in (("knn", "100%"), ("linear", "1%"), ("linear", "100%"))]
         lines.append(f"| baseline: {b} | {' | '.join(cells)} | | |")

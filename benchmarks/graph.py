@@ -46,10 +46,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from selfsup.pipelines.graph import train_graph_method
 from selfsup.data.graph import GraphData, load_planetoid, locate_planetoid
 from selfsup.eval.graph import node_eval_config, node_protocols, node_split
 from selfsup.methods import get_method
+from selfsup.pipelines.graph import train_graph_method
 from selfsup.train.graph import GraphTrainConfig
 
 HERE = Path(__file__).resolve().parent

@@ -34,19 +34,18 @@ import os
 import random
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
-
-import numpy as np
-import torch
-from PIL import Image
-from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset
 
 import lightly
+import numpy as np
+import torch
 from lightly.loss import NTXentLoss
 from lightly.models.modules import SimCLRProjectionHead
 from lightly.transforms import SimCLRTransform
+from PIL import Image
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset
 
 # Per-channel statistics of the 60k Fashion-MNIST training images (pixels scaled to
 # [0, 1]); the images are single-channel, so ImageNet's 3-channel stats do not apply.

@@ -24,14 +24,14 @@ import os
 for _v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):  # one thread everywhere (shared machine)
     os.environ.setdefault(_v, "1")
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import platform  # noqa: E402
-import subprocess  # noqa: E402
-import time  # noqa: E402
+import argparse
+import json
+import platform
+import subprocess
+import time
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
 
 UCR = ("GunPoint", "ArrowHead", "ItalyPowerDemand", "OSULeaf", "ACSF1", "UnitTest")
 UNEQUAL = ("JapaneseVowels", "PLAID")  # the unequal-length sets sktime bundles
@@ -186,10 +186,20 @@ def main() -> None:
 
     import sktime
 
-    from selfsup.pipelines.series import build_series_method, embed_all, load_series_data, padded_lengths
     from selfsup.eval.linear import linear_probe_accuracy
-    from selfsup.eval.series import flatten_series, one_nn_accuracy, raw_series, svm_accuracy
+    from selfsup.eval.series import (
+        flatten_series,
+        one_nn_accuracy,
+        raw_series,
+        svm_accuracy,
+    )
     from selfsup.methods import get_method
+    from selfsup.pipelines.series import (
+        build_series_method,
+        embed_all,
+        load_series_data,
+        padded_lengths,
+    )
 
     torch.set_num_threads(1)
     seeds = [int(s) for s in a.seeds.split(",")]

@@ -15,18 +15,23 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import sys
 import platform
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import torch
 
-from selfsup.pipelines.video import motion_results, load_video_data, load_video_method, order_accuracy
 from selfsup.data.video import frame_task
 from selfsup.eval.features import load_run_encoder
 from selfsup.eval.harness import EvalConfig, evaluate
+from selfsup.pipelines.video import (
+    load_video_data,
+    load_video_method,
+    motion_results,
+    order_accuracy,
+)
 
 METHODS = ("frame-order", "time-contrastive", "tracking")
 

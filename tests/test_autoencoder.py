@@ -7,7 +7,11 @@ from selfsup.augment.masking import gaussian_noise, patch_mask, pixel_mask
 from selfsup.encoders import build_encoder
 from selfsup.errors import UserError
 from selfsup.methods import DataInfo, get_method
-from selfsup.methods.autoencoder import AutoencoderConfig, DenoisingAEConfig, MaskedAEConfig
+from selfsup.methods.autoencoder import (
+    AutoencoderConfig,
+    DenoisingAEConfig,
+    MaskedAEConfig,
+)
 from selfsup.modules.decoders import ConvDecoder, MLPDecoder, build_decoder
 
 

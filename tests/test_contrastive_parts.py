@@ -4,9 +4,18 @@ import torch.nn.functional as F
 from torch import nn
 
 from selfsup.functional import nt_xent
-from selfsup.functional.noncontrastive import barlow_twins_loss, negative_cosine, vicreg_loss
+from selfsup.functional.noncontrastive import (
+    barlow_twins_loss,
+    negative_cosine,
+    vicreg_loss,
+)
 from selfsup.functional.nt_xent_gathered import nt_xent_gathered
-from selfsup.modules.distributed import batch_shuffle, batch_unshuffle, gather_with_grad, grouped_forward
+from selfsup.modules.distributed import (
+    batch_shuffle,
+    batch_unshuffle,
+    gather_with_grad,
+    grouped_forward,
+)
 from selfsup.modules.ema import cosine_momentum, ema_update, momentum_copy
 from selfsup.modules.memory_bank import MemoryBank
 from selfsup.modules.queue import FeatureQueue

@@ -3,8 +3,8 @@ import os
 
 import numpy as np
 import pytest
-from conftest import NEED_FMNIST
 import torch
+from conftest import NEED_FMNIST
 
 from selfsup.data import load_dataset
 from selfsup.data.fashion_mnist import candidate_dirs, read_idx

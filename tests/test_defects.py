@@ -45,13 +45,13 @@ class OnAccelerator(torch.Tensor):
     """A CPU tensor that behaves like one on an accelerator where numpy is concerned: ``.numpy()``
     (and ``np.asarray``) fail until ``.cpu()`` brings it back as a plain tensor."""
 
-    def numpy(self, *args, **kwargs):  # noqa: D102
+    def numpy(self, *args, **kwargs):
         raise TypeError("can't convert an accelerator tensor to numpy; use .cpu() first")
 
-    def cpu(self, *args, **kwargs):  # noqa: D102
+    def cpu(self, *args, **kwargs):
         return super().cpu(*args, **kwargs).as_subclass(torch.Tensor)
 
-    def __array__(self, *args, **kwargs):  # noqa: D105
+    def __array__(self, *args, **kwargs):
         raise TypeError("can't convert an accelerator tensor to numpy; use .cpu() first")
 
 
@@ -272,7 +272,7 @@ def planetoid_env(tmp_path, monkeypatch):
     """No team folder, no data dir, an empty download cache, and a fake network that serves tiny
     Planetoid files and records what was fetched."""
     pytest.importorskip("torch_geometric")
-    import selfsup.data.graph as graph
+    from selfsup.data import graph
 
     monkeypatch.delenv("SELFSUP_DATA_DIR", raising=False)
     cache = tmp_path / "cache" / "planetoid"

@@ -6,10 +6,9 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import NEED_FMNIST
 
 from selfsup.cli.main import main
-
-from conftest import NEED_FMNIST
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # corpus: tests/conftest.py
 
@@ -57,7 +56,12 @@ def test_embed_series_run(tmp_path):
     """cpc on ucr:GunPoint: the run writes encoder.safetensors and an encoder spec; embed gives the
     representation evaluate scores (the method's embed: encoder and context features)."""
     import selfsup
-    from selfsup.pipelines.series import build_series_encoder, embed_all, load_series_data, load_series_run
+    from selfsup.pipelines.series import (
+        build_series_encoder,
+        embed_all,
+        load_series_data,
+        load_series_run,
+    )
     from selfsup.train.checkpoint import load_safetensors
 
     run = tmp_path / "cpc"

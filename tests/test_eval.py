@@ -2,7 +2,13 @@ import numpy as np
 import pytest
 import torch
 
-from selfsup.eval import balanced_subset, fewshot_accuracy, knn_accuracy, linear_probe_accuracy, sample_episode
+from selfsup.eval import (
+    balanced_subset,
+    fewshot_accuracy,
+    knn_accuracy,
+    linear_probe_accuracy,
+    sample_episode,
+)
 from selfsup.eval.baselines import pca_features
 
 

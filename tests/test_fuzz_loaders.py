@@ -343,7 +343,7 @@ def test_fuzz_image_folder(fmt, n_bad, skip, layout, data):
 
 
 # ----------------------------------------------------------------------------- text corpora
-TEXT_VALID = "the cat sat on the mat\na dog ran in the park\n\nwords one two three\n".encode()
+TEXT_VALID = b"the cat sat on the mat\na dog ran in the park\n\nwords one two three\n"
 
 
 @FUZZ

@@ -5,24 +5,31 @@ from __future__ import annotations
 
 import json
 import math
+
 import numpy as np
 import pytest
 import torch
 
 pytest.importorskip("torch_geometric")
 
-from selfsup.augment.graph import drop_edges, mask_features, shuffle_rows  # noqa: E402
-from selfsup.data.graph import (  # noqa: E402
-    GraphData, as_graph, find_planetoid, from_networkx, load_edgelist, load_planetoid)
-from selfsup.encoders.gcn import GCNEncoder  # noqa: E402
-from selfsup.errors import UserError  # noqa: E402
-from selfsup.functional.dgi import bilinear_scores, dgi_loss  # noqa: E402
-from selfsup.functional.nt_xent import nt_xent  # noqa: E402
-from selfsup.methods import get_method  # noqa: E402
-from selfsup.methods.base import DataInfo, StepOutput  # noqa: E402
-from selfsup.methods.dgi import DGI, DGIConfig, build_dgi  # noqa: E402
-from selfsup.methods.grace import GRACEConfig  # noqa: E402
-from selfsup.train.graph import GraphTrainConfig, fit_full_batch  # noqa: E402
+from selfsup.augment.graph import drop_edges, mask_features, shuffle_rows
+from selfsup.data.graph import (
+    GraphData,
+    as_graph,
+    find_planetoid,
+    from_networkx,
+    load_edgelist,
+    load_planetoid,
+)
+from selfsup.encoders.gcn import GCNEncoder
+from selfsup.errors import UserError
+from selfsup.functional.dgi import bilinear_scores, dgi_loss
+from selfsup.functional.nt_xent import nt_xent
+from selfsup.methods import get_method
+from selfsup.methods.base import DataInfo, StepOutput
+from selfsup.methods.dgi import DGI, DGIConfig, build_dgi
+from selfsup.methods.grace import GRACEConfig
+from selfsup.train.graph import GraphTrainConfig, fit_full_batch
 
 # Planetoid roots found the way the product looks: $SELFSUP_DATA_DIR(/planetoid) (conftest's default is the
 # team's data folder), then the download cache; None when absent
@@ -99,7 +106,7 @@ def test_bilinear_scores_and_loss_match_hand_values():
     pos = bilinear_scores(h, s, w)  # W s = (2.5, 1)
     assert torch.allclose(pos, torch.tensor([2.5, 1.0]))
     neg = torch.tensor([0.0, -1.0])
-    sp = lambda z: math.log1p(math.exp(z))  # noqa: E731  softplus
+    sp = lambda z: math.log1p(math.exp(z))
     # -log sigma(p) = softplus(-p) for positives; -log(1 - sigma(n)) = softplus(n) for negatives
     expected = (sp(-2.5) + sp(-1.0) + sp(0.0) + sp(-1.0)) / 4
     assert float(dgi_loss(pos, neg)) == pytest.approx(expected, abs=1e-6)
@@ -127,14 +134,14 @@ def test_dgi_scores_on_hand_built_graph():
         a[i, j] = a[j, i] = 1
     d = a.sum(1)
     a_hat = a / np.sqrt(np.outer(d, d))
-    prelu = lambda v: np.where(v > 0, v, 0.25 * v)  # noqa: E731
+    prelu = lambda v: np.where(v > 0, v, 0.25 * v)
     h_pos = prelu(a_hat @ x.numpy())
     h_neg = prelu(a_hat @ x.numpy()[perm.numpy()])
     s = 1 / (1 + np.exp(-h_pos.mean(0)))
     wd = np.array([[1.0, 0.5], [-0.5, 2.0]])
     np.testing.assert_allclose(pos.detach().numpy(), h_pos @ wd @ s, atol=1e-5)
     np.testing.assert_allclose(neg.detach().numpy(), h_neg @ wd @ s, atol=1e-5)
-    sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+    sig = lambda v: 1 / (1 + np.exp(-v))
     bce = -(np.log(sig(h_pos @ wd @ s)).sum() + np.log(1 - sig(h_neg @ wd @ s)).sum()) / 8
     assert float(dgi_loss(pos, neg).detach()) == pytest.approx(bce, abs=1e-5)
     # the shared-transform path equals two separate encoder calls
@@ -146,7 +153,7 @@ def test_grace_loss_matches_paper_equation_loop():
     torch.manual_seed(0)
     u, v = torch.randn(6, 4), torch.randn(6, 4)
     tau = 0.4
-    theta = lambda a, b: float(torch.nn.functional.cosine_similarity(a, b, dim=0)) / tau  # noqa: E731
+    theta = lambda a, b: float(torch.nn.functional.cosine_similarity(a, b, dim=0)) / tau
 
     def ell(a, b):  # GRACE eq. (1): intra-view and inter-view negatives
         num = math.exp(theta(a[i], b[i]))

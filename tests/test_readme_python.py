@@ -7,14 +7,13 @@ import re
 from pathlib import Path
 
 import pytest
-
 from conftest import NEED_FMNIST, NEED_PLANETOID
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def python_blocks(text: str) -> list[str]:
-    return re.findall(r"^```python\n(.*?)^```", text, flags=re.S | re.M)
+    return re.findall(r"^```python\n(.*?)^```", text, flags=re.DOTALL | re.MULTILINE)
 
 
 BLOCKS = python_blocks(README.read_text())

@@ -53,10 +53,10 @@ def test_permuted_test_labels_leave_every_choice_unchanged(select):
     xte, yte = _clusters(spread=2.5, seed=5)
     perm = yte[torch.randperm(len(yte), generator=torch.Generator().manual_seed(0))]
     if select == "knn":
-        run = lambda labels: knn_select(x[pool], y[pool], x[val], y[val], xte, labels, (1, 3, 9, 27, 81), 0.1, 4)  # noqa: E731
+        run = lambda labels: knn_select(x[pool], y[pool], x[val], y[val], xte, labels, (1, 3, 9, 27, 81), 0.1, 4)
         key = "k"
     else:
-        run = lambda labels: linear_select(x[pool], y[pool], x[val], y[val], xte, labels, (10.0, 1e-1, 1e-4), 4)  # noqa: E731
+        run = lambda labels: linear_select(x[pool], y[pool], x[val], y[val], xte, labels, (10.0, 1e-1, 1e-4), 4)
         key = "l2"
     a, b = run(yte), run(perm)
     assert a[key] == b[key] and a["val_accuracy"] == b["val_accuracy"]

@@ -9,7 +9,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from selfsup.augment.sequence import jitter, permute_segments, random_crop, scaling, time_mask
+from selfsup.augment.sequence import (
+    jitter,
+    permute_segments,
+    random_crop,
+    scaling,
+    time_mask,
+)
 from selfsup.data.series import load_series, to_series_array
 from selfsup.errors import UserError
 from selfsup.functional.cpc import cpc_logits, cpc_loss
@@ -149,8 +155,8 @@ def own_loop(model: torch.nn.Module, x: torch.Tensor, epochs: int, batch_size: i
 
 @pytest.mark.parametrize("method", ["cpc", "temporal-contrast", "ts2vec"])
 def test_series_method_step_finite_and_short_run_lowers_loss(method: str) -> None:
-    from selfsup.pipelines.series import build_series_method
     from selfsup.methods import get_method
+    from selfsup.pipelines.series import build_series_method
 
     torch.manual_seed(0)
     t = torch.linspace(0, 6.28, 48)
@@ -163,7 +169,11 @@ def test_series_method_step_finite_and_short_run_lowers_loss(method: str) -> Non
 
 
 def test_hierarchical_contrast_matches_loop_and_prefers_aligned_views() -> None:
-    from selfsup.functional.hierarchical import instance_contrast, temporal_contrast, hierarchical_contrast
+    from selfsup.functional.hierarchical import (
+        hierarchical_contrast,
+        instance_contrast,
+        temporal_contrast,
+    )
 
     torch.manual_seed(0)
     z1 = torch.randn(3, 4, 5)

@@ -153,8 +153,8 @@ SERIES_METHODS = [("cpc", {}), ("ts2vec", {}), ("temporal-contrast", {}),
 
 
 def _model(method: str, cfg: dict, shape: tuple[int, int]):
-    from selfsup.pipelines.series import build_series_method
     from selfsup.methods import get_method
+    from selfsup.pipelines.series import build_series_method
 
     torch.manual_seed(0)
     return build_series_method(method, get_method(method), dict(cfg), {"width": 8, "seed": 0}, shape)
@@ -241,7 +241,10 @@ def test_ts2vec_crops_stay_inside_real_steps() -> None:
 
 def test_temporal_contrast_windows_stay_inside_each_series() -> None:
     from selfsup.encoders.conv1d import DilatedConv1d
-    from selfsup.methods.temporal_contrast import TemporalContrast, TemporalContrastConfig
+    from selfsup.methods.temporal_contrast import (
+        TemporalContrast,
+        TemporalContrastConfig,
+    )
 
     seqs = ragged_series()
     rec = _Recorder(DilatedConv1d(2, 8, 8, depth=2))
@@ -282,7 +285,13 @@ def test_cpc_loss_with_padding_scores_only_real_pairs() -> None:
 
 
 def test_augmentations_with_lengths_stay_inside_real_steps() -> None:
-    from selfsup.augment.sequence import jitter, permute_segments, random_crop, scaling, time_mask
+    from selfsup.augment.sequence import (
+        jitter,
+        permute_segments,
+        random_crop,
+        scaling,
+        time_mask,
+    )
 
     seqs = ragged_series()
     x = padded(seqs, 40)

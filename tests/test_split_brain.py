@@ -6,7 +6,12 @@ import torch
 from selfsup.encoders import build_encoder
 from selfsup.encoders.split import SplitEncoder, parse_split
 from selfsup.errors import UserError
-from selfsup.functional.color import lab_to_rgb, quantize_joint, quantize_uniform, rgb_to_lab
+from selfsup.functional.color import (
+    lab_to_rgb,
+    quantize_joint,
+    quantize_uniform,
+    rgb_to_lab,
+)
 from selfsup.methods import DataInfo, get_method
 from selfsup.methods.split_brain import SplitBrainConfig, build_split_brain
 
@@ -142,8 +147,9 @@ def test_lab_step_on_rgb(target):
 
 
 def test_series_split_through_the_series_runner():
-    from selfsup.pipelines.series import build_series_method
     from test_series_core import own_loop
+
+    from selfsup.pipelines.series import build_series_method
 
     spec = get_method("split-brain")
     m = build_series_method("split-brain", spec, {"split": "channels:0,1,2/3,4,5"}, {"width": 8, "seed": 0}, (6, 20))

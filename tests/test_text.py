@@ -7,11 +7,21 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from selfsup.augment.text import (CLS_ID, IGNORE, MASK_ID, NUM_SPECIAL, PAD_ID, SEP_ID, mask_tokens, nsp_pairs,
-                                  pack_segments, permutations, shuffle_order)
+from selfsup.augment.text import (
+    CLS_ID,
+    IGNORE,
+    MASK_ID,
+    NUM_SPECIAL,
+    PAD_ID,
+    SEP_ID,
+    mask_tokens,
+    nsp_pairs,
+    pack_segments,
+    permutations,
+    shuffle_order,
+)
 from selfsup.encoders.transformer import TextTransformer, TransformerConfig
 from selfsup.functional.masked_ce import masked_ce
-
 
 
 @pytest.fixture(autouse=True)

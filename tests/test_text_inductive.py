@@ -12,8 +12,7 @@ from selfsup.errors import UserError
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-WORDS = ("apple river stone cloud lamp tiger violin garden candle market winter silver orange forest "
-         "pepper rocket saddle anchor marble desert").split()
+WORDS = ["apple", "river", "stone", "cloud", "lamp", "tiger", "violin", "garden", "candle", "market", "winter", "silver", "orange", "forest", "pepper", "rocket", "saddle", "anchor", "marble", "desert"]
 CATEGORIES = {"wisdom": 60, "jokes": 60, "tiny": 12}  # "tiny" has < 50 fortunes: not a class of the task
 
 
@@ -113,9 +112,8 @@ def test_rows_never_pair_across_a_removed_text(fortunes):
 
 def test_kjv_leaves_out_both_tasks_or_the_named_one(kjv):
     from selfsup.config import to_dict
-    from selfsup.pipelines.text_corpus import check_pretraining_corpus
-    from selfsup.pipelines.text_corpus import TextDataConfig
     from selfsup.data.text_tasks import load_text_task
+    from selfsup.pipelines.text_corpus import TextDataConfig, check_pretraining_corpus
 
     testament, book = load_text_task("kjv-testament"), load_text_task("kjv-book")
     assert set(testament.test_texts) != set(book.test_texts)
@@ -138,8 +136,8 @@ def test_kjv_leaves_out_both_tasks_or_the_named_one(kjv):
 
 def test_a_run_without_the_record_was_transductive(fortunes):
     """A run.json from before test texts were left out: its corpus was whole, evaluation says so."""
-    from selfsup.pipelines.text_corpus import check_pretraining_corpus
     from selfsup.data.text_tasks import load_text_task
+    from selfsup.pipelines.text_corpus import check_pretraining_corpus
 
     task = load_text_task("fortunes")
     rec, docs = check_pretraining_corpus({"dataset": "fortunes", "text": {"data": {"seg_words": 24}}}, task)

@@ -3,8 +3,6 @@
 import pytest
 import torch
 
-from selfsup.errors import UserError
-
 from selfsup.augment.frames import (
     gather_frames,
     motion_windows,
@@ -13,7 +11,13 @@ from selfsup.augment.frames import (
     permutation_tuples,
     time_contrastive_indices,
 )
-from selfsup.augment.tracking import block_match, detect_moving_patches, patch_in_frame, track_patches
+from selfsup.augment.tracking import (
+    block_match,
+    detect_moving_patches,
+    patch_in_frame,
+    track_patches,
+)
+from selfsup.errors import UserError
 
 
 def moving_squares(b=6, t=12, size=64, side=8, seed=0):

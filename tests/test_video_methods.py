@@ -3,8 +3,8 @@
 import json
 
 import pytest
-from conftest import NEED_FMNIST
 import torch
+from conftest import NEED_FMNIST
 
 from selfsup.augment import ImageAugConfig
 from selfsup.encoders import build_encoder

@@ -8,18 +8,18 @@ import pytest
 
 pytest.importorskip("numba")
 
-from selfsup.errors import UserError  # noqa: E402
-from selfsup.word2vec import (  # noqa: E402
+from selfsup.errors import UserError
+from selfsup.word2vec import (
     KeyedVectors,
     Word2Vec,
     build_vocab,
+    engine,
     huffman_tree,
     keep_probabilities,
     negative_cum_table,
 )
-from selfsup.word2vec import engine  # noqa: E402
-from selfsup.word2vec.vocab import encode_corpus  # noqa: E402
-from selfsup.word2vec.walks import node_embeddings, random_walks, to_csr  # noqa: E402
+from selfsup.word2vec.vocab import encode_corpus
+from selfsup.word2vec.walks import node_embeddings, random_walks, to_csr
 
 
 # ------------------------------------------------------------------ vocabulary and tables

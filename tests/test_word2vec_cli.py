@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("numba")
 
-from selfsup.cli.main import main  # noqa: E402
+from selfsup.cli.main import main
 
 
 def write_planted(path, n=400, seed=0):

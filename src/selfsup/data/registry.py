@@ -41,12 +41,17 @@ def register_dataset(
 
 def _ensure_builtin() -> None:
     # Importing the loader modules registers them.
-    from selfsup.data import arrays, digits, fashion_mnist, folder  # noqa: F401
-    from selfsup.data import graph  # noqa: F401
-    from selfsup.data import series  # noqa: F401
-    from selfsup.data import text  # noqa: F401  (word corpora: enwiki-sample, lee, kjv, text:PATH)
-    from selfsup.data import text_tasks  # noqa: F401  (also registers text.py's corpora)
-    from selfsup.data import video  # noqa: F401
+    from selfsup.data import (  # noqa: F401
+        arrays,
+        digits,
+        fashion_mnist,
+        folder,
+        graph,
+        series,
+        text,
+        text_tasks,
+        video,
+    )
 
 
 def dataset_names() -> list[str]:

@@ -39,7 +39,13 @@ import numpy as np
 
 from selfsup.data.base import stratified_split
 from selfsup.data.registry import register_dataset
-from selfsup.data.text import TextCorpus, kjv_reference_lines, load_text_corpus, read_text_file, word_tokens
+from selfsup.data.text import (
+    TextCorpus,
+    kjv_reference_lines,
+    load_text_corpus,
+    read_text_file,
+    word_tokens,
+)
 from selfsup.errors import UserError, unknown_name
 
 FORTUNES_DIR = Path("/usr/share/games/fortunes")
@@ -85,7 +91,7 @@ def fortune_entries(root: str | os.PathLike | None = None) -> dict[str, list[str
         if not f.is_file() or f.suffix in (".dat", ".u8") or f.name.startswith("."):
             continue
         text = f.read_text(encoding="utf-8", errors="replace")
-        entries = [" ".join(e.split()) for e in re.split(r"^%\s*$", text, flags=re.M)]
+        entries = [" ".join(e.split()) for e in re.split(r"^%\s*$", text, flags=re.MULTILINE)]
         entries = list(dict.fromkeys(e for e in entries if e))
         if entries:
             out[f.name] = entries

@@ -417,7 +417,7 @@ def load_video_folder(path: str, frames: int = 20, size: int = 64, gray: bool = 
 
 def clip_summary(meta: dict[str, Tensor]) -> dict[str, Any]:
     """Counts for reports: clips, items per clip, directions."""
-    out: dict[str, Any] = {"clips": int(len(meta["num_items"]))}
+    out: dict[str, Any] = {"clips": len(meta["num_items"])}
     for k in (1, 2, 3):
         out[f"{k}_item_clips"] = int((meta["num_items"] == k).sum())
     return out

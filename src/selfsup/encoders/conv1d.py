@@ -19,7 +19,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from selfsup.functional.padding import masked_max, masked_mean, split_padding, steps_mask
+from selfsup.functional.padding import (
+    masked_max,
+    masked_mean,
+    split_padding,
+    steps_mask,
+)
 
 
 def conv_out_lengths(conv: nn.Conv1d, lengths: Tensor) -> Tensor:

@@ -24,9 +24,9 @@ import torch
 from torch import Tensor
 
 from selfsup.eval.harness import EvalConfig, knn_grid, protocols_on_features
-from selfsup.eval.selection import knn_select, validation_split
 from selfsup.eval.linear import LinearProbeConfig, linear_probe_accuracy
 from selfsup.eval.lowlabel import mean_std
+from selfsup.eval.selection import knn_select, validation_split
 
 NODE_PROTOCOLS = ("linear", "knn")
 

@@ -16,7 +16,14 @@ from typing import Any
 
 from torch import Tensor
 
-from selfsup.eval.baselines import fit_pca, gmm_features, kmeans_features, pca_features, random_init, raw_features
+from selfsup.eval.baselines import (
+    fit_pca,
+    gmm_features,
+    kmeans_features,
+    pca_features,
+    random_init,
+    raw_features,
+)
 from selfsup.eval.cluster import cluster_scores
 from selfsup.eval.features import Featurizer
 from selfsup.eval.fewshot import fewshot_accuracy

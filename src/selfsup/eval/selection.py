@@ -20,7 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from selfsup.eval.linear import _fit as _fit_linear  # multinomial logistic regression by full-batch L-BFGS
+from selfsup.eval.linear import (
+    _fit as _fit_linear,  # multinomial logistic regression by full-batch L-BFGS
+)
 
 
 def validation_split(y: Tensor, fraction: float, seed: int) -> tuple[Tensor, Tensor]:
@@ -37,7 +39,7 @@ def validation_split(y: Tensor, fraction: float, seed: int) -> tuple[Tensor, Ten
         k = 0 if fraction <= 0 or len(idx) < 2 else min(len(idx) - 1, max(1, int(round(fraction * len(idx)))))
         val.append(idx[:k])
         pool.append(idx[k:])
-    as_t = lambda parts: torch.from_numpy(np.sort(np.concatenate(parts)).astype(np.int64)).to(y.device)  # noqa: E731
+    as_t = lambda parts: torch.from_numpy(np.sort(np.concatenate(parts)).astype(np.int64)).to(y.device)
     return as_t(pool), as_t(val)
 
 
@@ -102,7 +104,7 @@ def linear_select(train_x: Tensor, train_y: Tensor, val_x: Tensor, val_y: Tensor
     xtr = train_x.float()
     mu = xtr.mean(0, keepdim=True)
     sd = xtr.std(0, keepdim=True).clamp_min(1e-6) if len(xtr) > 1 else torch.ones_like(mu)
-    norm = lambda x: (x.float().to(mu.device) - mu) / sd  # noqa: E731
+    norm = lambda x: (x.float().to(mu.device) - mu) / sd
     xtr, xva, xte = norm(xtr), norm(val_x), norm(test_x)
     ytr, yva = train_y.long().to(mu.device), val_y.long().to(mu.device)
     search = torch.arange(len(ytr), device=ytr.device)

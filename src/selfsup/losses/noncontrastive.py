@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from selfsup.functional.noncontrastive import barlow_twins_loss, negative_cosine, vicreg_loss
+from selfsup.functional.noncontrastive import (
+    barlow_twins_loss,
+    negative_cosine,
+    vicreg_loss,
+)
 
 
 class NegativeCosineLoss(nn.Module):

@@ -18,9 +18,20 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from selfsup.augment import ImageAugConfig
-from selfsup.augment.frames import gather_frames, order_tuples, permutation_classes, permutation_tuples
+from selfsup.augment.frames import (
+    gather_frames,
+    order_tuples,
+    permutation_classes,
+    permutation_tuples,
+)
 from selfsup.errors import UserError
-from selfsup.methods.base import DataInfo, MethodSpec, StepOutput, batch_inputs, register_method
+from selfsup.methods.base import (
+    DataInfo,
+    MethodSpec,
+    StepOutput,
+    batch_inputs,
+    register_method,
+)
 from selfsup.methods.frame_method import FrameMethod
 from selfsup.modules import mlp_head
 

@@ -25,8 +25,14 @@ from selfsup.functional import info_nce
 from selfsup.methods.base import DataInfo, MethodSpec, register_method
 from selfsup.methods.two_view import TwoViewMethod, image_views
 from selfsup.modules import projection_head
-from selfsup.modules.distributed import batch_shuffle, batch_unshuffle, gather_no_grad, grouped_forward, world_info
-from selfsup.modules.ema import momentum_copy, ema_update
+from selfsup.modules.distributed import (
+    batch_shuffle,
+    batch_unshuffle,
+    gather_no_grad,
+    grouped_forward,
+    world_info,
+)
+from selfsup.modules.ema import ema_update, momentum_copy
 from selfsup.modules.queue import FeatureQueue
 
 

@@ -10,11 +10,11 @@ from torch import Tensor, nn
 
 from selfsup.augment import MultiView
 from selfsup.errors import UserError
+from selfsup.functional.nt_xent_gathered import nt_xent_gathered
 from selfsup.losses import NTXentLoss
 from selfsup.methods.base import MethodSpec, register_method
 from selfsup.methods.two_view import TwoViewMethod
 from selfsup.modules import projection_head
-from selfsup.functional.nt_xent_gathered import nt_xent_gathered
 from selfsup.modules.distributed import gather_with_grad, world_info
 
 

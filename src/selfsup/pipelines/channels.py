@@ -10,7 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from selfsup.pipelines.image import ENGINE_ARTIFACTS, embed_image, evaluate_image, pretrain_image, resume_engine
+from selfsup.pipelines.image import (
+    ENGINE_ARTIFACTS,
+    embed_image,
+    evaluate_image,
+    pretrain_image,
+    resume_engine,
+)
 from selfsup.pipelines.modality import Modality, register_modality
 from selfsup.pipelines.requests import PretrainRequest
 

@@ -14,10 +14,10 @@ from typing import Any
 
 import torch
 
-from selfsup.pipelines.modality import Modality, refuse_resume, register_modality
-from selfsup.pipelines.requests import PretrainRequest
 from selfsup.errors import UserError
 from selfsup.pipelines.image import embed_image, evaluate_image
+from selfsup.pipelines.modality import Modality, refuse_resume, register_modality
+from selfsup.pipelines.requests import PretrainRequest
 
 WIDTH_KEY = {"pca": "n_components", "gmm": "pca_dim", "kmeans": "pca_dim"}
 

@@ -24,7 +24,12 @@ import torch
 from selfsup.config import apply_overrides
 from selfsup.errors import UserError
 from selfsup.methods.base import DataInfo
-from selfsup.pipelines.modality import NEW_RUN_HINT, Modality, refuse_resume, register_modality
+from selfsup.pipelines.modality import (
+    NEW_RUN_HINT,
+    Modality,
+    refuse_resume,
+    register_modality,
+)
 from selfsup.pipelines.requests import EvalRequest, PretrainRequest
 from selfsup.train.checkpoint import atomic_write_text
 from selfsup.train.graph import GraphTrainConfig, fit_full_batch

@@ -9,7 +9,11 @@ from typing import Any
 from selfsup.data import load_dataset
 from selfsup.eval.features import load_run_encoder
 from selfsup.eval.harness import EvalConfig, evaluate
-from selfsup.eval.report import plot_accuracy_vs_labels, plot_embedding_map, write_results
+from selfsup.eval.report import (
+    plot_accuracy_vs_labels,
+    plot_embedding_map,
+    write_results,
+)
 
 
 def evaluate_run(run_dir: Path, cfg: EvalConfig, *, data_dir: str | None = None, log=print,

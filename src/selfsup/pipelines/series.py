@@ -17,9 +17,15 @@ from typing import Any
 
 import torch
 
-from selfsup.pipelines.modality import NEW_RUN_HINT, Modality, refuse_resume, register_modality
-from selfsup.pipelines.requests import EvalRequest, PretrainRequest
 from selfsup.errors import UserError
+from selfsup.pipelines.modality import (
+    NEW_RUN_HINT,
+    Modality,
+    refuse_resume,
+    register_modality,
+)
+from selfsup.pipelines.requests import EvalRequest, PretrainRequest
+
 
 @dataclass
 class SeriesDataConfig:

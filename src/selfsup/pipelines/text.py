@@ -32,7 +32,12 @@ from selfsup.config import apply_overrides, to_dict
 from selfsup.errors import UserError
 from selfsup.pipelines.modality import Modality, register_modality
 from selfsup.pipelines.requests import EvalRequest, PretrainRequest
-from selfsup.pipelines.text_corpus import TextDataConfig, corpus_note, make_text_data, run_text_config
+from selfsup.pipelines.text_corpus import (
+    TextDataConfig,
+    corpus_note,
+    make_text_data,
+    run_text_config,
+)
 from selfsup.pipelines.text_eval import load_text_encoder, run_text_evaluation
 
 PAIR_METHODS = ("mlm", "nsp", "bert")

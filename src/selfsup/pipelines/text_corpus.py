@@ -14,6 +14,7 @@ import torch
 from selfsup.config import apply_overrides
 from selfsup.errors import UserError
 
+
 @dataclass
 class TextDataConfig:
     """Run-level text settings (``--set key=value``).

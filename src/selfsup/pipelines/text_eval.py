@@ -16,6 +16,7 @@ from selfsup.errors import UserError
 from selfsup.eval.text import TextFinetuneConfig
 from selfsup.pipelines.text_corpus import check_pretraining_corpus, run_documents
 
+
 def load_text_encoder(run_dir: Path, meta: dict[str, Any]) -> tuple[torch.nn.Module, Any]:
     """The trained Transformer and tokenizer of a text run directory."""
     from selfsup.data.tokenize import TextTokenizer
@@ -114,7 +115,11 @@ def run_text_evaluation(run_dir: Path, meta: dict[str, Any], task: str | None, l
     from selfsup.eval.features import Featurizer
     from selfsup.eval.harness import EvalConfig, evaluate, protocols_on_features
     from selfsup.eval.report import plot_accuracy_vs_labels, write_results
-    from selfsup.eval.text import average_word_vectors, bow_protocol, finetune_or_scratch
+    from selfsup.eval.text import (
+        average_word_vectors,
+        bow_protocol,
+        finetune_or_scratch,
+    )
 
     if not task:
         raise UserError("text runs are evaluated on a labeled task: pass --task", hint=f"one of {', '.join(TASKS)}")

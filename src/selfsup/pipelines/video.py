@@ -137,7 +137,7 @@ def order_accuracy(method: Any, clips: torch.Tensor, rounds: int = 3, seed: int 
     n_cls = method.cfg.num_classes
     majority = float(torch.bincount(y, minlength=n_cls).max()) / len(y)
     return {"variant": method.cfg.variant, "accuracy": correct / len(y), "chance": 1.0 / n_cls,
-            "majority_rate": majority, "tuples": int(len(y)), "clips": int(len(clips))}
+            "majority_rate": majority, "tuples": len(y), "clips": len(clips)}
 
 
 def motion_results(featurizer: Any, data: Any, cfg: Any, baselines: tuple[str, ...], log: Any,
@@ -188,7 +188,11 @@ def evaluate_video(req: EvalRequest, meta: dict[str, Any]) -> dict[str, Any]:
     from selfsup.data.video import frame_task
     from selfsup.eval.features import load_run_encoder
     from selfsup.eval.harness import evaluate
-    from selfsup.eval.report import plot_accuracy_vs_labels, plot_embedding_map, write_results
+    from selfsup.eval.report import (
+        plot_accuracy_vs_labels,
+        plot_embedding_map,
+        write_results,
+    )
 
     run_dir = Path(req.run_dir)
     cfg = eval_config(req)

@@ -25,7 +25,12 @@ import numpy as np
 
 from selfsup.config import apply_overrides
 from selfsup.errors import UserError
-from selfsup.pipelines.modality import NEW_RUN_HINT, Modality, refuse_resume, register_modality
+from selfsup.pipelines.modality import (
+    NEW_RUN_HINT,
+    Modality,
+    refuse_resume,
+    register_modality,
+)
 from selfsup.pipelines.requests import EvalRequest, PretrainRequest
 from selfsup.train.checkpoint import atomic_write_text
 

@@ -7,7 +7,13 @@ This package depends only on numpy/numba and :mod:`selfsup.errors`.
 
 from selfsup.word2vec.keyed import KeyedVectors
 from selfsup.word2vec.model import TrainStats, Word2Vec, check_params
-from selfsup.word2vec.vocab import Vocab, build_vocab, huffman_tree, keep_probabilities, negative_cum_table
+from selfsup.word2vec.vocab import (
+           Vocab,
+           build_vocab,
+           huffman_tree,
+           keep_probabilities,
+           negative_cum_table,
+)
 
 __all__ = ["KeyedVectors", "TrainStats", "Vocab", "Word2Vec", "build_vocab", "check_params", "huffman_tree",
            "keep_probabilities", "negative_cum_table"]

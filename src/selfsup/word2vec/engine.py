@@ -142,19 +142,16 @@ def _train_job(ids, offsets, first, last, syn0, syn1neg, syn1, keep, cum_table, 
             n += 1
         progress = (epoch + done / max(total, 1)) / epochs
         alpha = alpha0 - (alpha0 - min_alpha) * progress
-        if alpha < min_alpha:
-            alpha = min_alpha
+        alpha = max(alpha, min_alpha)
         done += b - a
         processed += n
         for pos in range(n):
             r = _next(r)
             red = np.int64((r >> np.uint64(16)) % np.uint64(window))
             lo = pos - window + red
-            if lo < 0:
-                lo = 0
+            lo = max(lo, 0)
             hi = pos + window + 1 - red
-            if hi > n:
-                hi = n
+            hi = min(hi, n)
             center = buf[pos]
             if sg:
                 for c in range(lo, hi):

@@ -11,7 +11,14 @@ import numpy as np
 from selfsup.errors import UserError
 from selfsup.word2vec import engine
 from selfsup.word2vec.keyed import KeyedVectors
-from selfsup.word2vec.vocab import Vocab, build_vocab, encode_corpus, huffman_tree, keep_probabilities, negative_cum_table
+from selfsup.word2vec.vocab import (
+    Vocab,
+    build_vocab,
+    encode_corpus,
+    huffman_tree,
+    keep_probabilities,
+    negative_cum_table,
+)
 
 
 @dataclass

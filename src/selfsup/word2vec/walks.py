@@ -164,12 +164,12 @@ def node_embeddings(graph: Any, *, num_walks: int = 10, walk_length: int = 80, p
     counts = np.bincount(ids, minlength=n)
     order = np.argsort(-counts, kind="stable")  # vocabulary sorted by count, as for words
     vocab = Vocab(words=[str(i) for i in order], counts=counts[order].astype(np.int64),
-                  index={str(i): r for r, i in enumerate(order)}, raw_tokens=int(len(ids)))
+                  index={str(i): r for r, i in enumerate(order)}, raw_tokens=len(ids))
     rank = np.empty(n, dtype=np.int32)
     rank[order] = np.arange(n, dtype=np.int32)
     for key, value in (("min_count", 1), ("sample", 0.0), ("sg", 1)):  # DeepWalk: skip-gram, every node, no subsampling
         w2v.setdefault(key, value)
     model = Word2Vec(None, **w2v)
     model.set_vocab(vocab)
-    model.train(encoded=(rank[ids], offsets, int(len(ids))))
+    model.train(encoded=(rank[ids], offsets, len(ids)))
     return model.syn0[rank].copy(), model
