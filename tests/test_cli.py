@@ -61,7 +61,9 @@ def test_pretrain_evaluate_embed_resume(tmp_path, capsys):
              __import__("selfsup.data", fromlist=["x"]).load_dataset("digits").x_test[:20].numpy())
     assert main(["embed", str(run), str(tmp_path / "in.npz"), "-o", str(tmp_path / "e.npy")]) == 0
     e1 = np.load(tmp_path / "e.npy")
-    assert e1.shape == (20, 64)
+    # no --encoder: the image default chosen on validation (small-cnn-2x2, 2x2 cells x 8 * width 8 = 256-d)
+    assert json.loads((run / "run.json").read_text())["config"]["encoder"] == "small-cnn-2x2"
+    assert e1.shape == (20, 256)
     from selfsup.eval.features import load_run_encoder
 
     f2, _ = load_run_encoder(run)

@@ -176,7 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("method", nargs="?", help="method name (see `selfsup list`)")
     s.add_argument("--data", help="dataset: fashion-mnist, digits, folder:PATH, npz:PATH, ...")
     s.add_argument("--out", help="run directory to create")
-    s.add_argument("--encoder", default="small-cnn", help="encoder (default: small-cnn)")
+    s.add_argument("--encoder", help="encoder (default: the modality's own: small-cnn-2x2 for images, small-cnn for "
+                   "video frames, the transformer for text, the GCN for graphs, conv1d for series; see `selfsup list`)")
     s.add_argument("--epochs", type=float, help="passes over the training data, always obeyed (default: with "
                    "--max-minutes the budget ends the run; without it 10 epochs, or more on small data to reach "
                    "min_steps optimizer steps)")
