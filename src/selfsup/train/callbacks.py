@@ -12,10 +12,11 @@ from lightning.pytorch.callbacks import Callback, Timer, TQDMProgressBar
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from selfsup.train.checkpoint import atomic_torch_save, prune_checkpoints
+from selfsup.train.loader import batch_len
 
 
 class AtomicCheckpoint(Callback):
-    """Write ``checkpoints/step-XXXXXXXX.ckpt`` at each epoch end, every ``every_minutes`` and every
+    """Write ``checkpoints/step-XXXXXXXX.ckpt`` at each epoch end (unless ``epoch_end`` is off), every ``every_minutes`` and every
     ``every_steps``, when the step or time limit is reached, and when training stops (also on
     Ctrl-C / SIGTERM), keeping the ``keep`` newest.
 
@@ -29,11 +30,13 @@ class AtomicCheckpoint(Callback):
     the end of their last batch (:func:`as_batch_end_state`).
     """
 
-    def __init__(self, dirpath: Path, keep: int = 2, every_minutes: float = 5.0, every_steps: int = 0) -> None:
+    def __init__(self, dirpath: Path, keep: int = 2, every_minutes: float = 5.0, every_steps: int = 0,
+                 epoch_end: bool = True) -> None:
         self.dirpath = Path(dirpath)
         self.keep = keep
         self.every_s = every_minutes * 60
         self.every_steps = every_steps
+        self.epoch_end = epoch_end  # off: one-batch epochs (a full graph) would checkpoint every step
         self._last = time.monotonic()
         self._last_step = -1
 
@@ -54,7 +57,7 @@ class AtomicCheckpoint(Callback):
         step = trainer.global_step
         by_steps = self.every_steps > 0 and step % self.every_steps == 0
         by_time = self.every_s > 0 and time.monotonic() - self._last >= self.every_s
-        epoch_end = batch_idx + 1 >= trainer.num_training_batches
+        epoch_end = self.epoch_end and batch_idx + 1 >= trainer.num_training_batches
         last_step = trainer.max_steps is not None and 0 <= trainer.max_steps <= step
         if by_steps or by_time or epoch_end or last_step or _budget_spent(trainer):
             self.save(trainer)
@@ -134,7 +137,7 @@ class MetricsCSV(Callback):
         self._n = 0
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
-        self._n += len(batch[0]) * trainer.world_size
+        self._n += batch_len(batch) * trainer.world_size
         step = trainer.global_step
         if step % self.every != 0 or not trainer.is_global_zero:
             return
