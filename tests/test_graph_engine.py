@@ -108,7 +108,7 @@ def test_engine_graph_run_layout_stop_reason_and_readers(tmp_path):
         np.testing.assert_allclose(enc(g["x"], g["edge_index"]).numpy(), z, atol=1e-5)
 
 
-def test_stopping_rule_waits_out_a_starting_plateau_and_says_why():
+def test_early_stopping_waits_out_a_starting_plateau_and_says_why():
     def run(flat: int, **kw):
         cfg = GraphTrainConfig(**kw)
         rule = StoppingRule(cfg)
