@@ -141,7 +141,7 @@ def train_graph_method(spec: Any, cfg: Any, train: GraphTrainConfig, data: Any, 
     early = EarlyStopping(model, train)
     graph = {k: getattr(data, k) for k in GRAPH_FIELDS}
     extra = {"modality": "graph", "encoder": f"gcn-{type(model.encoder).__name__}-{model.encoder.out_dim}d",
-             "input_dim": data.num_features, "train": asdict(train),
+             "input_dim": data.num_features, "data_dir": data_dir, "train": asdict(train),
              "encoder_spec": {"name": "gcn", "method": spec.name, "input_dim": data.num_features,
                               "out_dim": model.encoder.out_dim},
              **(extra_meta or {})}

@@ -145,12 +145,14 @@ class StoppingRule:
         return improved, stop
 
     def stop_reason(self) -> str:
-        """Why training ended (for run.json): the early stop, or the full run and whether the rule ever armed."""
+        """Why training ended (for run.json): the early stop, the budget, or the full run and whether the rule
+        ever armed."""
         if self.stopped_early:
             return self.reason
         c = self.cfg
-        if self.epoch < c.epochs:
-            return f"stopped at epoch {self.epoch} (time budget, interruption or a training fault)"
+        if self.epoch < c.epochs:  # a finished run that is short of its epochs: the clock stopped it
+            return (f"stopped at epoch {self.epoch}: the {c.max_minutes} minute budget ran out" if c.max_minutes
+                    else f"stopped at epoch {self.epoch}")
         reason = f"ran the full {c.epochs} epochs"
         if c.patience and not self.armed and self.losses:
             reason += (f"; the loss never fell {c.warmup_drop} below its start ({self.losses[0]:.4f} -> best "
@@ -214,7 +216,7 @@ class EarlyStopping(Callback):
         """The fit record of the first loop: epochs, best epoch and loss, stop reason, timings, losses."""
         r = self.rule
         return {"epochs": r.epoch, "best_epoch": r.best_epoch, "best_loss": r.best, "stop_reason": r.stop_reason(),
-                "stopped_early": r.stopped_early, "train_seconds": round(seconds, 3),
+                "stopped_early": r.stopped_early or r.epoch < self.cfg.epochs, "train_seconds": round(seconds, 3),
                 "seconds_per_epoch": seconds / max(r.epoch, 1), "losses": list(r.losses)}
 
 
