@@ -29,7 +29,8 @@ from selfsup.methods import get_method
 from selfsup.methods.base import DataInfo, StepOutput
 from selfsup.methods.dgi import DGI, DGIConfig, build_dgi
 from selfsup.methods.grace import GRACEConfig
-from selfsup.train.graph import GraphTrainConfig, fit_full_batch
+from selfsup.pipelines.graph import train_graph_method
+from selfsup.train.graph import GraphTrainConfig
 
 # Planetoid roots found the way the product looks: $SELFSUP_DATA_DIR(/planetoid) (conftest's default is the
 # team's data folder), then the download cache; None when absent
@@ -224,7 +225,7 @@ def test_training_separates_planted_communities(method):
     cfg = DGIConfig(hidden_dim=32) if method == "dgi" else GRACEConfig(hidden_dim=32, out_dim=16, proj_hidden_dim=16)
     model = spec.build(cfg, None, DataInfo((g.num_features,)), 0)
     before = _kmeans_agreement(model.embed(g), g.y)
-    fit = fit_full_batch(model, g, GraphTrainConfig(epochs=80, lr=0.01, patience=0, restore_best=False))
+    model, fit = train_graph_method(spec, cfg, GraphTrainConfig(epochs=80, lr=0.01, patience=0, restore_best=False), g)
     assert np.mean(fit["losses"][-5:]) < np.mean(fit["losses"][:5])
     z = model.embed(g)
     assert z.shape == (120, 32 if method == "dgi" else 16)
@@ -240,33 +241,6 @@ def test_dgi_step_gradients_reach_encoder_and_discriminator():
     out.loss.backward()
     for name, p in model.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
-
-
-class _Plateau(torch.nn.Module):
-    """A fake method whose loss stays flat for ``flat`` epochs, then falls, then stays flat."""
-
-    def __init__(self, flat: int):
-        super().__init__()
-        self.p = torch.nn.Parameter(torch.zeros(()))
-        self.flat, self.t = flat, 0
-
-    def training_step(self, batch):
-        self.t += 1
-        level = 0.693 if self.t <= self.flat else max(0.3, 0.693 - 0.01 * (self.t - self.flat))
-        return StepOutput(self.p * 0 + level + 1e-9 * self.p)
-
-    def on_after_optimizer_step(self, step):
-        pass
-
-
-def test_early_stopping_waits_out_a_starting_plateau_and_says_why():
-    fit = fit_full_batch(_Plateau(flat=60), None, GraphTrainConfig(epochs=300, patience=20, min_epochs=10))
-    assert fit["epochs"] > 60 + 20  # a bare patience of 20 would have stopped at epoch ~21
-    assert fit["stopped_early"] and "early stop" in fit["stop_reason"]
-    fit = fit_full_batch(_Plateau(flat=1000), None, GraphTrainConfig(epochs=40, patience=5, min_epochs=0))
-    assert fit["epochs"] == 40 and "never armed" in fit["stop_reason"]
-    fit = fit_full_batch(_Plateau(flat=0), None, GraphTrainConfig(epochs=300, patience=0))
-    assert fit["epochs"] == 300 and not fit["stopped_early"]
 
 
 # ---------------------------------------------------------------------------------- data
@@ -376,7 +350,7 @@ def test_cli_pretrain_and_evaluate_edgelist(tmp_path):
     data = f"edgelist:{tmp_path / 'e.txt'},{tmp_path / 'x.npy'},{tmp_path / 'y.txt'}"
     assert main(["pretrain", "dgi", "--data", data, "--out", str(run), "--epochs", "20", "--set", "hidden_dim=16"]) == 0
     meta = json.loads((run / "run.json").read_text())
-    assert meta["epochs"] <= 20 and meta["stop_reason"] and meta["config"]["hidden_dim"] == 16
+    assert meta["epochs"] <= 20 and meta["stop_reason"] and meta["config"]["method_config"]["hidden_dim"] == 16
     assert main(["evaluate", str(run), "--seeds", "0,1", "--labels", "100%", "--baselines", "raw"]) == 0
     res = json.loads((run / "results.json").read_text())
     entry = res["protocols"]["linear"]["random"]

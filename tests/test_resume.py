@@ -262,8 +262,6 @@ def no_checkpoint_runs(tmp_path):
         ("word2vec", ["--data", f"text:{corpus}", *w2v, "--no-progress"], "vectors.txt"),
         ("deepwalk", ["--data", graph, "--set", "vector_size=8", "--set", "num_walks=2", "--set", "walk_length=10",
                       "--set", "workers=1"], "embeddings.pt"),
-        ("dgi", ["--data", graph, "--epochs", "2", "--set", "hidden_dim=8"], "model.pt"),
-        ("grace", ["--data", graph, "--epochs", "2", "--set", "hidden_dim=8"], "model.pt"),
         ("pca", ["--data", "digits", "--set", "n_components=4"], "encoder.safetensors"),
     ]
 

@@ -1,8 +1,16 @@
-"""Graph runs (DGI, GRACE): full-batch training, node evaluation, node embeddings.
+"""Graph runs (DGI, GRACE): full-batch training through the engine, node evaluation, node embeddings.
 
-``pretrain`` writes into RUN_DIR: ``run.json`` (settings, stop reason, timings, loss curve),
-``model.pt`` (the method's weights), ``graph.pt`` (the graph it was trained on) and
-``embeddings.pt`` (node embeddings ``z`` (N, D) with ``y`` and the split masks).
+``pretrain`` trains through the Lightning engine (:func:`selfsup.train.run.pretrain`): the graph is a
+loader of one batch (one Adam step per epoch), early stopping and ``restore_best`` a callback
+(:mod:`selfsup.train.graph`), so graph runs have checkpoints, ``selfsup pretrain --resume``, the NaN
+guard, SIGTERM / Ctrl-C at a step boundary and ``max_minutes``. RUN_DIR holds the engine's layout
+(``run.json`` with the ``train`` section of :class:`GraphTrainConfig`, the stop reason, timings and the
+loss curve; ``config.yaml``; ``metrics.csv``; ``checkpoints/``; ``encoder.safetensors`` (the GCN);
+``model.safetensors`` (the whole method, the best epoch's weights with ``restore_best``); ``encoder_spec``
+in run.json) and the graph artifacts: ``graph.pt`` (the graph it was trained on, written before training
+so a resume trains on the very same graph) and ``embeddings.pt`` (node embeddings ``z`` (N, D) with ``y``
+and the split masks), both plain tensors read with ``weights_only``. Runs of the first version (their own
+loop: ``model.pt``, no checkpoints) still evaluate and embed; they cannot resume.
 ``embed RUN_DIR GRAPH -o OUT.npy`` writes node embeddings (N, D): GRAPH ``-`` (or the run's own
 dataset name) is the graph the run trained on, any other graph name is embedded with the trained
 encoder when its feature width matches.
@@ -15,6 +23,7 @@ baselines (raw features, the same encoder untrained) and writes ``results.json``
 from __future__ import annotations
 
 import json
+import tempfile
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
@@ -31,10 +40,19 @@ from selfsup.pipelines.modality import (
     register_modality,
 )
 from selfsup.pipelines.requests import EvalRequest, PretrainRequest
-from selfsup.train.checkpoint import atomic_write_text
-from selfsup.train.graph import GraphTrainConfig, fit_full_batch
+from selfsup.train.checkpoint import atomic_torch_save, atomic_write_text
+from selfsup.train.graph import GraphLoader, GraphTrainConfig, full_batch_adam
 
 GRAPH_NAMES_HINT = "graph names: cora, citeseer, pubmed, planetoid:NAME:ROOT, edgelist:EDGES[,FEATURES[,LABELS]]"
+
+# engine settings a graph run may set with --set (the rest of TrainConfig: batches, devices, sample counts,
+# do not apply to one full graph per step), and their graph defaults: fp32 as the first loop trained
+# (bf16 would move the numbers), a checkpoint every 50 epochs (an epoch is one step; the engine's
+# epoch-end checkpoints would write one per step)
+ENGINE_KEYS = ("precision", "accelerator", "ckpt_every_minutes", "ckpt_every_steps", "keep_checkpoints",
+               "on_nonfinite", "threads", "log_every_steps")
+ENGINE_DEFAULTS = {"precision": "32", "ckpt_every_steps": 50}
+GRAPH_FIELDS = ("x", "edge_index", "y", "train_mask", "val_mask", "test_mask", "name", "classes")
 
 
 def load_graph(name: str, data_dir: str | None = None, download: bool = False) -> Any:
@@ -43,6 +61,12 @@ def load_graph(name: str, data_dir: str | None = None, download: bool = False) -
     from selfsup.data.graph import as_graph
 
     return as_graph(name, data_dir=data_dir, download_ok=download)
+
+
+def engine_settings(overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Overrides -> (engine settings of :data:`ENGINE_KEYS`, the rest for :func:`split_settings`)."""
+    engine = {k: v for k, v in overrides.items() if k in ENGINE_KEYS}
+    return engine, {k: v for k, v in overrides.items() if k not in ENGINE_KEYS}
 
 
 def split_settings(spec: Any, overrides: dict[str, Any]) -> tuple[Any, GraphTrainConfig]:
@@ -60,16 +84,93 @@ def split_settings(spec: Any, overrides: dict[str, Any]) -> tuple[Any, GraphTrai
     train = apply_overrides(GraphTrainConfig(), spec.optim_defaults)
     train = apply_overrides(train, {k: v for k, v in ov.items() if k in train_keys})
     cfg = apply_overrides(spec.config_cls(), {k: v for k, v in ov.items() if k not in train_keys},
-                          also_valid=sorted(train_keys))
+                          also_valid=sorted(train_keys) + list(ENGINE_KEYS))
     return cfg, train
 
 
-def train_graph_method(spec: Any, cfg: Any, train: GraphTrainConfig, data: Any) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """Build ``spec``'s method for ``data`` and train it full-batch; returns (method, fit record)."""
+def engine_config(spec: Any, data_name: str, data_dir: str | None, cfg: Any, train: GraphTrainConfig,
+                  engine: dict[str, Any] | None = None) -> Any:
+    """The engine's :class:`RunConfig` of a graph run: Adam at ``train.lr``, no warmup, a constant lr
+    (what the first loop ran), ``train.epochs`` one-step epochs, the run's seed and budget."""
+    from selfsup.augment import ImageAugConfig
+    from selfsup.train.config import TrainConfig
+    from selfsup.train.optim import OptimConfig
+    from selfsup.train.run import RunConfig
+
+    train.validate()
+    optim = OptimConfig(optimizer="adam", lr=train.lr, weight_decay=train.weight_decay, warmup_epochs=0.0,
+                        schedule="constant")
+    tc = apply_overrides(TrainConfig(epochs=train.epochs, seed=train.seed, max_minutes=train.max_minutes),
+                         {**ENGINE_DEFAULTS, **(engine or {})})
+    tc.validate()
+    return RunConfig(spec.name, data_name, "gcn", None, cfg, ImageAugConfig(), optim, tc, None, data_dir)
+
+
+def graph_plan(train: GraphTrainConfig, nodes: int) -> Any:
+    """The engine's training plan of a full-batch run: ``epochs`` epochs of one step (the whole graph)."""
+    from selfsup.train.config import TrainingPlan
+
+    rule = (f"at most {train.epochs} full-batch epochs (one step each)"
+            + (f", early stopping with patience {train.patience} once armed (epoch >= {train.min_epochs} and the "
+               f"loss {train.warmup_drop} below epoch 1's)" if train.patience else ""))
+    return TrainingPlan(batch_size=1, batch_size_requested=None, batch_note="", stop_rule="epochs",
+                        epochs=train.epochs, max_steps=train.epochs, steps_per_epoch=1, samples=nodes, stop_note=rule)
+
+
+def build_graph_method(spec: Any, cfg: Any, num_features: int, num_nodes: int, seed: int) -> torch.nn.Module:
+    return spec.build(cfg, None, DataInfo(input_shape=(num_features,), num_samples=num_nodes), seed)
+
+
+def train_graph_method(spec: Any, cfg: Any, train: GraphTrainConfig, data: Any, out: Path | None = None, *,
+                       resume: bool = False, engine: dict[str, Any] | None = None, data_name: str | None = None,
+                       data_dir: str | None = None, progress: bool = False,
+                       extra_meta: dict[str, Any] | None = None) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Build ``spec``'s method for ``data`` and train it full-batch through the engine into ``out`` (a
+    temporary folder when None); returns (method with the best or last weights, fit record: epochs,
+    best_epoch, best_loss, stop_reason, stopped_early, train_seconds, seconds_per_epoch, losses, meta)."""
+    from selfsup.train.callbacks import EarlyStopping
+    from selfsup.train.run import pretrain
+
+    if out is None:
+        with tempfile.TemporaryDirectory(prefix="selfsup-graph-") as tmp:
+            return train_graph_method(spec, cfg, train, data, Path(tmp) / "run", engine=engine, data_name=data_name,
+                                      data_dir=data_dir, progress=progress, extra_meta=extra_meta)
+    out = Path(out)
+    rcfg = engine_config(spec, data_name or data.name, data_dir, cfg, train, engine)
+    model = build_graph_method(spec, cfg, data.num_features, data.num_nodes, train.seed)
     info = DataInfo(input_shape=(data.num_features,), num_samples=data.num_nodes)
-    model = spec.build(cfg, None, info, train.seed)
-    fit = fit_full_batch(model, data, train)
-    return model, fit
+    early = EarlyStopping(model, train)
+    graph = {k: getattr(data, k) for k in GRAPH_FIELDS}
+    extra = {"modality": "graph", "encoder": f"gcn-{type(model.encoder).__name__}-{model.encoder.out_dim}d",
+             "input_dim": data.num_features, "data_dir": data_dir, "train": asdict(train),
+             "encoder_spec": {"name": "gcn", "method": spec.name, "input_dim": data.num_features,
+                              "out_dim": model.encoder.out_dim},
+             **(extra_meta or {})}
+    meta = pretrain(rcfg, out, resume=resume, progress=progress, method=model, extra_meta=extra,
+                    loader=GraphLoader(data), plan=graph_plan(train, data.num_nodes), info=info, callbacks=[early],
+                    make_optimizer=full_batch_adam(train.lr, train.weight_decay), checkpoint_epoch_ends=False,
+                    files={"graph.pt": lambda path: atomic_torch_save(graph, path)})
+    fit = early.record(float(meta["train_seconds"]))
+    meta.update({k: fit[k] for k in ("epochs", "best_epoch", "best_loss", "stop_reason", "stopped_early")},
+                seconds_per_epoch=round(fit["seconds_per_epoch"], 4), losses=[round(v, 5) for v in fit["losses"]])
+    model.eval()
+    atomic_torch_save({"z": model.embed(data), "y": data.y, "train_mask": data.train_mask, "val_mask": data.val_mask,
+                       "test_mask": data.test_mask}, out / "embeddings.pt")
+    atomic_write_text(out / "run.json", json.dumps(meta, indent=2))
+    return model, {**fit, "meta": meta}
+
+
+def _announce(data: Any) -> None:
+    print(f"{data.name}: {data.num_nodes} nodes, {data.edge_index.shape[1] // 2} edges, {data.num_features} features"
+          + (f", {data.num_classes} classes" if data.y is not None else ""))
+
+
+def _report(spec: Any, out: Path, fit: dict[str, Any]) -> dict[str, Any]:
+    first = fit["losses"][0] if fit["losses"] else float("nan")
+    print(f"pretrained {spec.name}: {fit['stop_reason']} ({fit['train_seconds']:.1f} s, "
+          f"{fit['seconds_per_epoch']:.3f} s/epoch, loss {first:.4f} -> {fit['best_loss']:.4f})")
+    print(f"next: selfsup evaluate {out}")
+    return fit["meta"]
 
 
 def pretrain_graph(req: PretrainRequest, spec: Any, overrides: dict[str, Any]) -> dict[str, Any]:
@@ -80,47 +181,78 @@ def pretrain_graph(req: PretrainRequest, spec: Any, overrides: dict[str, Any]) -
         if req.preset not in spec.presets:
             raise UserError(f"unknown preset '{req.preset}' for {spec.name}", hint=f"presets: {', '.join(spec.presets) or 'none'}")
         overrides = {**spec.presets[req.preset], **overrides}
-    cfg, train = split_settings(spec, overrides)
+    engine, rest = engine_settings(overrides)
+    cfg, train = split_settings(spec, rest)
+    engine_config(spec, req.data, req.data_dir, cfg, train, engine)  # every setting checked before the data loads
     data = load_graph(req.data, req.data_dir, req.download)
-    print(f"{data.name}: {data.num_nodes} nodes, {data.edge_index.shape[1] // 2} edges, {data.num_features} features"
-          + (f", {data.num_classes} classes" if data.y is not None else ""))
+    _announce(data)
     out = Path(req.out)
-    out.mkdir(parents=True, exist_ok=True)
-    model, fit = train_graph_method(spec, cfg, train, data)
-    torch.save(model.state_dict(), out / "model.pt")
-    torch.save({k: getattr(data, k) for k in ("x", "edge_index", "y", "train_mask", "val_mask", "test_mask", "name", "classes")},
-               out / "graph.pt")
-    torch.save({"z": model.embed(data), "y": data.y, "train_mask": data.train_mask, "val_mask": data.val_mask,
-                "test_mask": data.test_mask}, out / "embeddings.pt")
-    meta = {"method": spec.name, "dataset": req.data, "modality": "graph", "data_dir": req.data_dir, "status": "finished",
-            "encoder": f"gcn-{type(model.encoder).__name__}-{model.encoder.out_dim}d", "input_dim": data.num_features,
-            "config": asdict(cfg), "train": asdict(train),
-            **{k: fit[k] for k in ("epochs", "best_epoch", "best_loss", "stop_reason", "stopped_early", "train_seconds")},
-            "seconds_per_epoch": round(fit["seconds_per_epoch"], 4), "losses": [round(v, 5) for v in fit["losses"]]}
-    atomic_write_text(out / "run.json", json.dumps(meta, indent=2))
-    print(f"pretrained {spec.name}: {fit['stop_reason']} ({fit['train_seconds']:.1f} s, "
-          f"{fit['seconds_per_epoch']:.3f} s/epoch, loss {fit['losses'][0]:.4f} -> {fit['best_loss']:.4f})")
-    print(f"next: selfsup evaluate {out}")
-    return meta
+    _, fit = train_graph_method(spec, cfg, train, data, out, engine=engine, data_name=req.data, data_dir=req.data_dir,
+                                progress=req.progress)
+    return _report(spec, out, fit)
+
+
+def resume_graph(req: PretrainRequest, meta: dict[str, Any]) -> dict[str, Any]:
+    """``selfsup pretrain --resume RUN_DIR`` of a graph run: the run's own graph (``graph.pt``), method and
+    settings, continued from the newest checkpoint with the early-stopping state and best weights it holds.
+    Runs of the first loop (``model.pt``, no checkpoints) are refused."""
+    from selfsup.data.graph import GraphData
+    from selfsup.methods import get_method
+    from selfsup.train.run import RESUME_KEYS
+
+    run = Path(req.resume)
+    if "encoder_spec" not in meta:
+        return refuse_resume("it was trained by the first full-batch graph loop, which keeps no checkpoints "
+                             "(model.pt is its final result)", NEW_RUN_HINT)(req, meta)
+    changes = dict(req.changes or {})
+    for key in changes:
+        if key not in RESUME_KEYS:
+            raise UserError(f"'{key}' cannot change when a run is resumed (it would change the model, the data "
+                            "order or the checkpoint's content)",
+                            hint=f"start a new run instead; a resume can change: {', '.join(RESUME_KEYS)}")
+    spec = get_method(meta["method"])
+    cfg = apply_overrides(spec.config_cls(), meta["config"]["method_config"])
+    train = apply_overrides(GraphTrainConfig(), {**meta["train"], **{k: v for k, v in changes.items()
+                                                                      if k in ("lr", "max_minutes")}})
+    engine = {**{k: v for k, v in meta["config"]["train"].items() if k in ENGINE_KEYS},
+              **{k: v for k, v in changes.items() if k in ENGINE_KEYS}}
+    if not (run / "graph.pt").is_file():
+        raise UserError(f"{run / 'graph.pt'} is missing: the graph the run trained on", hint=NEW_RUN_HINT)
+    data = GraphData(**torch.load(run / "graph.pt", map_location="cpu", weights_only=True))
+    print(f"resuming {meta['method']} in {run}")
+    _announce(data)
+    _, fit = train_graph_method(spec, cfg, train, data, run, resume=True, engine=engine, data_name=meta["dataset"],
+                                data_dir=meta["config"].get("data_dir"), progress=req.progress)
+    return _report(spec, run, fit)
 
 
 def load_graph_run(run_dir: Path, meta: dict[str, Any], trained: bool = True) -> tuple[torch.nn.Module, Any]:
-    """The run's method (trained weights, or freshly initialised with the run's seed) and its graph."""
+    """The run's method (trained weights, or freshly initialised with the run's seed) and its graph.
+
+    Engine runs: ``model.safetensors`` and the method config in run.json's ``config``; runs of the first
+    loop: ``model.pt`` (a state dict, read with ``weights_only``) and the method config as ``config``."""
     from selfsup.data.graph import GraphData
     from selfsup.methods import get_method
+    from selfsup.train.checkpoint import load_safetensors
 
     run_dir = Path(run_dir)
-    for f in ("graph.pt", "model.pt"):
+    engine_run = "encoder_spec" in meta
+    weights = "model.safetensors" if engine_run else "model.pt"
+    for f in ("graph.pt", weights):
         if not (run_dir / f).is_file():
-            raise UserError(f"{run_dir / f} is missing; the run did not finish", hint="pretrain again")
+            hint = (f"finish it: selfsup pretrain --resume {run_dir}" if engine_run and f == weights
+                    else f"pretrain again: selfsup pretrain {meta.get('method', 'METHOD')} --data {meta.get('dataset', 'GRAPH')} --out DIR")
+            raise UserError(f"{run_dir / f} is missing; the run did not finish", hint=hint)
     spec = get_method(meta["method"])
     g = torch.load(run_dir / "graph.pt", map_location="cpu", weights_only=True)
     data = GraphData(**g)
-    cfg = apply_overrides(spec.config_cls(), meta["config"])
+    cfg = apply_overrides(spec.config_cls(), meta["config"]["method_config"] if engine_run else meta["config"])
     seed = int(meta["train"]["seed"])
-    model = spec.build(cfg, None, DataInfo(input_shape=(data.num_features,), num_samples=data.num_nodes), seed)
+    model = build_graph_method(spec, cfg, data.num_features, data.num_nodes, seed)
     if trained:
-        model.load_state_dict(torch.load(run_dir / "model.pt", map_location="cpu", weights_only=True))
+        state = (load_safetensors(run_dir / weights) if engine_run
+                 else torch.load(run_dir / weights, map_location="cpu", weights_only=True))
+        model.load_state_dict(state)
     return model.eval(), data
 
 
@@ -226,8 +358,8 @@ def load_graph_encoder(run_dir: Path, meta: dict[str, Any]) -> torch.nn.Module:
 
 register_modality(Modality(
     "graph", pretrain_graph, evaluate_graph, embed=embed_graph, load_encoder=load_graph_encoder,
-    resume=refuse_resume("graph methods train full-batch in one go and keep no checkpoints; model.pt is the final "
-                         "result", NEW_RUN_HINT),
+    resume=resume_graph,
     default_encoder="gcn", protocols=("linear", "knn"),
-    artifacts=("run.json", "model.pt", "graph.pt", "embeddings.pt"),
+    artifacts=("run.json", "config.yaml", "metrics.csv", "checkpoints/", "encoder.safetensors", "model.safetensors",
+               "graph.pt", "embeddings.pt", "loss.png"),
     inputs="'-' (the run's own graph) or a graph name with the same node features"))

@@ -1,4 +1,5 @@
-"""Callbacks: atomic periodic checkpoints, a plain CSV of training metrics and one progress bar per run."""
+"""Callbacks: atomic periodic checkpoints, a plain CSV of training metrics, one progress bar per run, and
+full-batch early stopping (graphs)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,18 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import torch
 from lightning.pytorch.callbacks import Callback, Timer, TQDMProgressBar
 from lightning.pytorch.utilities.exceptions import SIGTERMException
+from torch import nn
 
 from selfsup.train.checkpoint import atomic_torch_save, prune_checkpoints
+from selfsup.train.graph import GraphTrainConfig, StoppingRule, cpu_copy
+from selfsup.train.loader import batch_len
 
 
 class AtomicCheckpoint(Callback):
-    """Write ``checkpoints/step-XXXXXXXX.ckpt`` at each epoch end, every ``every_minutes`` and every
+    """Write ``checkpoints/step-XXXXXXXX.ckpt`` at each epoch end (unless ``epoch_end`` is off), every ``every_minutes`` and every
     ``every_steps``, when the step or time limit is reached, and when training stops (also on
     Ctrl-C / SIGTERM), keeping the ``keep`` newest.
 
@@ -29,11 +34,13 @@ class AtomicCheckpoint(Callback):
     the end of their last batch (:func:`as_batch_end_state`).
     """
 
-    def __init__(self, dirpath: Path, keep: int = 2, every_minutes: float = 5.0, every_steps: int = 0) -> None:
+    def __init__(self, dirpath: Path, keep: int = 2, every_minutes: float = 5.0, every_steps: int = 0,
+                 epoch_end: bool = True) -> None:
         self.dirpath = Path(dirpath)
         self.keep = keep
         self.every_s = every_minutes * 60
         self.every_steps = every_steps
+        self.epoch_end = epoch_end  # off: one-batch epochs (a full graph) would checkpoint every step
         self._last = time.monotonic()
         self._last_step = -1
 
@@ -54,7 +61,7 @@ class AtomicCheckpoint(Callback):
         step = trainer.global_step
         by_steps = self.every_steps > 0 and step % self.every_steps == 0
         by_time = self.every_s > 0 and time.monotonic() - self._last >= self.every_s
-        epoch_end = batch_idx + 1 >= trainer.num_training_batches
+        epoch_end = self.epoch_end and batch_idx + 1 >= trainer.num_training_batches
         last_step = trainer.max_steps is not None and 0 <= trainer.max_steps <= step
         if by_steps or by_time or epoch_end or last_step or _budget_spent(trainer):
             self.save(trainer)
@@ -134,7 +141,7 @@ class MetricsCSV(Callback):
         self._n = 0
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
-        self._n += len(batch[0]) * trainer.world_size
+        self._n += batch_len(batch) * trainer.world_size
         step = trainer.global_step
         if step % self.every != 0 or not trainer.is_global_zero:
             return
@@ -193,3 +200,54 @@ class RunProgressBar(TQDMProgressBar):
             bar.n = int(trainer.global_step)
             bar.refresh()
         super().on_train_end(trainer, pl_module)
+
+
+class EarlyStopping(Callback):
+    """Full-batch early stopping: the engine callback of :class:`selfsup.train.graph.StoppingRule`, and
+    ``restore_best``: it keeps the best epoch's weights of ``method`` and loads them when training ends. Its state (the best weights included) is
+    saved in every checkpoint. Must come before the checkpoint callback, so the checkpoint of a step
+    holds the rule's state after that step."""
+
+    def __init__(self, method: nn.Module, cfg: GraphTrainConfig) -> None:
+        self.method = method
+        self.cfg = cfg
+        self.rule = StoppingRule(cfg)
+        self.best_state: dict[str, torch.Tensor] | None = (
+            cpu_copy(method.state_dict()) if cfg.restore_best else None)
+
+    @property
+    def state_key(self) -> str:
+        return "graph-early-stopping"
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        loss = float(pl_module.last_loss)
+        improved, stop = self.rule.update(loss)
+        if improved and self.cfg.restore_best:
+            self.best_state = cpu_copy(self.method.state_dict())
+        if self.cfg.log_every and self.rule.epoch % self.cfg.log_every == 0:
+            print(f"epoch {self.rule.epoch:4d}  loss {loss:.4f}")
+        if stop:
+            trainer.should_stop = True
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.restore()
+
+    def restore(self) -> None:
+        """Load the best epoch's weights (``restore_best``; after at least one epoch)."""
+        if self.cfg.restore_best and self.best_state is not None and self.rule.best_epoch:
+            self.method.load_state_dict(self.best_state)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rule": self.rule.state_dict(), "best_state": self.best_state}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.rule.load_state_dict(state_dict["rule"])
+        self.best_state = state_dict.get("best_state")
+
+    def record(self, seconds: float) -> dict[str, Any]:
+        """The fit record of the first loop: epochs, best epoch and loss, stop reason, timings, losses."""
+        r = self.rule
+        return {"epochs": r.epoch, "best_epoch": r.best_epoch, "best_loss": r.best, "stop_reason": r.stop_reason(),
+                "stopped_early": r.stopped_early or r.epoch < self.cfg.epochs, "train_seconds": round(seconds, 3),
+                "seconds_per_epoch": seconds / max(r.epoch, 1), "losses": list(r.losses)}

@@ -1,17 +1,27 @@
-"""Full-batch training loop for node-level graph methods (one optimizer step per epoch).
+"""Full-batch training of node-level graph methods through the Lightning engine.
 
-Early stopping watches the training loss with a patience, but it is *armed* only after
-``min_epochs`` epochs **and** once the loss has left its starting plateau (fallen at least
-``warmup_drop`` below the first epoch's loss). DGI's loss often sits at log 2 for the first
-epochs on sparse high-dimensional graphs (CiteSeer); a bare patience of 20 then ends training at
-epoch ~23 with a useless encoder. The reason for stopping is always recorded.
+The graph is a loader of one batch (:class:`GraphLoader`): one optimizer step per epoch, the whole
+graph each step, so a graph run gets the engine's checkpoints, exact resume, NaN guard, SIGTERM /
+Ctrl-C at a step boundary, progress bar and ``max_minutes``. The optimiser is the one the first
+full-batch loop used (Adam over every parameter with its coupled L2 ``weight_decay``, a constant lr).
+
+Early stopping (:class:`EarlyStopping`) watches the training loss with a patience, but it is *armed*
+only after ``min_epochs`` epochs **and** once the loss has left its starting plateau (fallen at least
+``warmup_drop`` below the first epoch's loss). DGI's loss often sits at log 2 for the first epochs on
+sparse high-dimensional graphs (CiteSeer); a bare patience of 20 then ends training at epoch ~23 with
+a useless encoder. The reason for stopping is always recorded. With ``restore_best`` the engine's callback
+(:class:`selfsup.train.callbacks.EarlyStopping`) keeps
+the weights of the lowest-loss epoch and loads them when training ends; its whole state (the best
+weights included) travels in the engine's checkpoints, so a resumed run stops where an uninterrupted
+one stops and restores the same weights.
 """
 
 from __future__ import annotations
 
 import copy
-import time
-from dataclasses import dataclass
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -22,12 +32,12 @@ from selfsup.errors import UserError
 
 @dataclass
 class GraphTrainConfig:
-    """Settings of the full-batch loop (a method's defaults override these via ``optim_defaults``).
+    """Settings of full-batch graph training (a method's defaults override these via ``optim_defaults``).
 
     Attributes:
         epochs: maximum epochs (one full-batch Adam step each).
         lr: Adam learning rate.
-        weight_decay: Adam weight decay.
+        weight_decay: Adam weight decay (coupled L2, on every parameter).
         patience: stop after this many epochs without a training loss lower than the best by
             ``min_delta``; 0 switches early stopping off.
         min_epochs: early stopping is never armed before this epoch.
@@ -60,60 +70,104 @@ class GraphTrainConfig:
             raise UserError(f"lr must be > 0, got {self.lr}")
 
 
-def fit_full_batch(method: nn.Module, data: Any, cfg: GraphTrainConfig) -> dict[str, Any]:
-    """Train ``method`` (its ``training_step(data)``) on one graph with Adam.
+class GraphLoader:
+    """A loader of one batch: the whole graph, once per epoch (the engine's loader interface:
+    ``len``, ``iter``, a position state and ``set_distributed``)."""
 
-    Returns:
-        {"epochs", "best_epoch", "best_loss", "stop_reason", "stopped_early", "train_seconds",
-        "seconds_per_epoch", "losses"}.
-    """
-    cfg.validate()
-    opt = torch.optim.Adam(method.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    best, best_epoch, wait = float("inf"), 0, 0
-    best_state = copy.deepcopy(method.state_dict()) if cfg.restore_best else None
-    losses: list[float] = []
-    reason, early = f"ran the full {cfg.epochs} epochs", False
-    armed = False
-    method.train()
-    t0 = time.perf_counter()
-    epoch = 0
-    for epoch in range(1, cfg.epochs + 1):
-        opt.zero_grad(set_to_none=True)
-        out = method.training_step(data)
-        out.loss.backward()
-        opt.step()
-        method.on_after_optimizer_step(epoch)
-        loss = float(out.loss.detach())
-        losses.append(loss)
-        if not torch.isfinite(out.loss):
-            reason, early = f"stopped at epoch {epoch}: the loss became {loss} (try a lower lr)", True
-            break
-        if loss < best - cfg.min_delta:
-            best, best_epoch, wait = loss, epoch, 0
-            if cfg.restore_best:
-                best_state = copy.deepcopy(method.state_dict())
+    batch_size = 1
+
+    def __init__(self, graph: Any) -> None:
+        self.graph = graph
+        self.x = graph  # what a method's ``prepare`` would read (node methods have none)
+        self.epoch = 0
+
+    def set_distributed(self, rank: int, world: int) -> None:
+        if world > 1:
+            raise UserError("full-batch graph training runs in one process (the whole graph is one batch)",
+                            hint="drop --set devices=... / strategy=... for graph methods")
+
+    def __len__(self) -> int:
+        return 1
+
+    def __iter__(self) -> Iterator[Any]:
+        self.epoch += 1  # the cursor moves as the batch is handed out (as BatchLoader's does)
+        yield self.graph
+
+    def position_state(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "position": 0}
+
+    def load_position_state(self, state: dict[str, int]) -> None:
+        """Every epoch is the same batch: only the count of epochs handed out is kept."""
+        self.epoch = int(state["epoch"]) + (1 if int(state["position"]) >= 1 else 0)
+
+
+def full_batch_adam(lr: float, weight_decay: float):
+    """The optimiser of the first full-batch loop: ``Adam(method.parameters(), lr, weight_decay)``."""
+
+    def make(method: nn.Module) -> torch.optim.Optimizer:
+        return torch.optim.Adam(method.parameters(), lr=lr, weight_decay=weight_decay)
+
+    return make
+
+
+@dataclass
+class StoppingRule:
+    """The early-stopping rule on the training loss, one :meth:`update` per epoch (pure bookkeeping)."""
+
+    cfg: GraphTrainConfig
+    best: float = math.inf
+    best_epoch: int = 0
+    wait: int = 0
+    armed: bool = False
+    epoch: int = 0
+    losses: list[float] = field(default_factory=list)
+    reason: str = ""
+    stopped_early: bool = False
+
+    def update(self, loss: float) -> tuple[bool, bool]:
+        """Record epoch ``self.epoch + 1``'s loss; returns (a new best, stop now)."""
+        c = self.cfg
+        self.epoch += 1
+        self.losses.append(loss)
+        improved = loss < self.best - c.min_delta
+        if improved:
+            self.best, self.best_epoch, self.wait = loss, self.epoch, 0
         else:
-            wait += 1
-        if cfg.log_every and epoch % cfg.log_every == 0:
-            extra = "  ".join(f"{k} {v:.3f}" for k, v in out.logs.items() if k != "loss")
-            print(f"epoch {epoch:4d}  loss {loss:.4f}  {extra}")
-        if not armed and epoch >= cfg.min_epochs and best <= losses[0] - cfg.warmup_drop:
-            armed, wait = True, 0  # patience counts from here: a plateau before this never stops training
-        if cfg.patience and armed and wait >= cfg.patience:
-            reason = (f"early stop at epoch {epoch}: no lower training loss for {cfg.patience} epochs "
-                      f"(best {best:.4f} at epoch {best_epoch})")
-            early = True
-            break
-        if cfg.max_minutes and time.perf_counter() - t0 > 60 * cfg.max_minutes:
-            reason, early = f"stopped at epoch {epoch}: the {cfg.max_minutes} minute budget ran out", True
-            break
-    secs = time.perf_counter() - t0
-    if cfg.patience and not armed and epoch == cfg.epochs:
-        reason += (f"; the loss never fell {cfg.warmup_drop} below its start ({losses[0]:.4f} -> best {best:.4f}), "
-                   "so early stopping was never armed: the encoder may not have learned")
-    if cfg.restore_best and best_state is not None and best_epoch:
-        method.load_state_dict(best_state)
-    method.eval()
-    return {"epochs": epoch, "best_epoch": best_epoch, "best_loss": best, "stop_reason": reason,
-            "stopped_early": early, "train_seconds": round(secs, 3), "seconds_per_epoch": secs / max(epoch, 1),
-            "losses": losses}
+            self.wait += 1
+        if not self.armed and self.epoch >= c.min_epochs and self.best <= self.losses[0] - c.warmup_drop:
+            self.armed, self.wait = True, 0  # patience counts from here: a plateau before this never stops training
+        stop = bool(c.patience and self.armed and self.wait >= c.patience)
+        if stop:
+            self.stopped_early = True
+            self.reason = (f"early stop at epoch {self.epoch}: no lower training loss for {c.patience} epochs "
+                           f"(best {self.best:.4f} at epoch {self.best_epoch})")
+        return improved, stop
+
+    def stop_reason(self) -> str:
+        """Why training ended (for run.json): the early stop, the budget, or the full run and whether the rule
+        ever armed."""
+        if self.stopped_early:
+            return self.reason
+        c = self.cfg
+        if self.epoch < c.epochs:  # a finished run that is short of its epochs: the clock stopped it
+            return (f"stopped at epoch {self.epoch}: the {c.max_minutes} minute budget ran out" if c.max_minutes
+                    else f"stopped at epoch {self.epoch}")
+        reason = f"ran the full {c.epochs} epochs"
+        if c.patience and not self.armed and self.losses:
+            reason += (f"; the loss never fell {c.warmup_drop} below its start ({self.losses[0]:.4f} -> best "
+                       f"{self.best:.4f}), so early stopping was never armed: the encoder may not have learned")
+        return reason
+
+    STATE = ("best", "best_epoch", "wait", "armed", "epoch", "losses", "reason", "stopped_early")
+
+    def state_dict(self) -> dict[str, Any]:
+        return {k: copy.copy(getattr(self, k)) for k in self.STATE}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for k in self.STATE:
+            setattr(self, k, copy.copy(state[k]))
+
+
+def cpu_copy(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Detached CPU copies of a state dict's tensors (the best weights kept aside)."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in state.items()}

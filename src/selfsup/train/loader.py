@@ -4,6 +4,7 @@ sharded across processes, and a state (epoch, position) that checkpoints restore
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -80,3 +81,9 @@ class BatchLoader:
         if position < 0 or position > n_batches:
             raise ValueError(f"data position {position} is outside an epoch of {n_batches} batches")
         self.epoch, self.position = (epoch + 1, 0) if position == n_batches else (epoch, position)
+
+
+def batch_len(batch: Any) -> int:
+    """Samples in a batch: ``len(x)`` of an ``(x, idx)`` batch, the nodes of a full graph (``num_nodes``)."""
+    n = getattr(batch, "num_nodes", None)
+    return int(n) if n is not None else len(batch[0])

@@ -15,7 +15,7 @@ from torch import nn
 
 from selfsup.errors import UserError
 from selfsup.modules.rng import DeviceGenerator
-from selfsup.train.loader import BatchLoader
+from selfsup.train.loader import BatchLoader, batch_len
 from selfsup.train.optim import OptimConfig, build_optimizer, lr_factor
 
 
@@ -85,6 +85,8 @@ class SelfSupModule(L.LightningModule):
             gradient is not finite (before any update); "skip" drops that step's update and
             the method's state update, and records the step in ``skipped_steps``.
         tag: identifies the run in checkpoints (``method``), checked when resuming.
+        make_optimizer: ``method -> optimizer`` in place of :func:`build_optimizer` of ``optim``
+            (full-batch graphs keep their first loop's Adam); the lr schedule of ``optim`` still applies.
     """
 
     def __init__(
@@ -97,6 +99,7 @@ class SelfSupModule(L.LightningModule):
         schedule_by_time: bool = False,
         on_nonfinite: str = "stop",
         tag: dict[str, str] | None = None,
+        make_optimizer: Any = None,
     ) -> None:
         super().__init__()
         self.method = method
@@ -115,6 +118,7 @@ class SelfSupModule(L.LightningModule):
         self.stop_requested = False  # set by a SIGTERM handler: stop at the next step boundary
         self.on_nonfinite = on_nonfinite
         self.tag = dict(tag or {})
+        self.make_optimizer = make_optimizer
         self.skipped_steps: list[int] = []
         self._skip_update = False  # this step's loss or gradient was not finite (skip mode)
         self._last_logs: dict[str, Any] = {}
@@ -158,6 +162,8 @@ class SelfSupModule(L.LightningModule):
         return self.loader
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
+        if self.make_optimizer is not None:
+            return self.make_optimizer(self.method)
         return build_optimizer(self.method, self.optim_cfg)
 
     def data_state(self) -> dict[str, int]:
@@ -200,10 +206,10 @@ class SelfSupModule(L.LightningModule):
             self._nonfinite("loss")
             return None  # Lightning then runs no backward; the optimiser finds no gradients
         self.last_loss = float(loss.detach())
-        self.log("loss", loss.detach(), prog_bar=True, on_step=True, on_epoch=False, batch_size=len(batch[0]))
+        self.log("loss", loss.detach(), prog_bar=True, on_step=True, on_epoch=False, batch_size=batch_len(batch))
         for k, v in out.logs.items():
             if k != "loss":
-                self.log(k, v, on_step=True, on_epoch=False, batch_size=len(batch[0]))
+                self.log(k, v, on_step=True, on_epoch=False, batch_size=batch_len(batch))
         return loss
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:

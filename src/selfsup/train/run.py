@@ -222,7 +222,10 @@ def write_loss_plot(run_dir: Path) -> None:
 
 def pretrain(cfg: RunConfig, run_dir: Path, *, data: Any = None, resume: bool = False, progress: bool = True,
              schedule_by_time: bool | None = None, method: torch.nn.Module | None = None,
-             extra_meta: dict[str, Any] | None = None, files: dict[str, str] | None = None) -> dict[str, Any]:
+             extra_meta: dict[str, Any] | None = None, files: dict[str, Any] | None = None,
+             loader: Any = None, plan: TrainingPlan | None = None, info: DataInfo | None = None,
+             callbacks: list[Any] | None = None, make_optimizer: Any = None,
+             checkpoint_epoch_ends: bool = True) -> dict[str, Any]:
     """Pretrain ``cfg.method`` on ``cfg.data`` into ``run_dir``.
 
     Args:
@@ -237,7 +240,18 @@ def pretrain(cfg: RunConfig, run_dir: Path, *, data: Any = None, resume: bool = 
             text with a trained tokenizer); else built from the registry.
         extra_meta: more keys for ``run.json``.
         files: more files (name -> text) written with ``run.json`` when a new run starts, before any
-            training: what a resume needs besides the checkpoints (e.g. a text run's tokenizer).
+            training: what a resume needs besides the checkpoints (e.g. a text run's tokenizer); a
+            value that is a function is called with the file's path to write it (binary files).
+        loader: a training loader of the engine's interface in place of the dataset's
+            :class:`BatchLoader` (a full graph as one batch); needs ``plan``, ``info`` and ``method``
+            (a resumed run keeps the plan stored in run.json).
+        plan: the training plan that goes with ``loader``.
+        info: what the method knows of its inputs, with ``loader``.
+        callbacks: more Lightning callbacks, run before the checkpoint callback (so a checkpoint
+            holds their state after its step), e.g. full-batch early stopping.
+        make_optimizer: ``method -> optimizer`` in place of the optimiser of ``cfg.optim``.
+        checkpoint_epoch_ends: checkpoint at every epoch end (off for one-batch epochs, where
+            ``ckpt_every_steps`` / ``ckpt_every_minutes`` and the stop say when).
 
     Returns:
         The content of ``run.json``.
@@ -276,31 +290,41 @@ def pretrain(cfg: RunConfig, run_dir: Path, *, data: Any = None, resume: bool = 
             warnings.warn(f"no complete checkpoint in {run_dir}/checkpoints; starting from scratch", stacklevel=2)
     if cfg.train.threads > 0:
         torch.set_num_threads(cfg.train.threads)
-    if data is None:
-        data = load_dataset(cfg.data, data_dir=cfg.data_dir, image_size=cfg.image_size)
-    if spec.modality == "image" and data.modality != "image" and cfg.encoder != "mlp":
-        raise UserError(f"{cfg.method} with encoder {cfg.encoder} needs images; {cfg.data} holds vectors",
-                        hint="use --encoder mlp")
-    mean, std = data.channel_stats()
-    info = DataInfo(tuple(data.input_shape), mean, std, len(data.x_train))
+    if loader is not None:
+        if plan is None or info is None or method is None:
+            raise ValueError("pretrain(loader=...) needs plan, info and method")
+        mean, std = info.mean, info.std
+    else:
+        if data is None:
+            data = load_dataset(cfg.data, data_dir=cfg.data_dir, image_size=cfg.image_size)
+        if spec.modality == "image" and data.modality != "image" and cfg.encoder != "mlp":
+            raise UserError(f"{cfg.method} with encoder {cfg.encoder} needs images; {cfg.data} holds vectors",
+                            hint="use --encoder mlp")
+        mean, std = data.channel_stats()
+        info = DataInfo(tuple(data.input_shape), mean, std, len(data.x_train))
     if method is None:
         method = build_method(cfg, spec, info)
     if getattr(cfg.method_cfg, "channels_last", False):
         method = method.to(memory_format=torch.channels_last)
-    x_train = data.x_train[: cfg.train.train_samples] if cfg.train.train_samples > 0 else data.x_train
-    plan = _stored_plan(run_dir, len(x_train), cfg) if resume else None
-    if plan is None:
-        plan = plan_training(cfg.train, len(x_train), _planned_world(cfg.train))
+    if loader is not None:
+        stored = _read_plan(run_dir) if resume else None
+        plan = stored or plan
+    else:
+        x_train = data.x_train[: cfg.train.train_samples] if cfg.train.train_samples > 0 else data.x_train
+        plan = _stored_plan(run_dir, len(x_train), cfg) if resume else None
+        if plan is None:
+            plan = plan_training(cfg.train, len(x_train), _planned_world(cfg.train))
+        loader = BatchLoader(x_train, plan.batch_size, seed=cfg.train.seed)
     if not secondary:
         if plan.batch_note:
             print(f"batch size: {plan.batch_note}")
         print(f"training: {plan.stop_note}")
-    loader = BatchLoader(x_train, plan.batch_size, seed=cfg.train.seed)
     max_seconds = cfg.train.max_minutes * 60
     if schedule_by_time is None or plan.stop_rule == "budget":  # the clock alone ends a budget run
         schedule_by_time = max_seconds > 0
     module = SelfSupModule(method, cfg.optim, loader, plan.schedule_epochs(), max_seconds, schedule_by_time,
-                           on_nonfinite=cfg.train.on_nonfinite, tag={"method": cfg.method})
+                           on_nonfinite=cfg.train.on_nonfinite, tag={"method": cfg.method},
+                           make_optimizer=make_optimizer)
     run_dir.mkdir(parents=True, exist_ok=True)
     meta = {
         "selfsup_version": __version__,
@@ -327,9 +351,9 @@ def pretrain(cfg: RunConfig, run_dir: Path, *, data: Any = None, resume: bool = 
         atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     for name, text in (files or {}).items():
         if not secondary and (not resume or not (run_dir / name).exists()):
-            atomic_write_text(run_dir / name, text)
+            text(run_dir / name) if callable(text) else atomic_write_text(run_dir / name, text)
     ckpt_cb = AtomicCheckpoint(run_dir / "checkpoints", cfg.train.keep_checkpoints, cfg.train.ckpt_every_minutes,
-                               cfg.train.ckpt_every_steps)
+                               cfg.train.ckpt_every_steps, epoch_end=checkpoint_epoch_ends)
     by_budget = plan.stop_rule == "budget"
     trainer = L.Trainer(
         accelerator=cfg.train.accelerator,
@@ -341,7 +365,7 @@ def pretrain(cfg: RunConfig, run_dir: Path, *, data: Any = None, resume: bool = 
         max_epochs=-1 if by_budget else math.ceil(plan.epochs),
         max_steps=-1 if by_budget else plan.max_steps,
         max_time=timedelta(seconds=max_seconds) if max_seconds > 0 else None,
-        callbacks=[ckpt_cb, MetricsCSV(run_dir / "metrics.csv", cfg.train.log_every_steps),
+        callbacks=[*(callbacks or []), ckpt_cb, MetricsCSV(run_dir / "metrics.csv", cfg.train.log_every_steps),
                    *([RunProgressBar(max_seconds if by_budget else 0.0)] if progress else [])],
         logger=False,
         enable_checkpointing=False,
@@ -487,16 +511,9 @@ def _planned_world(train: TrainConfig) -> int:
 def _stored_plan(run_dir: Path, samples: int, cfg: RunConfig) -> TrainingPlan | None:
     """The training plan of the run being resumed (None for a run written before plans were recorded:
     its config then holds the epochs and batch size it used). Checked against the data and the budget."""
-    path = run_dir / "run.json"
-    if not path.is_file():
+    plan = _read_plan(run_dir)
+    if plan is None:
         return None
-    try:
-        stored = json.loads(path.read_text()).get("training_plan")
-    except json.JSONDecodeError as e:
-        raise UserError(f"{path} is corrupt: {e}") from None
-    if not stored:
-        return None
-    plan = TrainingPlan.from_dict(stored)
     world = _planned_world(cfg.train)
     if samples // world != plan.samples:
         raise UserError(f"cannot resume {run_dir}: it trained on {plan.samples} samples per process, the data now "
@@ -508,6 +525,18 @@ def _stored_plan(run_dir: Path, samples: int, cfg: RunConfig) -> TrainingPlan | 
                         hint=f"keep the budget, or give a longer one: selfsup pretrain --resume {run_dir} "
                         "--set max_minutes=M")
     return plan
+
+
+def _read_plan(run_dir: Path) -> TrainingPlan | None:
+    """The training plan stored in a run's run.json (None: no run.json, or written before plans were recorded)."""
+    path = run_dir / "run.json"
+    if not path.is_file():
+        return None
+    try:
+        stored = json.loads(path.read_text()).get("training_plan")
+    except json.JSONDecodeError as e:
+        raise UserError(f"{path} is corrupt: {e}") from None
+    return TrainingPlan.from_dict(stored) if stored else None
 
 
 def _launched_rank() -> int:
