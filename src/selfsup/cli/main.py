@@ -56,7 +56,9 @@ def _load_yaml(path: str) -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for k, v in d.items():  # accept flat files and the sections of a run's config.yaml
         if isinstance(v, dict) and k in ("method_config", "augment", "optim", "train"):
-            flat.update(v)
+            # each section keeps its name (``optim.momentum`` is not MoCo's EMA ``momentum``)
+            section = "method" if k == "method_config" else k
+            flat.update({f"{section}.{key}": value for key, value in v.items()})
         elif k in ("method", "data", "encoder", "encoder_width", "image_size", "data_dir"):
             continue
         else:
