@@ -78,7 +78,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         for name, spec in sorted(METHODS.items()):
             if spec.family == fam:
                 presets = f" [presets: {', '.join(spec.presets)}]" if spec.presets else ""
-                print(f"  {name:<18} {fam:<12} {spec.modality:<7} {spec.description}{presets}")
+                kind = "+".join(spec.modalities) + ("" if spec.regime == "engine" else f" ({spec.regime})")
+                print(f"  {name:<18} {fam:<12} {kind:<19} {spec.description}{presets}")
     print("datasets:")
     for name in dataset_names():
         entry = DATASETS[name.split(":")[0]]

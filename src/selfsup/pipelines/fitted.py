@@ -54,7 +54,7 @@ def pretrain_fitted(req: PretrainRequest, spec: Any, overrides: dict[str, Any]) 
     c = shape[0] if len(shape) == 3 else 1
     meta = {
         "selfsup_version": __version__, "torch_version": torch.__version__,
-        "method": name, "family": spec.family, "modality": spec.modality, "dataset": req.data,
+        "method": name, "family": spec.family, "modality": spec.pipeline, "dataset": req.data,
         "encoder": name, "encoder_width": float(getattr(cfg, WIDTH_KEY[name])), "input_shape": list(shape),
         "mean": [0.0] * c, "std": [1.0] * c,
         "config": {"method": name, "data": req.data, "encoder": name, "image_size": req.image_size,

@@ -314,7 +314,7 @@ def pretrain(cfg: RunConfig, run_dir: Path, *, data: Any = None, resume: bool = 
         "torch_version": torch.__version__,
         "method": cfg.method,
         "family": spec.family,
-        "modality": spec.modality,
+        "modality": spec.pipeline,
         "dataset": cfg.data,
         # composite encoders (split-brain) record the registry name that rebuilds them
         "encoder": getattr(method.encoder, "registry_name", None) or cfg.encoder,
