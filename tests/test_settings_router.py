@@ -100,7 +100,7 @@ def test_a_video_preset_reaches_the_clip_settings(tmp_path, monkeypatch):
     assert _meta(run)["video_data"] == {"train_clips": 16, "test_clips": 8, "frames": 8}  # --set over the preset
 
 
-def test_a_graph_preset_and_its_sections(monkeypatch):
+def test_graph_settings_route_to_the_training_and_method_configs():
     from selfsup.pipelines.graph import split_settings
 
     spec = get_method("dgi")
@@ -127,11 +127,19 @@ def test_the_api_and_the_cli_record_the_same_config(tmp_path):
     assert api == cli
 
 
-def test_series_api_and_cli_record_the_same_settings(tmp_path):
-    selfsup.pretrain("cpc", "ucr:GunPoint", tmp_path / "api", preset="paper", progress=False, epochs=1, seed=2,
-                     width=8, **{"optim.lr": 0.002})
-    assert main(["pretrain", "cpc", "--data", "ucr:GunPoint", "--out", str(tmp_path / "cli"), "--preset", "paper",
-                 "--epochs", "1", "--seed", "2", "--set", "width=8", "--set", "optim.lr=0.002", "--no-progress"]) == 0
-    api, cli = _meta(tmp_path / "api"), _meta(tmp_path / "cli")
-    assert api["config"] == cli["config"] and api["series"] == cli["series"]
-    assert api["config"]["method_config"]["steps"] == 12 and api["config"]["optim"]["lr"] == 0.002
+def test_method_modality_is_the_kind_of_data_and_regime_how_it_trains():
+    from selfsup.methods.base import MethodSpec
+
+    assert (get_method("pca").modality, get_method("pca").regime, get_method("pca").pipeline) == ("image", "fitted", "fitted")
+    dw = get_method("deepwalk")
+    assert (dw.modality, dw.regime, dw.pipeline) == ("graph", "walks", "graph-walks")
+    sb = get_method("split-brain")
+    assert sb.modalities == ("image", "series") and sb.pipeline == "image,series" and sb.regime == "engine"
+    assert get_method("simclr").regime == "engine" and get_method("word2vec").regime == "word2vec"
+    # a spec written with a first-registry string still reads
+    old = MethodSpec(name="x", family="classical", modality="fitted", config_cls=_A, build=lambda *a: None,
+                     description="")
+    assert (old.modality, old.regime, old.pipeline) == ("image", "fitted", "fitted")
+    assert "split-brain" in selfsup.list_methods(modality="series") and "cpc" in selfsup.list_methods(modality="series")
+    assert selfsup.list_methods(modality="fitted") == ["gmm", "kmeans", "pca"]
+    assert "deepwalk" in selfsup.list_methods(modality="graph") and "dgi" in selfsup.list_methods(modality="graph")

@@ -135,7 +135,7 @@ def pretrain_series(req: PretrainRequest, spec: Any, overrides: dict[str, Any], 
     ``max_minutes``); ``data``: an already loaded series dataset (else ``req.data`` is loaded)."""
     ov = dict(overrides)
     # the settings are checked (unknown keys, types) before any data is loaded
-    _, scfg = series_settings_of(spec, req.data, "conv1d", ov, req.preset)
+    cfg0, scfg = series_settings_of(spec, req.data, "conv1d", ov, req.preset)
     if data is None:
         data = load_series_data(req.data, scfg.length, scfg.nan, req.data_dir, req.download)
     print(data.summary())
@@ -145,7 +145,7 @@ def pretrain_series(req: PretrainRequest, spec: Any, overrides: dict[str, Any], 
               "as data (length=mask; --set length=pad|truncate|resample|error for the other choices)")
     c, t = data.input_shape
     espec = series_encoder_spec(spec.name, c, t, scfg.width)
-    if "batch_size" not in ov and len(data.x_train) < SERIES_DEFAULTS["batch_size"]:
+    if "batch_size" not in ov and len(data.x_train) < cfg0.train.batch_size:
         ov["batch_size"] = len(data.x_train)  # the default batch fitted to a tiny training set
     cfg, scfg = series_settings_of(spec, req.data, espec["name"], ov, req.preset)
     return _train(spec, cfg, scfg, espec, data, Path(req.out), resume=False, progress=req.progress)
