@@ -23,7 +23,7 @@ COVERED = {"image": "test_embed_image_and_fitted_runs", "fitted": "test_embed_im
 def test_every_modality_of_selfsup_list_has_an_embed_test():
     from selfsup.methods import METHODS
 
-    missing = {s.modality for s in METHODS.values()} - set(COVERED)
+    missing = {s.pipeline for s in METHODS.values()} - set(COVERED)
     assert not missing, f"no embed test for the modalities {missing}"
     assert all(name in globals() for name in COVERED.values())
 

@@ -74,7 +74,9 @@ def list_methods(modality: str | None = None) -> list[str]:
     """Names of the registered methods, sorted; ``modality`` (e.g. ``"series"``) keeps those that train on it."""
     from selfsup.methods import METHODS
 
-    return sorted(n for n, s in METHODS.items() if modality is None or modality in s.modality.split(","))
+    # a data kind ("series": split-brain too), a regime ("fitted") or a first-registry name ("graph-walks")
+    return sorted(n for n, s in METHODS.items()
+                  if modality is None or modality in (*s.modalities, s.regime, s.pipeline))
 
 
 def pretrain(method: str, data: str, out: str | Path, *, encoder: str | None = None, preset: str | None = None,
@@ -108,7 +110,7 @@ def pretrain(method: str, data: str, out: str | Path, *, encoder: str | None = N
     req = PretrainRequest(method=method, data=data, out=str(out), encoder=encoder, preset=preset, data_dir=data_dir,
                           image_size=image_size, download=download, skip_bad_files=skip_bad_files, progress=progress,
                           transductive=transductive)
-    no_empty_run_dir(get_modality(spec.modality).pretrain)(req, spec, dict(settings))
+    no_empty_run_dir(get_modality(spec.pipeline).pretrain)(req, spec, dict(settings))
     return open_run(out)
 
 

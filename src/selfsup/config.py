@@ -159,3 +159,74 @@ def split_overrides(overrides: dict[str, Any], *configs: Any) -> list[dict[str, 
 def to_dict(cfg: Any) -> dict[str, Any]:
     """A JSON/YAML-friendly dict of a dataclass."""
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(cfg).items()}
+
+
+# --------------------------------------------------------------------------- the settings router
+# the section names routers use; ``NAME.key`` for one of them that a run lacks is routed as ``key``
+SECTION_NAMES = ("method", "augment", "optim", "train", "encoder", "text", "series", "video")
+
+
+def route_keys(sections: dict[str, Any], overrides: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """Send each key of ``overrides`` to the one section that owns it.
+
+    ``sections`` maps a section name to a dataclass instance (or type), in priority order. The rule
+    for a key two sections own: a plain key goes to the FIRST section that has it; ``section.key``
+    (e.g. ``optim.momentum`` beside MoCo's EMA ``momentum``) goes to that section. A key no section
+    owns is one :class:`UserError` that lists every valid key, by section, with a did-you-mean.
+    """
+    owned = {name: {f.name for f in dataclasses.fields(cfg)} for name, cfg in sections.items()}
+    out: dict[str, dict[str, Any]] = {name: {} for name in sections}
+    for key, value in (overrides or {}).items():
+        section, dot, name = key.partition(".")
+        if dot and section in sections:
+            if name not in owned[section]:
+                raise _unknown(key, sections, owned)
+            out[section][name] = value
+            continue
+        if dot and section in SECTION_NAMES:
+            key = name  # a section this run does not have (a graph run's ``optim``): routed as the plain key
+        for sec, keys in owned.items():
+            if key in keys:
+                out[sec][key] = value
+                break
+        else:
+            raise _unknown(key, sections, owned)
+    return out
+
+
+def _unknown(key: str, sections: dict[str, Any], owned: dict[str, set[str]]) -> UserError:
+    every = [k for name, cfg in sections.items() for k in valid_keys(cfg)]
+    every += [f"{name}.{k}" for name, cfg in sections.items() for k in valid_keys(cfg)]
+    guess = closest(key, every)
+    listing = "; ".join(f"{name}: {', '.join(valid_keys(cfg))}" for name, cfg in sections.items())
+    return UserError(f"unknown setting '{key}'",
+                     hint=(f"did you mean '{guess}'? " if guess else "") + f"valid keys: {listing}")
+
+
+def route_settings(sections: dict[str, Any], *layers: dict[str, Any] | None) -> dict[str, Any]:
+    """Copies of the ``sections`` configs with ``layers`` applied in order, a later layer winning.
+
+    The one place where settings meet their configs, for every modality: the layers are, in order,
+    the modality's and method's defaults, the preset, the ``--config`` file, then ``--set`` (the CLI
+    merges the last two, ``--set`` on top; the Python API passes ``**settings``). Each key goes to
+    the one section that owns it (:func:`route_keys`: first owner wins, ``section.key`` picks one).
+    Values are converted and checked strictly (:func:`apply_overrides`); each config's ``validate``
+    runs once, on the final values.
+    """
+    merged: dict[str, dict[str, Any]] = {name: {} for name in sections}
+    for layer in layers:
+        for name, part in route_keys(sections, layer).items():
+            merged[name].update(part)
+    return {name: apply_overrides(cfg if not isinstance(cfg, type) else cfg(), merged[name])
+            for name, cfg in sections.items()}
+
+
+def preset_of(spec: Any, preset: str | None) -> dict[str, Any]:
+    """The settings of ``spec``'s preset ``preset`` ({} for none); an unknown name is a UserError."""
+    if not preset:
+        return {}
+    if preset not in spec.presets:
+        from selfsup.errors import unknown_name
+
+        raise unknown_name(f"preset of {spec.name}", preset, spec.presets)
+    return dict(spec.presets[preset])

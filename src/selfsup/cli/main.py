@@ -56,7 +56,9 @@ def _load_yaml(path: str) -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for k, v in d.items():  # accept flat files and the sections of a run's config.yaml
         if isinstance(v, dict) and k in ("method_config", "augment", "optim", "train"):
-            flat.update(v)
+            # each section keeps its name (``optim.momentum`` is not MoCo's EMA ``momentum``)
+            section = "method" if k == "method_config" else k
+            flat.update({f"{section}.{key}": value for key, value in v.items()})
         elif k in ("method", "data", "encoder", "encoder_width", "image_size", "data_dir"):
             continue
         else:
@@ -76,7 +78,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         for name, spec in sorted(METHODS.items()):
             if spec.family == fam:
                 presets = f" [presets: {', '.join(spec.presets)}]" if spec.presets else ""
-                print(f"  {name:<18} {fam:<12} {spec.modality:<7} {spec.description}{presets}")
+                kind = "+".join(spec.modalities) + ("" if spec.regime == "engine" else f" ({spec.regime})")
+                print(f"  {name:<18} {fam:<12} {kind:<19} {spec.description}{presets}")
     print("datasets:")
     for name in dataset_names():
         entry = DATASETS[name.split(":")[0]]

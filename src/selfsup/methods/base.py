@@ -50,7 +50,12 @@ class MethodSpec:
     Attributes:
         name: command-line name.
         family: "context", "temporal" or "contrastive".
-        modality: the data it trains on ("image", "words", "graph", "series", ...).
+        modality: the kind of data it trains on: "image", "series", "text", "graph", "video" or "words".
+            The strings of the first registry ("fitted", "graph-walks", "image,series") are still read
+            (split into ``modality``, ``regime`` and ``also_modalities``).
+        regime: how it is trained: "engine" (the Lightning engine), "full-batch" (the graph loop),
+            "fitted" (PCA/GMM/k-means, in one go), "walks" (word2vec on random walks) or "word2vec".
+        also_modalities: further kinds of data it trains on (split-brain: "series").
         config_cls: the method's typed hyperparameter dataclass.
         build: ``build(cfg, encoder, info, seed) -> nn.Module``.
         description: one line for ``selfsup list``.
@@ -71,6 +76,39 @@ class MethodSpec:
     aug_defaults: dict[str, Any] = field(default_factory=dict)
     optim_defaults: dict[str, Any] = field(default_factory=dict)
     former_defaults: dict[str, Any] = field(default_factory=dict)
+    regime: str = ""
+    also_modalities: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        legacy = LEGACY_MODALITIES.get(self.modality)
+        if legacy is not None:
+            self.modality, regime, also = legacy
+            self.regime = self.regime or regime
+            self.also_modalities = self.also_modalities or also
+        self.regime = self.regime or DEFAULT_REGIME.get(self.modality, "engine")
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        """Every kind of data the method trains on."""
+        return (self.modality, *self.also_modalities)
+
+    @property
+    def pipeline(self) -> str:
+        """The name of the :class:`selfsup.pipelines.modality.Modality` that pretrains it (and run.json's
+        ``modality`` of its runs): the data kind, or the regime's own pipeline ("fitted", "graph-walks")."""
+        if self.regime in REGIME_PIPELINES:
+            return REGIME_PIPELINES[self.regime]
+        return ",".join(self.modalities)
+
+
+# first-registry ``modality`` strings -> (modality, regime, also_modalities)
+LEGACY_MODALITIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "fitted": ("image", "fitted", ()),
+    "graph-walks": ("graph", "walks", ()),
+    "image,series": ("image", "engine", ("series",)),
+}
+DEFAULT_REGIME = {"graph": "full-batch", "words": "word2vec"}
+REGIME_PIPELINES = {"fitted": "fitted", "walks": "graph-walks"}
 
 
 def batch_inputs(batch: tuple[Tensor, ...] | list[Tensor] | Tensor) -> Tensor:

@@ -47,5 +47,5 @@ def build_gmm(cfg: GMMConfig, encoder: object, info: DataInfo, *rest: object) ->
     return GMMMethod(GMMEncoder(math.prod(info.input_shape), cfg.pca_dim, cfg.mixtures), cfg, "gmm")
 
 
-register_method(MethodSpec(name="gmm", family="classical", modality="fitted", config_cls=GMMConfig, build=build_gmm,
+register_method(MethodSpec(name="gmm", family="classical", modality="image", regime="fitted", config_cls=GMMConfig, build=build_gmm,
                            description="GMM: PCA + Gaussian mixture (EM); features = projection + responsibilities"))

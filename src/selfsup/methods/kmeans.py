@@ -43,5 +43,5 @@ def build_kmeans(cfg: KMeansConfig, encoder: object, info: DataInfo, *rest: obje
     return KMeansMethod(KMeansEncoder(math.prod(info.input_shape), cfg.pca_dim, cfg.clusters), cfg, "kmeans")
 
 
-register_method(MethodSpec(name="kmeans", family="classical", modality="fitted", config_cls=KMeansConfig,
+register_method(MethodSpec(name="kmeans", family="classical", modality="image", regime="fitted", config_cls=KMeansConfig,
                            build=build_kmeans, description="k-means: PCA + k-means; triangle soft-assignment features"))

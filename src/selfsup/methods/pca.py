@@ -61,5 +61,5 @@ def build_pca(cfg: PCAConfig, encoder: object, info: DataInfo, *rest: object) ->
     return PCAMethod(PCAEncoder(math.prod(info.input_shape), cfg.n_components), cfg, "pca")
 
 
-register_method(MethodSpec(name="pca", family="classical", modality="fitted", config_cls=PCAConfig, build=build_pca,
+register_method(MethodSpec(name="pca", family="classical", modality="image", regime="fitted", config_cls=PCAConfig, build=build_pca,
                            description="PCA: top principal components of the flattened inputs (closed form)"))

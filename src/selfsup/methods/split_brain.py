@@ -183,7 +183,7 @@ register_method(
     MethodSpec(
         name="split-brain",
         family="context",
-        modality="image,series",
+        modality="image", also_modalities=("series",),
         config_cls=SplitBrainConfig,
         build=build_split_brain,
         description="split-brain autoencoder: two halves of a network predict each other's channels "

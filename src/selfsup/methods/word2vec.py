@@ -111,13 +111,13 @@ def build_word2vec(cfg: Word2VecConfig, encoder: Any = None, info: Any = None, s
 
 
 register_method(MethodSpec(
-    name="word2vec", family="context", modality="words", config_cls=Word2VecConfig, build=build_word2vec,
+    name="word2vec", family="context", modality="words", regime="word2vec", config_cls=Word2VecConfig, build=build_word2vec,
     description="word2vec skip-gram (sg=1) / CBOW (sg=0), negative sampling or hierarchical softmax",
     presets={"skipgram": {"sg": 1}, "cbow": {"sg": 0}, "cbow-sum": {"sg": 0, "cbow_mean": 0},
              "skipgram-hs": {"sg": 1, "hs": 1, "negative": 0}},
 ))
 register_method(MethodSpec(
-    name="deepwalk", family="context", modality="graph-walks", config_cls=DeepWalkConfig, build=build_word2vec,
+    name="deepwalk", family="context", modality="graph", regime="walks", config_cls=DeepWalkConfig, build=build_word2vec,
     description="DeepWalk / node2vec (set p, q): skip-gram over random walks on a graph",
     presets={"node2vec": {"p": 1.0, "q": 0.5}},
 ))

@@ -24,7 +24,7 @@ WIDTH_KEY = {"pca": "n_components", "gmm": "pca_dim", "kmeans": "pca_dim"}
 
 def pretrain_fitted(req: PretrainRequest, spec: Any, overrides: dict[str, Any]) -> dict[str, Any]:
     from selfsup import __version__
-    from selfsup.config import apply_overrides, to_dict
+    from selfsup.config import preset_of, route_settings, to_dict
     from selfsup.data import load_dataset
     from selfsup.methods import DataInfo
     from selfsup.train.checkpoint import atomic_save_safetensors, atomic_write_text
@@ -34,13 +34,7 @@ def pretrain_fitted(req: PretrainRequest, spec: Any, overrides: dict[str, Any]) 
         if overrides.pop(k, None) is not None:
             raise UserError(f"{spec.name} is fitted on the whole training set in one go; --{k.replace('_', '-')} "
                             "does not apply", hint=f"see the settings of {spec.name} with `selfsup list`")
-    cfg = spec.config_cls()
-    if req.preset:
-        if req.preset not in spec.presets:
-            raise UserError(f"unknown preset '{req.preset}' for {spec.name}")
-        cfg = apply_overrides(cfg, spec.presets[req.preset])
-    cfg = apply_overrides(cfg, overrides)
-    cfg.validate()
+    cfg = route_settings({"method": spec.config_cls()}, preset_of(spec, req.preset), overrides)["method"]
     out = Path(req.out)
     if out.exists() and any(out.iterdir()):
         raise UserError(f"run directory {out} already exists and is not empty", hint="choose another --out")
@@ -60,7 +54,7 @@ def pretrain_fitted(req: PretrainRequest, spec: Any, overrides: dict[str, Any]) 
     c = shape[0] if len(shape) == 3 else 1
     meta = {
         "selfsup_version": __version__, "torch_version": torch.__version__,
-        "method": name, "family": spec.family, "modality": spec.modality, "dataset": req.data,
+        "method": name, "family": spec.family, "modality": spec.pipeline, "dataset": req.data,
         "encoder": name, "encoder_width": float(getattr(cfg, WIDTH_KEY[name])), "input_shape": list(shape),
         "mean": [0.0] * c, "std": [1.0] * c,
         "config": {"method": name, "data": req.data, "encoder": name, "image_size": req.image_size,

@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import json
 import tempfile
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from selfsup.config import apply_overrides
+from selfsup.config import apply_overrides, route_settings
 from selfsup.errors import UserError
 from selfsup.methods.base import DataInfo
 from selfsup.pipelines.modality import (
@@ -71,7 +71,6 @@ def engine_settings(overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str
 
 def split_settings(spec: Any, overrides: dict[str, Any]) -> tuple[Any, GraphTrainConfig]:
     """Overrides -> (method config, training config); the method's ``optim_defaults`` come first."""
-    train_keys = {f.name for f in fields(GraphTrainConfig)}
     ov = dict(overrides)
     if ov.get("batch_size") is not None:
         raise UserError("graph methods train full-batch (the whole graph each epoch); --batch-size does not apply")
@@ -81,11 +80,10 @@ def split_settings(spec: Any, overrides: dict[str, Any]) -> tuple[Any, GraphTrai
         if e != int(e) or e < 1:
             raise UserError(f"--epochs must be a whole number >= 1 for graph methods, got {ov['epochs']}")
         ov["epochs"] = int(e)
-    train = apply_overrides(GraphTrainConfig(), spec.optim_defaults)
-    train = apply_overrides(train, {k: v for k, v in ov.items() if k in train_keys})
-    cfg = apply_overrides(spec.config_cls(), {k: v for k, v in ov.items() if k not in train_keys},
-                          also_valid=sorted(train_keys) + list(ENGINE_KEYS))
-    return cfg, train
+    # the one settings router: a key both own goes to the training config (``method.KEY`` for the method's)
+    routed = route_settings({"train": GraphTrainConfig(), "method": spec.config_cls()},
+                            {f"train.{k}": v for k, v in spec.optim_defaults.items()}, ov)
+    return routed["method"], routed["train"]
 
 
 def engine_config(spec: Any, data_name: str, data_dir: str | None, cfg: Any, train: GraphTrainConfig,

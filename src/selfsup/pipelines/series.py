@@ -112,26 +112,30 @@ def build_series_method(method: str, spec: Any, cfg_dict: dict[str, Any], settin
     return spec.build(cfg, enc, DataInfo(input_shape=tuple(input_shape)), int(settings.get("seed", 0)))
 
 
-def _engine_config(spec: Any, data_name: str, encoder: str, overrides: dict[str, Any], preset: str | None) -> Any:
-    """The engine's typed configs of a series run: :data:`SERIES_DEFAULTS`, the preset, then ``overrides``
-    (``seed`` is the run's seed: weights, data order and views, never only the method's view seed)."""
-    from selfsup.train.run import resolve_config
+def series_settings_of(spec: Any, data_name: str, encoder: str, overrides: dict[str, Any],
+                       preset: str | None) -> tuple[Any, SeriesDataConfig]:
+    """(engine configs, series data settings) of a series run, through the one settings router:
+    :data:`SERIES_DEFAULTS`, then the preset, then ``overrides`` (``seed`` is the run's seed: weights,
+    data order and views, never only the method's view seed)."""
+    from selfsup.train.run import resolve_settings
 
-    ov = {**SERIES_DEFAULTS, **overrides}
+    ov = dict(overrides)
     if "seed" in ov:
         ov["train.seed"] = ov.pop("seed")
+    defaults = dict(SERIES_DEFAULTS)
     if "channels_last" in {f for f in spec.config_cls.__dataclass_fields__}:
-        ov.setdefault("channels_last", False)  # (N, C, T) series have no channels_last layout
-    return resolve_config(spec.name, data_name, encoder=encoder, overrides=ov, preset=preset)
+        defaults["method.channels_last"] = False  # (N, C, T) series have no channels_last layout
+    cfg, data = resolve_settings(spec.name, data_name, encoder=encoder, overrides=ov, preset=preset,
+                                 data_sections={"series": SeriesDataConfig()}, defaults=defaults)
+    return cfg, data["series"]
 
 
 def pretrain_series(req: PretrainRequest, spec: Any, overrides: dict[str, Any], data: Any = None) -> dict[str, Any]:
     """Pretrain a series method through the Lightning engine (checkpoints, exact resume, NaN guard,
     ``max_minutes``); ``data``: an already loaded series dataset (else ``req.data`` is loaded)."""
-    from selfsup.config import apply_overrides
-
     ov = dict(overrides)
-    scfg = apply_overrides(SeriesDataConfig(), {k: ov.pop(k) for k in list(ov) if k in SeriesDataConfig.__dataclass_fields__})
+    # the settings are checked (unknown keys, types) before any data is loaded
+    cfg0, scfg = series_settings_of(spec, req.data, "conv1d", ov, req.preset)
     if data is None:
         data = load_series_data(req.data, scfg.length, scfg.nan, req.data_dir, req.download)
     print(data.summary())
@@ -141,9 +145,9 @@ def pretrain_series(req: PretrainRequest, spec: Any, overrides: dict[str, Any], 
               "as data (length=mask; --set length=pad|truncate|resample|error for the other choices)")
     c, t = data.input_shape
     espec = series_encoder_spec(spec.name, c, t, scfg.width)
-    if "batch_size" not in ov and len(data.x_train) < SERIES_DEFAULTS["batch_size"]:
+    if "batch_size" not in ov and len(data.x_train) < cfg0.train.batch_size:
         ov["batch_size"] = len(data.x_train)  # the default batch fitted to a tiny training set
-    cfg = _engine_config(spec, req.data, espec["name"], ov, req.preset)
+    cfg, scfg = series_settings_of(spec, req.data, espec["name"], ov, req.preset)
     return _train(spec, cfg, scfg, espec, data, Path(req.out), resume=False, progress=req.progress)
 
 

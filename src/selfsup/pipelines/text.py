@@ -43,32 +43,31 @@ from selfsup.pipelines.text_eval import load_text_encoder, run_text_evaluation
 PAIR_METHODS = ("mlm", "nsp", "bert")
 
 
-def _split_overrides(overrides: dict[str, Any]) -> tuple[dict, dict, dict]:
+# TransformerConfig fields the corpus and the method fix (the tokenizer's vocabulary, the row length)
+FIXED_ENCODER_KEYS = ("vocab_size", "max_len", "segments", "pad_id")
+TEXT_DEFAULTS = {"batch_size": 64, "epochs": 3}
+
+
+def text_settings(spec: Any, data: str, overrides: dict[str, Any], preset: str | None,
+                  transductive: bool = False) -> tuple[Any, TextDataConfig, Any]:
+    """(engine configs, text data settings, Transformer settings before the corpus fixes
+    :data:`FIXED_ENCODER_KEYS`) of a text run, through the one settings router. Sections in order:
+    text, encoder, method, augment, optim, train; layers: :data:`TEXT_DEFAULTS`, the preset, ``overrides``."""
     from selfsup.encoders.transformer import TransformerConfig
+    from selfsup.train.run import resolve_settings
 
-    text_keys = set(TextDataConfig.__dataclass_fields__)
-    enc_keys = set(TransformerConfig.__dataclass_fields__) - {"vocab_size", "max_len", "segments", "pad_id"}
-    t, e, rest = {}, {}, {}
-    for k, v in overrides.items():
-        (t if k in text_keys else e if k in enc_keys else rest)[k] = v
-    return t, e, rest
-
-
-def _check_keys(rest: dict[str, Any], spec: Any) -> None:
-    """Unknown keys: name the closest valid one among every section, the text ones included."""
-    from selfsup.augment import ImageAugConfig
-    from selfsup.config import valid_keys
-    from selfsup.encoders.transformer import TransformerConfig
-    from selfsup.errors import closest
-    from selfsup.train.config import TrainConfig
-    from selfsup.train.optim import OptimConfig
-
-    keys = set(valid_keys(spec.config_cls(), ImageAugConfig(), OptimConfig(), TrainConfig()))
-    keys |= set(TextDataConfig.__dataclass_fields__) | set(TransformerConfig.__dataclass_fields__)
-    for k in rest:
-        if k not in keys:
-            guess = closest(k, keys)
-            raise UserError(f"unknown config key '{k}'", hint=f"did you mean '{guess}'?" if guess else None)
+    ov = dict(overrides)
+    for key in ov:
+        name = key.removeprefix("encoder.")
+        if name in FIXED_ENCODER_KEYS and (key.startswith("encoder.") or name != "vocab_size"):
+            raise UserError(f"'{key}' of the text Transformer is fixed by the corpus and the method",
+                            hint="set the tokenizer's vocabulary with --set vocab_size=N")
+    if transductive:
+        ov["text.transductive"] = True
+    cfg, data_cfgs = resolve_settings(spec.name, data, encoder="transformer", overrides=ov, preset=preset,
+                                      data_sections={"text": TextDataConfig(), "encoder": TransformerConfig()},
+                                      defaults=TEXT_DEFAULTS)
+    return cfg, data_cfgs["text"], data_cfgs["encoder"]
 
 
 @torch.no_grad()
@@ -102,22 +101,13 @@ def heldout_scores(method: torch.nn.Module, x: torch.Tensor, seed: int = 1234, b
 
 
 def pretrain_text(req: PretrainRequest, spec: Any, overrides: dict[str, Any]) -> dict[str, Any]:
-    from selfsup.encoders.transformer import TransformerConfig
-    from selfsup.train.run import resolve_config
-
-    t_over, e_over, rest = _split_overrides(overrides)
-    _check_keys(rest, spec)
-    if req.transductive:
-        t_over["transductive"] = True
-    tcfg = apply_overrides(TextDataConfig(), t_over)
-    if tcfg.transductive and tcfg.exclude_tasks:
-        raise UserError("--transductive pretrains on the whole corpus; it cannot also exclude tasks "
-                        f"({', '.join(tcfg.exclude_tasks)})", hint="drop one of --transductive and exclude_tasks")
-    rest = {"batch_size": 64, "epochs": 3, **rest}
     if req.encoder not in (None, "small-cnn", "transformer"):
         raise UserError(f"text methods use the Transformer encoder, not '{req.encoder}'",
                         hint="drop --encoder; set its size with --set dim=... depth=...")
-    cfg = resolve_config(spec.name, req.data, encoder="transformer", overrides=rest, preset=req.preset)
+    cfg, tcfg, ecfg0 = text_settings(spec, req.data, overrides, req.preset, req.transductive)
+    if tcfg.transductive and tcfg.exclude_tasks:
+        raise UserError("--transductive pretrains on the whole corpus; it cannot also exclude tasks "
+                        f"({', '.join(tcfg.exclude_tasks)})", hint="drop one of --transductive and exclude_tasks")
     k = cfg.method_cfg.utterances if spec.name == "utterance-order" else 2
     out = Path(req.out)
     if out.exists() and any(out.iterdir()):
@@ -130,8 +120,8 @@ def pretrain_text(req: PretrainRequest, spec: Any, overrides: dict[str, Any]) ->
           f"{len(x)} training rows of {k} x {tcfg.seg_tokens} tokens, vocabulary {tok.vocab_size}"
           f" ({time.monotonic() - t0:.1f} s)")
     print(corpus_note(td["corpus"]))
-    ecfg = apply_overrides(TransformerConfig(vocab_size=tok.vocab_size, max_len=1 + k * (tcfg.seg_tokens + 1),
-                                             segments=max(2, k)), e_over)
+    ecfg = apply_overrides(ecfg0, {"vocab_size": tok.vocab_size, "max_len": 1 + k * (tcfg.seg_tokens + 1),
+                                   "segments": max(2, k)})
     if cfg.train.batch_size > len(x):
         cfg.train.batch_size = max(2, len(x))
     return train_text(spec, cfg, out, td, tcfg, ecfg, k, resume=False, progress=req.progress)

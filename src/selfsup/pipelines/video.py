@@ -14,6 +14,7 @@ accuracy on held-out clips under ``frame_order``; plus ``embedding_map.png``.
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -24,38 +25,42 @@ from selfsup.pipelines.image import ENGINE_ARTIFACTS, embed_image, eval_config
 from selfsup.pipelines.modality import Modality, register_modality
 from selfsup.pipelines.requests import EvalRequest, PretrainRequest
 
+@dataclass
+class VideoDataConfig:
+    """Settings of the clip data (``--set key=value``), stored in run.json under ``video_data``
+    (only the keys that were set; an unset one is the dataset's own default).
+
+    Attributes:
+        train_clips, test_clips: clips generated for training / testing.
+        frames: frames per clip.
+        canvas: side of the generated frames, in pixels.
+        min_items, max_items: moving items per clip.
+        min_speed, max_speed: item speed range, pixels per frame.
+        data_seed: the generator's seed (``seed`` in ``video_data``).
+        size: side the frames are resized to.
+        gray: single-channel frames.
+    """
+
+    train_clips: int | None = None
+    test_clips: int | None = None
+    frames: int | None = None
+    canvas: int | None = None
+    min_items: int | None = None
+    max_items: int | None = None
+    min_speed: float | None = None
+    max_speed: float | None = None
+    data_seed: int | None = None
+    size: int | None = None
+    gray: bool | None = None
+
+
 # --set keys that describe the clip data rather than the method ("data_seed" is the generator's seed)
-DATA_KEYS = {"train_clips", "test_clips", "frames", "canvas", "min_items", "max_items", "min_speed", "max_speed",
-             "data_seed", "size", "gray"}
+DATA_KEYS = {f.name for f in fields(VideoDataConfig)}
 
 
-DATA_TYPES = {"min_speed": float, "max_speed": float, "gray": bool}  # the others are ints
-
-
-def _typed(key: str, value: Any) -> Any:
-    kind = DATA_TYPES.get(key, int)
-    if isinstance(value, str):
-        v = value.strip().lower()
-        if kind is bool:
-            if v not in ("true", "false", "1", "0", "yes", "no"):
-                raise UserError(f"{key} must be true or false, got '{value}'")
-            return v in ("true", "1", "yes")
-        try:
-            return kind(float(v)) if kind is int and float(v).is_integer() else kind(v)
-        except ValueError:
-            raise UserError(f"{key} must be a number, got '{value}'") from None
-    return kind(value)
-
-
-def split_data_settings(overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(method/optim/train overrides, typed clip-data settings for the loader's ``generator``)."""
-    rest, gen = {}, {}
-    for k, v in overrides.items():
-        if k in DATA_KEYS:
-            gen["seed" if k == "data_seed" else k] = _typed(k, v)
-        else:
-            rest[k] = v
-    return rest, gen
+def generator_settings(vcfg: VideoDataConfig) -> dict[str, Any]:
+    """The loader's ``generator`` dict (run.json's ``video_data``): the keys that were set."""
+    return {("seed" if k == "data_seed" else k): v for k, v in asdict(vcfg).items() if v is not None}
 
 
 def load_video_data(name: str, generator: dict[str, Any] | None = None, data_dir: str | None = None,
@@ -72,13 +77,15 @@ def load_video_data(name: str, generator: dict[str, Any] | None = None, data_dir
 
 
 def pretrain_video(req: PretrainRequest, spec: Any, overrides: dict[str, Any]) -> dict[str, Any]:
-    from selfsup.train.run import pretrain, resolve_config
+    from selfsup.train.run import pretrain, resolve_settings
 
-    overrides, gen = split_data_settings(dict(overrides))
+    overrides = dict(overrides)
     enc_width = overrides.pop("encoder_width", None)
-    cfg = resolve_config(req.method, req.data, encoder=req.encoder or "small-cnn",
-                         encoder_width=float(enc_width) if enc_width is not None else None,
-                         overrides=overrides, preset=req.preset, data_dir=req.data_dir)
+    cfg, data_cfgs = resolve_settings(req.method, req.data, encoder=req.encoder or "small-cnn",
+                                      encoder_width=float(enc_width) if enc_width is not None else None,
+                                      overrides=overrides, preset=req.preset, data_dir=req.data_dir,
+                                      data_sections={"video": VideoDataConfig()})
+    gen = generator_settings(data_cfgs["video"])
     data = load_video_data(req.data, gen, req.data_dir, req.download, req.skip_bad_files)
     print(data.summary())
     out = Path(req.out)

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from selfsup.config import apply_overrides
+from selfsup.config import preset_of, route_settings
 from selfsup.errors import UserError
 from selfsup.pipelines.modality import (
     NEW_RUN_HINT,
@@ -49,12 +49,7 @@ def _config(spec: Any, req: PretrainRequest, overrides: dict[str, Any]) -> Any:
         if e != int(e) or e < 1:
             raise UserError(f"--epochs must be a whole number >= 1 for {spec.name}, got {ov['epochs']}")
         ov["epochs"] = int(e)
-    if req.preset:
-        if req.preset not in spec.presets:
-            raise UserError(f"unknown preset '{req.preset}' for {spec.name}",
-                            hint=f"presets: {', '.join(spec.presets) or 'none'}")
-        ov = {**spec.presets[req.preset], **ov}
-    return apply_overrides(spec.config_cls(), ov)
+    return route_settings({"method": spec.config_cls()}, preset_of(spec, req.preset), ov)["method"]
 
 
 # ------------------------------------------------------------------------------------ words

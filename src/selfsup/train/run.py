@@ -33,7 +33,7 @@ import yaml
 
 from selfsup import __version__
 from selfsup.augment import ImageAugConfig
-from selfsup.config import apply_overrides, split_overrides, to_dict
+from selfsup.config import apply_overrides, preset_of, route_settings, to_dict
 from selfsup.encoders import build_encoder
 from selfsup.errors import UserError
 from selfsup.methods import DataInfo, MethodSpec, get_method
@@ -95,24 +95,41 @@ def resolve_config(
 ) -> RunConfig:
     """Build the typed configs of a run: defaults, then the method's defaults and
     preset, then user overrides (``--config``/``--set``), each checked strictly."""
-    spec = get_method(method)
-    mcfg = spec.config_cls()
-    aug = ImageAugConfig()
-    optim = OptimConfig()
-    train = TrainConfig()
-    if spec.aug_defaults:
-        aug = apply_overrides(aug, spec.aug_defaults)
-    if spec.optim_defaults:
-        optim = apply_overrides(optim, spec.optim_defaults)
-    if preset:
-        if preset not in spec.presets:
-            from selfsup.errors import unknown_name
+    cfg, _ = resolve_settings(method, data, encoder=encoder, encoder_width=encoder_width, overrides=overrides,
+                              preset=preset, image_size=image_size, data_dir=data_dir)
+    return cfg
 
-            raise unknown_name(f"preset of {method}", preset, spec.presets)
-        mcfg, aug, optim, train = _apply_routed(spec.presets[preset], mcfg, aug, optim, train)
-    mcfg, aug, optim, train = _apply_routed(overrides, mcfg, aug, optim, train)
-    _validate(mcfg, aug, optim, train)
-    return RunConfig(method, data, encoder, encoder_width, mcfg, aug, optim, train, image_size, data_dir)
+
+def resolve_settings(
+    method: str,
+    data: str,
+    *,
+    encoder: str = "small-cnn",
+    encoder_width: float | None = None,
+    overrides: dict[str, Any] | None = None,
+    preset: str | None = None,
+    image_size: int | None = None,
+    data_dir: str | None = None,
+    data_sections: dict[str, Any] | None = None,
+    defaults: dict[str, Any] | None = None,
+) -> tuple[RunConfig, dict[str, Any]]:
+    """The run's typed configs and its modality's data configs, through the one settings router
+    (:func:`selfsup.config.route_settings`).
+
+    Sections, in the order that decides a key two of them own: ``data_sections`` (the modality's data
+    settings, e.g. ``{"series": SeriesDataConfig()}``), then method, augment, optim, train. Layers, in
+    order: the method's ``aug_defaults``/``optim_defaults``, the modality's ``defaults``, the preset,
+    then ``overrides`` (the ``--config`` file under ``--set``)."""
+    spec = get_method(method)
+    data_sections = dict(data_sections or {})
+    sections = {**data_sections, "method": spec.config_cls(), "augment": ImageAugConfig(), "optim": OptimConfig(),
+                "train": TrainConfig()}
+    method_defaults = {**{f"augment.{k}": v for k, v in spec.aug_defaults.items()},
+                       **{f"optim.{k}": v for k, v in spec.optim_defaults.items()}}
+    routed = route_settings(sections, method_defaults, defaults, preset_of(spec, preset), overrides)
+    cfg = RunConfig(method, data, encoder, encoder_width, routed["method"], routed["augment"], routed["optim"],
+                    routed["train"], image_size, data_dir)
+    return cfg, {name: routed[name] for name in data_sections}
 
 
 # prefixes that send a --set key to one config: ``optim.momentum`` is the optimiser's momentum even for
@@ -121,19 +138,9 @@ SECTIONS = ("method", "augment", "optim", "train")
 
 
 def _apply_routed(overrides: dict[str, Any] | None, mcfg: Any, aug: Any, optim: Any, train: Any) -> tuple[Any, ...]:
-    """Copies of the four configs with ``overrides`` applied: a ``section.key`` to that section
-    (:data:`SECTIONS`), a plain key to the first config that has it."""
-    configs = (mcfg, aug, optim, train)
-    plain: dict[str, Any] = {}
-    qualified: list[dict[str, Any]] = [{} for _ in configs]
-    for key, value in (overrides or {}).items():
-        section, dot, name = key.partition(".")
-        if dot and section in SECTIONS:
-            qualified[SECTIONS.index(section)][name] = value
-        else:
-            plain[key] = value
-    parts = split_overrides(plain, *configs)
-    return tuple(apply_overrides(c, {**p, **q}) for c, p, q in zip(configs, parts, qualified))
+    """Copies of the four configs with ``overrides`` applied (:func:`selfsup.config.route_settings`)."""
+    routed = route_settings(dict(zip(SECTIONS, (mcfg, aug, optim, train))), overrides)
+    return tuple(routed[name] for name in SECTIONS)
 
 
 def _validate(*configs: Any) -> None:
@@ -331,7 +338,7 @@ def pretrain(cfg: RunConfig, run_dir: Path, *, data: Any = None, resume: bool = 
         "torch_version": torch.__version__,
         "method": cfg.method,
         "family": spec.family,
-        "modality": spec.modality,
+        "modality": spec.pipeline,
         "dataset": cfg.data,
         # composite encoders (split-brain) record the registry name that rebuilds them
         "encoder": getattr(method.encoder, "registry_name", None) or cfg.encoder,
