@@ -69,6 +69,38 @@ def test_nce_loss_and_z_estimate_match_a_loop_over_the_papers_equations():
     assert abs(float(nce_loss(pos, neg, t, math.log(2 * z), n)) - float(got)) > 1e-3
 
 
+def _paper_loss_autograd(pos, neg, t, z, n):
+    """The same equations as :func:`_paper_loss` in torch ops (exp, divide, log; no log-space tricks), one
+    query at a time, so autograd gives the reference gradient."""
+    m = neg.shape[1]
+    pn = 1.0 / n
+    total = pos.new_zeros(())
+    for i in range(len(pos)):
+        p = torch.exp(pos[i] / t) / z
+        loss = -torch.log(p / (p + m * pn))
+        for j in range(m):
+            pj = torch.exp(neg[i, j] / t) / z
+            loss = loss - torch.log(1.0 - pj / (pj + m * pn))
+        total = total + loss
+    return total / len(pos)
+
+
+def test_nce_loss_gradient_matches_autograd_through_the_papers_equations():
+    g = torch.Generator().manual_seed(3)
+    b, m, n, t = 5, 7, 300, 0.2
+    pos = (torch.rand(b, generator=g, dtype=torch.float64) * 2 - 1).requires_grad_()
+    neg = (torch.rand(b, m, generator=g, dtype=torch.float64) * 2 - 1).requires_grad_()
+    log_z = nce_log_z(neg, t, n)  # detached: Z is a constant of the loss
+    got_pos, got_neg = torch.autograd.grad(nce_loss(pos, neg, t, log_z, n), (pos, neg))
+    want_pos, want_neg = torch.autograd.grad(_paper_loss_autograd(pos, neg, t, float(log_z.exp()), n), (pos, neg))
+    torch.testing.assert_close(got_pos, want_pos, rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(got_neg, want_neg, rtol=1e-9, atol=1e-12)
+    # closed form of the positive's gradient: d/ds [-log sigmoid(s/t - c)] = -(1 - h) / t
+    h = torch.sigmoid(pos.detach() / t - log_z - math.log(m / n))
+    torch.testing.assert_close(got_pos, -(1 - h) / t / b, rtol=1e-9, atol=1e-12)
+    assert (got_pos < 0).all() and (got_neg > 0).all()  # pulls the positive up, pushes the noise down
+
+
 def test_nce_loss_is_finite_where_exp_overflows_and_in_bf16():
     t, n = 0.01, 60000
     pos = torch.tensor([0.99, 0.95, 1.0], requires_grad=True)  # pos / t ~ 100: exp() is inf in float32

@@ -21,6 +21,18 @@ seed) and ``Z`` is estimated from the *global* first batch (the similarities of 
 gathered once), so every rank holds the same ``Z``, equal to that of one process on the whole
 batch. The bank is also a kNN classifier
 (:meth:`selfsup.modules.memory_bank.MemoryBank.knn_predict`).
+
+The ``paper`` preset sets what Wu et al. publish for the loss and the bank: NCE, a linear head to
+128-d, ``t = 0.07``, ``m = 4096`` noise samples, bank momentum 0.5, a random initial bank. What still
+differs from the paper: the encoder (the modality's default, a small CNN on 28 px images, not a
+ResNet-50 / AlexNet on 224 px ImageNet), the training recipe (the library's Adam with warmup and a
+cosine schedule over the given epochs, not SGD at lr 0.03 with step decay over 200 epochs), the
+augmentations (the library's crop / flip / jitter for small gray images), the random bank (unit
+Gaussian rows; the authors' code draws uniform entries and does not normalise them), the noise (never
+the sample's own row; the authors' code draws uniformly over all n rows) and the evaluation (the
+harness's kNN and linear probes on the encoder's features, settings chosen on a validation split, not
+the paper's kNN on the bank and SVM on conv5). A comparison of the two losses at equal epochs is in
+BENCHMARKS.md ("memory bank: NCE vs InfoNCE").
 """
 
 from __future__ import annotations
