@@ -41,7 +41,7 @@ from selfsup.pipelines.modality import (
 )
 from selfsup.pipelines.requests import EvalRequest, PretrainRequest
 from selfsup.train.checkpoint import atomic_torch_save, atomic_write_text
-from selfsup.train.graph import GraphLoader, GraphTrainConfig, full_batch_adam
+from selfsup.train.graph import EarlyStopping, GraphLoader, GraphTrainConfig, full_batch_adam
 
 GRAPH_NAMES_HINT = "graph names: cora, citeseer, pubmed, planetoid:NAME:ROOT, edgelist:EDGES[,FEATURES[,LABELS]]"
 
@@ -126,7 +126,6 @@ def train_graph_method(spec: Any, cfg: Any, train: GraphTrainConfig, data: Any, 
     """Build ``spec``'s method for ``data`` and train it full-batch through the engine into ``out`` (a
     temporary folder when None); returns (method with the best or last weights, fit record: epochs,
     best_epoch, best_loss, stop_reason, stopped_early, train_seconds, seconds_per_epoch, losses, meta)."""
-    from selfsup.train.callbacks import EarlyStopping
     from selfsup.train.run import pretrain
 
     if out is None:

@@ -1,5 +1,4 @@
-"""Callbacks: atomic periodic checkpoints, a plain CSV of training metrics, one progress bar per run, and
-full-batch early stopping (graphs)."""
+"""Callbacks: atomic periodic checkpoints, a plain CSV of training metrics and one progress bar per run."""
 
 from __future__ import annotations
 
@@ -9,13 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-import torch
 from lightning.pytorch.callbacks import Callback, Timer, TQDMProgressBar
 from lightning.pytorch.utilities.exceptions import SIGTERMException
-from torch import nn
 
 from selfsup.train.checkpoint import atomic_torch_save, prune_checkpoints
-from selfsup.train.graph import GraphTrainConfig, StoppingRule, cpu_copy
 from selfsup.train.loader import batch_len
 
 
@@ -200,54 +196,3 @@ class RunProgressBar(TQDMProgressBar):
             bar.n = int(trainer.global_step)
             bar.refresh()
         super().on_train_end(trainer, pl_module)
-
-
-class EarlyStopping(Callback):
-    """Full-batch early stopping: the engine callback of :class:`selfsup.train.graph.StoppingRule`, and
-    ``restore_best``: it keeps the best epoch's weights of ``method`` and loads them when training ends. Its state (the best weights included) is
-    saved in every checkpoint. Must come before the checkpoint callback, so the checkpoint of a step
-    holds the rule's state after that step."""
-
-    def __init__(self, method: nn.Module, cfg: GraphTrainConfig) -> None:
-        self.method = method
-        self.cfg = cfg
-        self.rule = StoppingRule(cfg)
-        self.best_state: dict[str, torch.Tensor] | None = (
-            cpu_copy(method.state_dict()) if cfg.restore_best else None)
-
-    @property
-    def state_key(self) -> str:
-        return "graph-early-stopping"
-
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
-                           batch_idx: int) -> None:
-        loss = float(pl_module.last_loss)
-        improved, stop = self.rule.update(loss)
-        if improved and self.cfg.restore_best:
-            self.best_state = cpu_copy(self.method.state_dict())
-        if self.cfg.log_every and self.rule.epoch % self.cfg.log_every == 0:
-            print(f"epoch {self.rule.epoch:4d}  loss {loss:.4f}")
-        if stop:
-            trainer.should_stop = True
-
-    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.restore()
-
-    def restore(self) -> None:
-        """Load the best epoch's weights (``restore_best``; after at least one epoch)."""
-        if self.cfg.restore_best and self.best_state is not None and self.rule.best_epoch:
-            self.method.load_state_dict(self.best_state)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"rule": self.rule.state_dict(), "best_state": self.best_state}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.rule.load_state_dict(state_dict["rule"])
-        self.best_state = state_dict.get("best_state")
-
-    def record(self, seconds: float) -> dict[str, Any]:
-        """The fit record of the first loop: epochs, best epoch and loss, stop reason, timings, losses."""
-        r = self.rule
-        return {"epochs": r.epoch, "best_epoch": r.best_epoch, "best_loss": r.best, "stop_reason": r.stop_reason(),
-                "stopped_early": r.stopped_early or r.epoch < self.cfg.epochs, "train_seconds": round(seconds, 3),
-                "seconds_per_epoch": seconds / max(r.epoch, 1), "losses": list(r.losses)}

@@ -9,8 +9,7 @@ Early stopping (:class:`EarlyStopping`) watches the training loss with a patienc
 only after ``min_epochs`` epochs **and** once the loss has left its starting plateau (fallen at least
 ``warmup_drop`` below the first epoch's loss). DGI's loss often sits at log 2 for the first epochs on
 sparse high-dimensional graphs (CiteSeer); a bare patience of 20 then ends training at epoch ~23 with
-a useless encoder. The reason for stopping is always recorded. With ``restore_best`` the engine's callback
-(:class:`selfsup.train.callbacks.EarlyStopping`) keeps
+a useless encoder. The reason for stopping is always recorded. With ``restore_best`` the callback keeps
 the weights of the lowest-loss epoch and loads them when training ends; its whole state (the best
 weights included) travels in the engine's checkpoints, so a resumed run stops where an uninterrupted
 one stops and restores the same weights.
@@ -24,7 +23,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import lightning as L
 import torch
+from lightning.pytorch.callbacks import Callback
 from torch import nn
 
 from selfsup.errors import UserError
@@ -168,6 +169,56 @@ class StoppingRule:
             setattr(self, k, copy.copy(state[k]))
 
 
-def cpu_copy(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Detached CPU copies of a state dict's tensors (the best weights kept aside)."""
+class EarlyStopping(Callback):
+    """The engine callback of :class:`StoppingRule`, and ``restore_best``: it keeps the best epoch's
+    weights of ``method`` and loads them when training ends. Its state (the best weights included) is
+    saved in every checkpoint. Must come before the checkpoint callback, so the checkpoint of a step
+    holds the rule's state after that step."""
+
+    def __init__(self, method: nn.Module, cfg: GraphTrainConfig) -> None:
+        self.method = method
+        self.cfg = cfg
+        self.rule = StoppingRule(cfg)
+        self.best_state: dict[str, torch.Tensor] | None = (
+            _cpu_copy(method.state_dict()) if cfg.restore_best else None)
+
+    @property
+    def state_key(self) -> str:
+        return "graph-early-stopping"
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        loss = float(pl_module.last_loss)
+        improved, stop = self.rule.update(loss)
+        if improved and self.cfg.restore_best:
+            self.best_state = _cpu_copy(self.method.state_dict())
+        if self.cfg.log_every and self.rule.epoch % self.cfg.log_every == 0:
+            print(f"epoch {self.rule.epoch:4d}  loss {loss:.4f}")
+        if stop:
+            trainer.should_stop = True
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.restore()
+
+    def restore(self) -> None:
+        """Load the best epoch's weights (``restore_best``; after at least one epoch)."""
+        if self.cfg.restore_best and self.best_state is not None and self.rule.best_epoch:
+            self.method.load_state_dict(self.best_state)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rule": self.rule.state_dict(), "best_state": self.best_state}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.rule.load_state_dict(state_dict["rule"])
+        self.best_state = state_dict.get("best_state")
+
+    def record(self, seconds: float) -> dict[str, Any]:
+        """The fit record of the first loop: epochs, best epoch and loss, stop reason, timings, losses."""
+        r = self.rule
+        return {"epochs": r.epoch, "best_epoch": r.best_epoch, "best_loss": r.best, "stop_reason": r.stop_reason(),
+                "stopped_early": r.stopped_early or r.epoch < self.cfg.epochs, "train_seconds": round(seconds, 3),
+                "seconds_per_epoch": seconds / max(r.epoch, 1), "losses": list(r.losses)}
+
+
+def _cpu_copy(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu", copy=True) for k, v in state.items()}
