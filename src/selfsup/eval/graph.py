@@ -126,7 +126,8 @@ def node_protocols(feats: Tensor, y: Tensor, split: NodeSplit, cfg: EvalConfig,
             r = score_subset(proto, feats[tr], y[tr], val, feats[te], y[te], c, feature_settings(cfg), 0)
             accs = [r.pop("accuracy")]
             if r:
-                chosen = {"selected": [r], "selected_on": "validation nodes" if val is not None else "the training nodes"}
+                on = "validation nodes" if val is not None and proto != "svm" else "the training nodes (5-fold CV)"
+                chosen = {"selected": [r], "selected_on": on}
         out[proto] = {split.name: {**mean_std(accs), **chosen}}
         log(f"  {proto:<7} {split.name:>6}: {out[proto][split.name]['mean']:.4f} ± {out[proto][split.name]['std']:.4f}")
     if cfg.labels or any(p in cfg.protocols for p in ("fewshot", "cluster")):

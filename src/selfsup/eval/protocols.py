@@ -188,7 +188,7 @@ def feature_protocols(ftr: Tensor, ytr: Tensor, fte: Tensor, yte: Tensor, protoc
         if p in PROTOCOLS and PROTOCOLS[p].needs == "features" and PROTOCOLS[p].per_label:
             out[p] = label_loop(ytr, labels, seeds,
                                 lambda idx, s, p=p: score_subset(p, ftr[idx], ytr[idx], val, fte, yte, num_classes, st, s),
-                                where, log, p)
+                                "5-fold CV on the labeled subset" if p == "svm" else where, log, p)
     if "fewshot" in protocols:
         from selfsup.eval.fewshot import fewshot_accuracy
 
