@@ -87,17 +87,17 @@ def test_a_text_preset_applies_over_the_text_defaults_and_reaches_the_text_setti
 def test_a_video_preset_reaches_the_clip_settings(tmp_path, monkeypatch):
     from selfsup.data.fashion_mnist import candidate_dirs
 
-    from .conftest import NEED_FMNIST
+    from conftest import NEED_FMNIST
 
     if not any((d / "t10k-images-idx3-ubyte.gz").exists() or (d / "t10k-images-idx3-ubyte").exists()
                for d in candidate_dirs(None)):
         pytest.skip(NEED_FMNIST)
     spec = get_method("time-contrastive")
-    monkeypatch.setitem(spec.presets, "tiny", {"train_clips": 16, "test_clips": 8, "frames": 6})
+    monkeypatch.setitem(spec.presets, "tiny", {"train_clips": 16, "test_clips": 8, "frames": 12})
     run = tmp_path / "tc"
     selfsup.pretrain("time-contrastive", "moving-fashion-mnist", run, preset="tiny", progress=False, epochs=1,
-                     batch_size=8, encoder_width=4, frames=8)
-    assert _meta(run)["video_data"] == {"train_clips": 16, "test_clips": 8, "frames": 8}  # --set over the preset
+                     batch_size=8, encoder_width=4, frames=10)
+    assert _meta(run)["video_data"] == {"train_clips": 16, "test_clips": 8, "frames": 10}  # --set over the preset
 
 
 def test_graph_settings_route_to_the_training_and_method_configs():

@@ -70,7 +70,7 @@ def _load_yaml(path: str) -> dict[str, Any]:
 def cmd_list(args: argparse.Namespace) -> int:
     from selfsup.data import DATASETS, dataset_names
     from selfsup.encoders import ENCODERS
-    from selfsup.eval.harness import BASELINES, PROTOCOLS
+    from selfsup.eval.harness import BASELINES
     from selfsup.methods import METHODS
 
     print("methods:")
@@ -93,8 +93,14 @@ def cmd_list(args: argparse.Namespace) -> int:
     print("modalities (what a run holds; `selfsup embed` takes):")
     for name, m in MODALITIES.items():
         print(f"  {name:<18} {m.inputs}")
-    print("protocols:")
-    print(f"  {', '.join(PROTOCOLS)} (label fractions via --labels, e.g. 1%,10%,100%)")
+    from selfsup.eval.protocols import PROTOCOLS as REGISTRY
+
+    print("protocols (label fractions via --labels, e.g. 1%,10%,100%):")
+    for p in REGISTRY.values():
+        print(f"  {p.name:<9} needs {p.needs:<9} chooses {p.selects}")
+    print("protocols per modality:")
+    for name, m in MODALITIES.items():
+        print(f"  {name:<18} {', '.join(m.protocols)}")
     print(f"baselines:\n  {', '.join(BASELINES)}")
     return 0
 
@@ -204,7 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("evaluate", help="evaluate a run's encoder with few labels (writes results.json)")
     s.add_argument("run_dir")
-    s.add_argument("--protocols", help="comma list of knn,linear,finetune,fewshot,cluster (default knn,linear,fewshot)")
+    s.add_argument("--protocols", help="comma list of knn,linear,svm,1nn,finetune,fewshot,cluster (what the modality "
+                   "offers; default knn,linear,fewshot)")
     s.add_argument("--labels", help="label fractions, e.g. 1%%,10%%,100%%")
     s.add_argument("--seeds", help="label-subset seeds, e.g. 0,1,2")
     s.add_argument("--baselines", help="comma list of raw,pca,random_init,supervised,gmm,kmeans or 'none'")

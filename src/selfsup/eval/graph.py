@@ -23,12 +23,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from selfsup.eval.harness import EvalConfig, knn_grid, protocols_on_features
+from selfsup.eval.harness import EvalConfig, feature_settings, knn_grid, protocols_on_features
 from selfsup.eval.linear import LinearProbeConfig, linear_probe_accuracy
 from selfsup.eval.lowlabel import mean_std
+from selfsup.eval.protocols import FEATURE_PROTOCOLS, score_subset
 from selfsup.eval.selection import knn_select, validation_split
 
-NODE_PROTOCOLS = ("linear", "knn")
+# node embeddings are per-sample features with labels: every fixed-feature protocol of the registry
+NODE_PROTOCOLS = FEATURE_PROTOCOLS
 
 # L2 penalties tried by the node linear probe (picked on a split of the training labels, as in the
 # harness). Wider than the harness default (1e-5 .. 1e-2): the public split has 20 labelled nodes per
@@ -98,21 +100,37 @@ def node_protocols(feats: Tensor, y: Tensor, split: NodeSplit, cfg: EvalConfig,
     c = int(y.max()) + 1
     tr, te = split.train, split.test
     out: dict[str, Any] = {}
+    val = (feats[split.val], y[split.val]) if split.val is not None else None
     for proto in cfg.protocols:
+        chosen: dict[str, Any] = {}
+        if proto in ("fewshot", "cluster"):  # test nodes only: through the harness below
+            continue
         if proto == "linear" and split.val is not None:
             l2 = select_l2_on_nodes(feats, y, tr, split.val, cfg.linear)
             fixed = LinearProbeConfig(**{**cfg.linear.__dict__, "l2_grid": (l2,)})
             accs = [linear_probe_accuracy(feats[tr], y[tr], feats[te], y[te], c, fixed)[0]]
+            chosen = {"selected": [{"l2": l2}], "selected_on": "validation nodes"}
         elif proto == "linear":
-            accs = [linear_probe_accuracy(feats[tr], y[tr], feats[te], y[te], c, cfg.linear, s)[0] for s in cfg.seeds]
-        else:  # kNN is deterministic: one value; k chosen on the validation nodes (else carved from training)
+            runs = [linear_probe_accuracy(feats[tr], y[tr], feats[te], y[te], c, cfg.linear, s) for s in cfg.seeds]
+            accs = [a for a, _ in runs]
+            chosen = {"selected": [{"seed": s, "l2": l2} for s, (_, l2) in zip(cfg.seeds, runs, strict=True)],
+                      "selected_on": "a split of the training nodes"}
+        elif proto == "knn":  # deterministic: one value; k chosen on the validation nodes (else carved from training)
             fit, va = (tr, split.val) if split.val is not None else (tr[i] for i in validation_split(y[tr], cfg.val_fraction,
                                                                                                       cfg.val_seed))
-            accs = [knn_select(feats[fit], y[fit], feats[va], y[va], feats[te], y[te], knn_grid(cfg),
-                               cfg.knn_temperature, c)["accuracy"]]
-        out[proto] = {split.name: mean_std(accs)}
+            r = knn_select(feats[fit], y[fit], feats[va], y[va], feats[te], y[te], knn_grid(cfg), cfg.knn_temperature, c)
+            accs = [r["accuracy"]]
+            chosen = {"selected": [{"k": r["k"], "val_accuracy": r["val_accuracy"]}],
+                      "selected_on": "validation nodes" if split.val is not None else "a split of the training nodes"}
+        else:  # the registry's other per-label protocols (svm, 1nn) on the split's training nodes
+            r = score_subset(proto, feats[tr], y[tr], val, feats[te], y[te], c, feature_settings(cfg), 0)
+            accs = [r.pop("accuracy")]
+            if r:
+                on = "validation nodes" if val is not None and proto != "svm" else "the training nodes (5-fold CV)"
+                chosen = {"selected": [r], "selected_on": on}
+        out[proto] = {split.name: {**mean_std(accs), **chosen}}
         log(f"  {proto:<7} {split.name:>6}: {out[proto][split.name]['mean']:.4f} ± {out[proto][split.name]['std']:.4f}")
-    if cfg.labels:
+    if cfg.labels or any(p in cfg.protocols for p in ("fewshot", "cluster")):
         is_test = torch.zeros(len(y), dtype=torch.bool, device=te.device)
         is_test[te] = True
         pool = (~is_test).nonzero().flatten()

@@ -24,15 +24,15 @@ from selfsup.eval.baselines import (
     random_init,
     raw_features,
 )
-from selfsup.eval.cluster import cluster_scores
 from selfsup.eval.features import Featurizer
-from selfsup.eval.fewshot import fewshot_accuracy
 from selfsup.eval.finetune import FinetuneConfig, train_classifier
 from selfsup.eval.linear import LinearProbeConfig
-from selfsup.eval.lowlabel import balanced_subset, mean_std, parse_fraction
-from selfsup.eval.selection import knn_select, linear_select, validation_split
+from selfsup.eval.lowlabel import parse_fraction
+from selfsup.eval.protocols import FeatureSettings, check_protocols, feature_protocols, label_loop
+from selfsup.eval.selection import knn_select, validation_split
 
-PROTOCOLS = ("knn", "linear", "finetune", "fewshot", "cluster")
+# what an image (or text, or video-frame) run offers: every fixed-feature protocol of the registry and fine-tuning
+PROTOCOLS = ("knn", "linear", "svm", "1nn", "finetune", "fewshot", "cluster")
 BASELINES = ("raw", "pca", "random_init", "supervised", "gmm", "kmeans")
 
 
@@ -41,7 +41,8 @@ class EvalConfig:
     """What the harness runs.
 
     Attributes:
-        protocols: subset of knn, linear, finetune, fewshot, cluster (k-means NMI/ARI on the test set).
+        protocols: subset of :data:`PROTOCOLS` (see :mod:`selfsup.eval.protocols`): knn, linear, svm, 1nn,
+            finetune, fewshot, cluster (k-means NMI/ARI on the test set).
         labels: label fractions of the low-label protocol, e.g. ("1%", "10%", "100%").
         seeds: label-subset seeds.
         baselines: subset of raw, pca, random_init, supervised, gmm, kmeans.
@@ -110,40 +111,19 @@ def protocols_on_features(
         ftr, ytr = ftr[pool], ytr[pool]
     else:
         fva, yva = val
-    out: dict[str, Any] = {}
-    for proto in cfg.protocols:
-        if proto not in ("knn", "linear"):
-            continue
-        res: dict[str, Any] = {}
-        for lab in cfg.labels:
-            t_lab = time.monotonic()
-            frac = parse_fraction(lab)
-            seeds = cfg.seeds if frac < 1 else cfg.seeds[:1]  # 100% is the same subset for every seed
-            runs = []
-            for s in seeds:
-                idx = balanced_subset(ytr, frac, s)
-                if proto == "knn":
-                    r = knn_select(ftr[idx], ytr[idx], fva, yva, fte, yte, knn_grid(cfg), cfg.knn_temperature,
-                                   num_classes)
-                else:
-                    r = linear_select(ftr[idx], ytr[idx], fva, yva, fte, yte, cfg.linear.l2_grid, num_classes,
-                                      cfg.linear.max_iter, cfg.linear.grid_max_samples, seed=s)
-                runs.append({"seed": s, **r})
-            res[lab] = {**mean_std([r.pop("accuracy") for r in runs]), "selected": runs, "selected_on": "validation"}
-            chosen = ", ".join(f"{k}={r[k]:g}" for r in runs for k in ("k", "l2") if k in r)
-            log(f"  {proto:<7} {lab:>5}: {res[lab]['mean']:.4f} ± {res[lab]['std']:.4f}"
-                f"  ({chosen} on validation; {time.monotonic() - t_lab:.0f} s)")
-        out[proto] = res
-    if "fewshot" in cfg.protocols:
-        key = f"{cfg.fewshot_way}way{cfg.fewshot_shot}shot"
-        out["fewshot"] = {key: fewshot_accuracy(fte, yte, cfg.fewshot_way, cfg.fewshot_shot, cfg.fewshot_query,
-                                                cfg.fewshot_episodes, seed=0)}
-        log(f"  fewshot {key}: {out['fewshot'][key]['mean']:.4f} ± {out['fewshot'][key]['ci95']:.4f}")
-    if "cluster" in cfg.protocols:
-        out["cluster"] = cluster_scores(fte, yte, num_classes, cfg.seeds, cfg.cluster_normalize)
-        log(f"  cluster   NMI {out['cluster']['nmi']['mean']:.4f} ± {out['cluster']['nmi']['std']:.4f}, "
-            f"ARI {out['cluster']['ari']['mean']:.4f} ± {out['cluster']['ari']['std']:.4f}")
-    return out
+    st = feature_settings(cfg)
+    fewshot = (cfg.fewshot_way, cfg.fewshot_shot, cfg.fewshot_query, cfg.fewshot_episodes)
+    return feature_protocols(ftr, ytr, fte, yte, [p for p in cfg.protocols if p != "finetune"], cfg.labels, cfg.seeds,
+                             num_classes, st, val=(fva, yva), log=log, fewshot=fewshot,
+                             cluster_normalize=cfg.cluster_normalize)
+
+
+def feature_settings(cfg: EvalConfig) -> FeatureSettings:
+    """The registry's fixed-feature settings from the harness config."""
+    return FeatureSettings(knn_k_grid=knn_grid(cfg), knn_temperature=cfg.knn_temperature,
+                           l2_grid=tuple(cfg.linear.l2_grid), linear_max_iter=cfg.linear.max_iter,
+                           linear_grid_max_samples=cfg.linear.grid_max_samples,
+                           inner_val_fraction=cfg.linear.val_fraction)
 
 
 def select_pca_components(raw_tr: Tensor, ytr: Tensor, cfg: EvalConfig, num_classes: int) -> dict[str, Any]:
@@ -179,21 +159,14 @@ def selection_record(ytr: Tensor, cfg: EvalConfig) -> dict[str, Any]:
 def finetune_protocol(featurizer: Featurizer, xtr: Tensor, ytr: Tensor, xte: Tensor, yte: Tensor, cfg: EvalConfig,
                       num_classes: int, reinit: bool, log: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
     """Fine-tune (or, with ``reinit``, train from scratch) on each labeled subset."""
-    res: dict[str, Any] = {}
     ft_cfg = cfg.finetune
     if reinit:  # from scratch: the encoder learns at the head's rate
         ft_cfg = FinetuneConfig(**{**ft_cfg.__dict__, "lr_encoder": ft_cfg.lr_head})
-    for lab in cfg.finetune_labels or cfg.labels:
-        frac = parse_fraction(lab)
-        seeds = cfg.seeds if frac < 1 else cfg.seeds[:1]
-        accs = []
-        for s in seeds:
-            idx = balanced_subset(ytr, frac, s)
-            accs.append(train_classifier(featurizer, xtr[idx], ytr[idx], xte, yte, num_classes, ft_cfg, s, reinit))
-        res[lab] = mean_std(accs)
-        name = "supervised" if reinit else "finetune"
-        log(f"  {name:<10} {lab:>5}: {res[lab]['mean']:.4f} ± {res[lab]['std']:.4f}")
-    return res
+    name = "supervised" if reinit else "finetune"
+    return label_loop(ytr, cfg.finetune_labels or cfg.labels, cfg.seeds,
+                      lambda idx, s: {"accuracy": train_classifier(featurizer, xtr[idx], ytr[idx], xte, yte,
+                                                                   num_classes, ft_cfg, s, reinit)},
+                      log=log, name=name)
 
 
 def evaluate(
@@ -223,11 +196,7 @@ def evaluate(
     if not (data.labeled or (cfg.split == "validation" and data.y_train is not None)):
         raise UserError(f"{data.name} has no labels; the evaluation protocols need labels",
                         hint="use a labeled dataset (folder with one sub-folder per class, or npz with y)")
-    for p in cfg.protocols:
-        if p not in PROTOCOLS:
-            from selfsup.errors import unknown_name
-
-            raise unknown_name("protocol", p, PROTOCOLS)
+    check_protocols(cfg.protocols, PROTOCOLS, f"{getattr(data, 'modality', None) or 'image'} runs")
     for lab in cfg.labels:
         try:
             parse_fraction(lab)

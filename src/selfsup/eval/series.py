@@ -19,8 +19,6 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from selfsup.eval.linear import linear_probe_accuracy
-from selfsup.eval.lowlabel import balanced_subset, mean_std, parse_fraction
 from selfsup.functional.padding import series_lengths
 
 SVM_C_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1, 10, 100, 1000, 10000, float("inf"))
@@ -56,37 +54,41 @@ def svm_accuracy(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tenso
     return float((fit_svm(xtr, ytr).predict(xte) == yte).mean())
 
 
-def one_nn_accuracy(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tensor) -> float:
-    """1-nearest-neighbour accuracy with Euclidean distance."""
-    d = torch.cdist(test_x.double(), train_x.double())  # (M, N)
-    pred = train_y[d.argmin(1)]
+def svm_select(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tensor, max_samples: int = 10000,
+               seed: int = 0) -> dict[str, float]:
+    """:func:`fit_svm` on the labeled subset (C by 5-fold CV on it; the test labels are read once, after),
+    on a stratified sample of ``max_samples`` when the subset is larger (as TS2Vec's protocol does):
+    ``{"accuracy", "C"}``."""
+    xtr, ytr = train_x.double().cpu().numpy(), train_y.cpu().numpy()
+    xte, yte = test_x.double().cpu().numpy(), test_y.cpu().numpy()
+    if len(np.unique(ytr)) < 2:
+        return {"accuracy": float((yte == ytr[0]).mean()), "C": float("nan")}
+    if len(ytr) > max_samples:
+        from selfsup.eval.selection import validation_split
+
+        _, keep = validation_split(train_y.cpu(), max_samples / len(ytr), seed)
+        xtr, ytr = xtr[keep.numpy()], ytr[keep.numpy()]
+    clf = fit_svm(xtr, ytr)
+    c = float(clf.C)
+    return {"accuracy": float((clf.predict(xte) == yte).mean()), "C": c if np.isfinite(c) else "inf"}
+
+
+def one_nn_accuracy(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tensor, chunk: int = 2048) -> float:
+    """1-nearest-neighbour accuracy with Euclidean distance (test rows in chunks: bounded memory)."""
+    tr = train_x.double()
+    pred = torch.cat([train_y[torch.cdist(test_x[i:i + chunk].double(), tr).argmin(1)]  # (m,) per chunk
+                      for i in range(0, len(test_x), chunk)]) if len(test_x) else train_y[:0]
     return float((pred == test_y).double().mean())
-
-
-def _protocol(name: str, ftr: Tensor, ytr: Tensor, fte: Tensor, yte: Tensor, num_classes: int) -> float:
-    if name == "svm":
-        return svm_accuracy(ftr, ytr, fte, yte)
-    if name == "linear":
-        return linear_probe_accuracy(ftr, ytr, fte, yte, num_classes=num_classes)[0]
-    if name == "1nn":
-        return one_nn_accuracy(ftr, ytr, fte, yte)
-    raise ValueError(f"unknown series protocol {name!r}")
 
 
 def series_protocols(ftr: Tensor, ytr: Tensor, fte: Tensor, yte: Tensor, protocols: tuple[str, ...],
                      labels: tuple[str, ...], seeds: tuple[int, ...], num_classes: int) -> dict[str, dict]:
-    """{protocol: {label: {"mean", "std", "values"}}} over label seeds (100% = the official training set)."""
-    out: dict[str, dict] = {}
-    for p in protocols:
-        out[p] = {}
-        for lab in labels:
-            frac = parse_fraction(lab)
-            accs = []
-            for s in (seeds if frac < 1 else seeds[:1]):
-                idx = balanced_subset(ytr, frac, s) if frac < 1 else torch.arange(len(ytr), device=ytr.device)
-                accs.append(_protocol(p, ftr[idx], ytr[idx], fte, yte, num_classes))
-            out[p][lab] = mean_std(accs)
-    return out
+    """{protocol: {label: {"mean", "std", "values", "selected"...}}} over label seeds (100% = the official
+    training set), through the protocol registry with the choices made inside each labeled subset (an
+    inner split for k and L2, 5-fold CV for the SVM's C): series keep their whole training set for 100%."""
+    from selfsup.eval.protocols import FeatureSettings, feature_protocols
+
+    return feature_protocols(ftr, ytr, fte, yte, protocols, labels, seeds, num_classes, FeatureSettings(), val=None)
 
 
 def raw_series(x: Tensor, how: str = "resample") -> Tensor:

@@ -9,6 +9,7 @@ import math
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -16,7 +17,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from selfsup.data.text import word_tokens
-from selfsup.eval.lowlabel import balanced_subset, mean_std, parse_fraction
 
 BOW_C_GRID = (0.1, 1.0, 10.0, 100.0)
 
@@ -55,17 +55,13 @@ def bow_protocol(train_texts: Sequence[str], y_train: np.ndarray, test_texts: Se
                  labels: Sequence[str], seeds: Sequence[int],
                  log: Callable[[str], None] = lambda s: None) -> dict[str, dict]:
     """{label fraction: {"mean", "std", "values"}} of :func:`bow_logreg_accuracy` on balanced subsets."""
-    yt = torch.as_tensor(y_train)
-    out: dict[str, dict] = {}
-    for lab in labels:
-        frac = parse_fraction(lab)
-        accs = []
-        for s in (seeds if frac < 1 else seeds[:1]):
-            idx = balanced_subset(yt, frac, s).numpy()
-            accs.append(bow_logreg_accuracy([train_texts[i] for i in idx], y_train[idx], test_texts, y_test, s))
-        out[lab] = mean_std(accs)
-        log(f"  bow-logreg {lab:>5}: {out[lab]['mean']:.4f} ± {out[lab]['std']:.4f}")
-    return out
+    from selfsup.eval.protocols import label_loop
+
+    def score(idx: Tensor, s: int) -> dict[str, float]:
+        i = idx.numpy()
+        return {"accuracy": bow_logreg_accuracy([train_texts[j] for j in i], y_train[i], test_texts, y_test, s)}
+
+    return label_loop(torch.as_tensor(y_train), labels, seeds, score, log=log, name="bow-logreg")
 
 
 def average_word_vectors(texts: Sequence[str], lookup: Callable[[str], np.ndarray | None], dim: int) -> Tensor:
@@ -202,29 +198,28 @@ def finetune_or_scratch(encoder: nn.Module, xtr: Tensor, ytr: Tensor, xte: Tenso
     label subsets. The recipe is identical for both: per seed, the subset is split into fit /
     validation, every lr of ``cfg.lr_grid`` is trained for ``cfg.num_steps(fit size)`` steps, and
     the (lr, checkpoint) with the best validation accuracy is tested."""
-    out: dict[str, dict] = {}
+    from selfsup.eval.protocols import label_loop
+
+    def score(subset: Tensor, s: int) -> dict[str, Any]:
+        idx = subset.numpy()
+        split = split_fit_val(ytr[idx].numpy(), cfg.val_fraction, s)
+        if split is None:  # no validation: the first lr of the grid, the final step
+            fit, xv, yv, grid = idx, None, None, cfg.lr_grid[:1]
+        else:
+            fit, xv, yv, grid = idx[split[0]], xtr[idx[split[1]]], ytr[idx[split[1]]], cfg.lr_grid
+        steps = cfg.num_steps(len(fit))
+        best = None
+        for lr in grid:
+            model, v = train_select(encoder, xtr[fit], ytr[fit], xv, yv, num_classes, lr, steps, cfg, s, reinit)
+            if best is None or v > best[1]:
+                best = (model, v, lr)
+        model, v, lr = best
+        return {"accuracy": _accuracy(model, xte, yte), "lr": lr, "steps": steps,
+                "val": None if math.isnan(v) else round(v, 4)}
+
     name = "scratch" if reinit else "finetune"
-    for lab in labels:
-        frac = parse_fraction(lab)
-        accs, lrs, steps_used, vals = [], [], [], []
-        for s in (seeds if frac < 1 else seeds[:1]):
-            idx = balanced_subset(ytr, frac, s).numpy()
-            split = split_fit_val(ytr[idx].numpy(), cfg.val_fraction, s)
-            if split is None:  # no validation: the first lr of the grid, the final step
-                fit, xv, yv, grid = idx, None, None, cfg.lr_grid[:1]
-            else:
-                fit, xv, yv, grid = idx[split[0]], xtr[idx[split[1]]], ytr[idx[split[1]]], cfg.lr_grid
-            steps = cfg.num_steps(len(fit))
-            best = None
-            for lr in grid:
-                model, v = train_select(encoder, xtr[fit], ytr[fit], xv, yv, num_classes, lr, steps, cfg, s, reinit)
-                if best is None or v > best[1]:
-                    best = (model, v, lr)
-            model, v, lr = best
-            accs.append(_accuracy(model, xte, yte))
-            lrs.append(lr)
-            steps_used.append(steps)
-            vals.append(None if math.isnan(v) else round(v, 4))
-        out[lab] = {**mean_std(accs), "lr": lrs, "steps": steps_used, "val": vals}
-        log(f"  {name:<10} {lab:>5}: {out[lab]['mean']:.4f} ± {out[lab]['std']:.4f} (lr {lrs}, {steps_used} steps)")
+    out = label_loop(ytr, labels, seeds, score, selected_on="validation split of the labeled subset")
+    for lab, r in out.items():  # today's keys: per-seed lists of the chosen lr, the step count and its val accuracy
+        r.update({k: [run[k] for run in r["selected"]] for k in ("lr", "steps", "val")})
+        log(f"  {name:<10} {lab:>5}: {r['mean']:.4f} ± {r['std']:.4f} (lr {r['lr']}, {r['steps']} steps)")
     return out

@@ -40,5 +40,5 @@ def pretrain_channels(req: PretrainRequest, spec: Any, overrides: dict[str, Any]
 # series runs are written with modality "series"; what is left here are image / array runs
 register_modality(Modality(
     "image,series", pretrain_channels, evaluate_image, embed=embed_image, resume=resume_engine,
-    default_encoder=IMAGE_DEFAULT_ENCODER, protocols=("knn", "linear", "finetune", "fewshot", "cluster"),
+    default_encoder=IMAGE_DEFAULT_ENCODER, protocols=("knn", "linear", "svm", "1nn", "finetune", "fewshot", "cluster"),
     artifacts=ENGINE_ARTIFACTS, inputs="as image runs"))

@@ -72,5 +72,5 @@ register_modality(Modality(
     resume=refuse_resume("fitted methods are fitted in one go, not trained by steps; there is nothing to continue",
                          "to fit other settings, start a new run: "
                          "selfsup pretrain {method} --data {dataset} --out NEW_DIR --set KEY=VALUE"),
-    default_encoder=None, protocols=("knn", "linear", "fewshot", "cluster"),
+    default_encoder=None, protocols=("knn", "linear", "svm", "1nn", "fewshot", "cluster"),
     artifacts=("run.json", "encoder.safetensors"), inputs="as image runs"))

@@ -258,9 +258,9 @@ def eval_settings(req: EvalRequest) -> tuple[Any, tuple[str, ...]]:
     from selfsup.eval.lowlabel import parse_fraction
 
     protocols = tuple(req.protocols or ()) or ("linear",)
-    for p in protocols:
-        if p not in NODE_PROTOCOLS:
-            raise UserError(f"protocol '{p}' is not available for graphs", hint=f"graph protocols: {', '.join(NODE_PROTOCOLS)}")
+    from selfsup.eval.protocols import check_protocols
+
+    check_protocols(protocols, NODE_PROTOCOLS, "graph runs")
     labels = tuple(req.labels or ()) or ("1%", "10%", "100%")
     if labels == ("none",):
         labels = ()
@@ -356,7 +356,7 @@ def load_graph_encoder(run_dir: Path, meta: dict[str, Any]) -> torch.nn.Module:
 register_modality(Modality(
     "graph", pretrain_graph, evaluate_graph, embed=embed_graph, load_encoder=load_graph_encoder,
     resume=resume_graph,
-    default_encoder="gcn", protocols=("linear", "knn"),
+    default_encoder="gcn", protocols=("linear", "knn", "svm", "1nn", "fewshot", "cluster"),
     artifacts=("run.json", "config.yaml", "metrics.csv", "checkpoints/", "encoder.safetensors", "model.safetensors",
                "graph.pt", "embeddings.pt", "loss.png"),
     inputs="'-' (the run's own graph) or a graph name with the same node features"))

@@ -50,6 +50,7 @@ def resume_engine(req: PretrainRequest, meta: dict[str, Any]) -> dict[str, Any]:
 def eval_config(req: EvalRequest) -> Any:
     """The harness's :class:`~selfsup.eval.harness.EvalConfig` of a request, names checked."""
     from selfsup.eval.harness import BASELINES, PROTOCOLS, EvalConfig
+    from selfsup.eval.protocols import check_protocols
 
     kw: dict[str, Any] = {}
     if req.protocols:
@@ -65,9 +66,7 @@ def eval_config(req: EvalRequest) -> Any:
     if req.split:
         kw["split"] = req.split
     cfg = EvalConfig(**kw)
-    for p in cfg.protocols:
-        if p not in PROTOCOLS:
-            raise unknown_name("protocol", p, PROTOCOLS)
+    check_protocols(cfg.protocols, PROTOCOLS, "image runs")
     for b in cfg.baselines:
         if b not in BASELINES:
             raise unknown_name("baseline", b, BASELINES)
@@ -133,6 +132,7 @@ ENGINE_ARTIFACTS = ("run.json", "config.yaml", "metrics.csv", "checkpoints/", "e
                     "model.safetensors", "loss.png")
 
 register_modality(Modality(
-    "image", pretrain_image, evaluate_image, embed=embed_image, resume=resume_engine, default_encoder=IMAGE_DEFAULT_ENCODER,
-    protocols=("knn", "linear", "finetune", "fewshot", "cluster"), artifacts=ENGINE_ARTIFACTS,
+    "image", pretrain_image, evaluate_image, embed=embed_image, resume=resume_engine,
+    default_encoder=IMAGE_DEFAULT_ENCODER,
+    protocols=("knn", "linear", "svm", "1nn", "finetune", "fewshot", "cluster"), artifacts=ENGINE_ARTIFACTS,
     inputs="a folder of images, a .npy/.npz file, an array, or a dataset name"))

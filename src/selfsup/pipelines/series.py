@@ -265,6 +265,7 @@ def embed_all(model: torch.nn.Module, x: torch.Tensor, bs: int = 256) -> torch.T
 
 def evaluate_series(req: EvalRequest, meta: dict[str, Any]) -> dict[str, Any]:
     from selfsup.eval.report import plot_embedding_map, write_results
+    from selfsup.eval.protocols import check_protocols
     from selfsup.eval.series import RAW_UNEQUAL, flatten_series, series_protocols
 
     run_dir = Path(req.run_dir)
@@ -273,6 +274,7 @@ def evaluate_series(req: EvalRequest, meta: dict[str, Any]) -> dict[str, Any]:
     if not data.labeled:
         raise UserError(f"{meta['dataset']} has no labels to evaluate against")
     protocols = tuple(req.protocols) if req.protocols else ("svm", "linear")
+    check_protocols(protocols, SERIES_PROTOCOLS, "series runs")
     labels = tuple(req.labels) if req.labels else ("10%", "100%")
     seeds = tuple(int(s) for s in req.seeds) if req.seeds else (0, 1, 2)
     model = load_series_run(run_dir, meta)
@@ -297,10 +299,13 @@ def evaluate_series(req: EvalRequest, meta: dict[str, Any]) -> dict[str, Any]:
     return results
 
 
+# series features are per-sample with labels: every fixed-feature protocol of the registry (no fine-tuning)
+SERIES_PROTOCOLS = ("svm", "linear", "knn", "1nn", "fewshot", "cluster")
+
 register_modality(Modality(
     "series", pretrain_series, evaluate_series, embed=embed_series, load_encoder=load_series_encoder,
     resume=resume_series,
-    default_encoder="strided-conv1d (cpc) / dilated-conv1d", protocols=("svm", "linear", "knn", "1nn"),
+    default_encoder="strided-conv1d (cpc) / dilated-conv1d", protocols=SERIES_PROTOCOLS,
     artifacts=("run.json", "config.yaml", "metrics.csv", "checkpoints/", "encoder.safetensors", "model.safetensors",
                "loss.png"),
     inputs="an (N, C, T) array, a .npy/.npz file, or a series dataset name"))

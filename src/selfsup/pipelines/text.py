@@ -223,7 +223,7 @@ def embed_text(run_dir: Path, meta: dict[str, Any], inputs: Any, log: Any = prin
 
 register_modality(Modality(
     "text", pretrain_text, evaluate_text, embed=embed_text, load_encoder=load_text_run_encoder, resume=resume_text,
-    default_encoder="transformer", protocols=("linear", "finetune", "knn"),
+    default_encoder="transformer", protocols=("linear", "finetune", "knn", "svm", "1nn", "fewshot", "cluster"),
     artifacts=("run.json", "config.yaml", "metrics.csv", "checkpoints/", "encoder.safetensors", "model.safetensors",
                "tokenizer.json", "word2vec.npz"),
     inputs="a text file (one text a line) or a list of strings"))

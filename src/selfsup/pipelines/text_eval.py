@@ -70,6 +70,9 @@ def word2vec_lookup(run_dir: Path, meta: dict[str, Any], dim: int, seed: int = 0
 
 _FT = TextFinetuneConfig()
 
+# sentence features of the Transformer are per-sample with labels: every fixed-feature protocol, and fine-tuning
+TEXT_PROTOCOLS = ("linear", "finetune", "knn", "svm", "1nn", "fewshot", "cluster")
+
 
 @dataclass
 class TextEvalConfig:
@@ -131,9 +134,9 @@ def run_text_evaluation(run_dir: Path, meta: dict[str, Any], task: str | None, l
         e.seeds = tuple(int(s) for s in csv(seeds))
     if protocols:
         e.protocols = csv(protocols)
-        bad = [p for p in e.protocols if p not in ("linear", "finetune", "knn")]
-        if bad:
-            raise UserError(f"text runs support the protocols linear, finetune, knn; got {bad}")
+        from selfsup.eval.protocols import check_protocols
+
+        check_protocols(e.protocols, TEXT_PROTOCOLS, "text runs")
     if baselines is not None:
         e.baselines = tuple(b for b in csv(baselines) if b != "none")
         bad = [b for b in e.baselines if b not in ("bow", "supervised", "word2vec", "random_init")]

@@ -270,5 +270,5 @@ def embed_video(run_dir: Path, meta: dict[str, Any], inputs: Any, log: Any = pri
 
 register_modality(Modality(
     "video", pretrain_video, evaluate_video, embed=embed_video, resume=resume_video, default_encoder="small-cnn",
-    protocols=("knn", "linear", "fewshot", "cluster", "motion"), artifacts=ENGINE_ARTIFACTS,
+    protocols=("knn", "linear", "svm", "1nn", "fewshot", "cluster", "motion"), artifacts=ENGINE_ARTIFACTS,
     inputs="frames or clips (N, T, C, H, W): an array, a .npy/.npz file, or a video dataset name"))
