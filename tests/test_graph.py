@@ -367,7 +367,7 @@ def test_cli_pretrain_and_evaluate_edgelist(tmp_path):
     assert main(["pretrain", "dgi", "--data", data, "--out", str(run), "--batch-size", "8"]) == 2
     assert main(["pretrain", "dgi", "--data", data, "--out", str(run), "--set", "hiden_dim=3"]) == 2
     assert main(["pretrain", "grace", "--data", f"edgelist:{tmp_path / 'missing.txt'}", "--out", str(run)]) == 2
-    assert main(["evaluate", str(run), "--protocols", "fewshot"]) == 2
+    assert main(["evaluate", str(run), "--protocols", "finetune"]) == 2  # fewshot applies to node features since the registry
 
 
 @pytest.mark.skipif(PLANETOID is None, reason=need_planetoid("Cora"))
