@@ -114,14 +114,14 @@ def test_graph_settings_route_to_the_training_and_method_configs():
 def test_the_api_and_the_cli_record_the_same_config(tmp_path):
     """``optim.momentum`` is the optimiser's momentum through the API, ``--set`` and a ``--config`` file
     holding a run's config.yaml sections alike (the file's ``optim:`` section is not MoCo's EMA momentum)."""
-    common = {"epochs": 1, "batch_size": 64, "seed": 3, "encoder_width": 0.25}
-    selfsup.pretrain("moco", "digits", tmp_path / "api", progress=False, **common,
+    common = {"epochs": 1, "batch_size": 64, "seed": 3, "encoder_width": 4}
+    selfsup.pretrain("moco-v2", "digits", tmp_path / "api", progress=False, **common,
                      **{"optim.momentum": 0.5, "momentum": 0.95, "temperature": 0.3})
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text("optim:\n  momentum: 0.5\nmethod_config:\n  momentum: 0.95\n")
-    assert main(["pretrain", "moco", "--data", "digits", "--out", str(tmp_path / "cli"), "--no-progress",
+    assert main(["pretrain", "moco-v2", "--data", "digits", "--out", str(tmp_path / "cli"), "--no-progress",
                  "--epochs", "1", "--batch-size", "64", "--seed", "3", "--config", str(cfg),
-                 "--set", "encoder_width=0.25", "--set", "temperature=0.3"]) == 0
+                 "--set", "encoder_width=4", "--set", "temperature=0.3"]) == 0
     api, cli = _meta(tmp_path / "api")["config"], _meta(tmp_path / "cli")["config"]
     assert api["optim"]["momentum"] == 0.5 and api["method_config"]["momentum"] == 0.95
     assert api == cli

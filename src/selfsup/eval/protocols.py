@@ -180,7 +180,7 @@ def feature_protocols(ftr: Tensor, ytr: Tensor, fte: Tensor, yte: Tensor, protoc
 
     Args:
         val: the validation split (features, labels) the choices are made on; None: inside each subset.
-        fewshot: (way, shot, query, episodes); the way is capped at the number of test classes.
+        fewshot: (way, shot, query, episodes), as asked (results.json's key names them; too few test classes: skipped with its reason).
     """
     where = "validation" if val is not None else "the labeled subset (inner split / CV)"
     out: dict[str, Any] = {}
@@ -193,7 +193,6 @@ def feature_protocols(ftr: Tensor, ytr: Tensor, fte: Tensor, yte: Tensor, protoc
         from selfsup.eval.fewshot import fewshot_accuracy
 
         way, shot, query, episodes = fewshot
-        way = min(way, int(yte.unique().numel()))
         key = f"{way}way{shot}shot"
         out["fewshot"] = {key: fewshot_accuracy(fte, yte, way, shot, query, episodes, seed=0)}
         if log is not None:
