@@ -116,7 +116,7 @@ class FashionMNISTPIL(Dataset[tuple[list[Tensor], int]]):
         return self.transform(image), int(self.labels[index])
 
 
-def make_transform() -> SimCLRTransform:
+def make_transform(gaussian_blur: float = 0.5) -> SimCLRTransform:
     """lightly's SimCLR augmentations, defaults kept wherever they work for 1x28x28.
 
     Non-default choices (everything else -- crop scale (0.08, 1), colour jitter
@@ -130,9 +130,11 @@ def make_transform() -> SimCLRTransform:
     Images enter as 'L' PIL images, so every view stays 1 channel: hue and
     saturation jitter are no-ops on grayscale, RandomGrayscale keeps 1 channel, and
     ToTensor yields (1, 28, 28). No conversion to RGB is needed.
+    ``gaussian_blur``: the blur's probability (lightly's default 0.5; 0 for the blur-off comparison).
     """
     return SimCLRTransform(
         input_size=28,
+        gaussian_blur=gaussian_blur,
         normalize={"mean": [FASHION_MNIST_MEAN], "std": [FASHION_MNIST_STD]},
     )
 
@@ -211,6 +213,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warmup-steps", type=int, default=5, help="steps excluded from timing")
     p.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
     p.add_argument("--num-workers", type=int, default=2, help="DataLoader worker processes")
+    p.add_argument("--gaussian-blur", type=float, default=0.5,
+                   help="probability of lightly's Gaussian blur (sigma 0.1-2; default 0.5, lightly's own)")
     p.add_argument("--features-out", type=Path, default=None,
                    help="after training, save backbone features of train+test to this .npz")
     args = p.parse_args(argv)
@@ -235,7 +239,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(args.seed)
 
     data = load_fashion_mnist(args.data_dir)
-    dataset = FashionMNISTPIL(data["train_x"], data["train_y"], make_transform())
+    dataset = FashionMNISTPIL(data["train_x"], data["train_y"], make_transform(args.gaussian_blur))
     loader = DataLoader(
         dataset,
         batch_size=args.batch_size,

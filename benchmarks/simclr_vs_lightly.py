@@ -14,13 +14,20 @@ temperature (0.5) from the same seed:
 Throughput (images/s, each image counted once although it gives two views; the
 first ``--warmup-steps`` steps untimed) is measured in ``--rounds`` alternating
 rounds, so machine noise hits both sides alike; the ratio of medians is reported.
-Quality: both train ``--quality-epochs`` epochs, then the same weighted kNN (k=200,
-cosine, all 60k training labels) and linear probe (100% labels) score the frozen
-256-d features on the 10k test images.
+Quality: both train ``--quality-epochs`` epochs, then the same weighted kNN (cosine) and
+linear probe (100% labels) score the frozen 256-d features on the 10k test images, with kNN's
+k and the probe's L2 chosen on a validation split of the training features for both sides
+(the harness's selection; before 2026-12-02 a fixed k = 200).
 
 Usage:
     .venv/bin/python benchmarks/simclr_vs_lightly.py                 # full run
     .venv/bin/python benchmarks/simclr_vs_lightly.py --rounds 1 --steps 30 --quality-epochs 0
+    # identical augmentations (issue 18): lightly's crop scale and the Gaussian of the same sigma in ours,
+    # blur on for both, then off for both:
+    .venv/bin/python benchmarks/simclr_vs_lightly.py --ours-set crop_scale_min=0.08 --ours-set blur_p=0.5 \
+        --ours-set blur_kernel=13 --out benchmarks/simclr_vs_lightly_same_aug_blur.json
+    .venv/bin/python benchmarks/simclr_vs_lightly.py --ours-set crop_scale_min=0.08 --peer-blur 0 \
+        --out benchmarks/simclr_vs_lightly_same_aug_noblur.json
     # quality only, both sides over several seeds, ours with an extra setting:
     .venv/bin/python benchmarks/simclr_vs_lightly.py --rounds 0 --quality-seeds 0,1 \
         --ours-set blur_p=0.5 --out benchmarks/simclr_vs_lightly_quality.json
@@ -63,7 +70,8 @@ def run_peer(py: str, steps: int, args: argparse.Namespace, features: Path | Non
     cmd = [py, str(ROOT / "benchmarks" / "peer_lightly_simclr.py"), "--max-steps", str(steps),
            "--epochs", str(max(1.0, steps / STEPS_PER_EPOCH)), "--batch-size", str(args.batch_size),
            "--temperature", "0.5", "--lr", "1e-3", "--seed", str(args.seed if seed is None else seed),
-           "--warmup-steps", str(args.warmup_steps), "--threads", str(args.threads), "--num-workers", str(args.peer_workers)]
+           "--warmup-steps", str(args.warmup_steps), "--threads", str(args.threads), "--num-workers", str(args.peer_workers),
+           "--gaussian-blur", str(args.peer_blur)]
     if features is not None:
         cmd += ["--features-out", str(features)]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True)
@@ -96,15 +104,19 @@ def run_ours(steps: int, args: argparse.Namespace, run_dir: Path, seed: int | No
 
 
 def score(train_x, train_y, test_x, test_y) -> dict:
+    """kNN and linear probe with all labels, both sides under the harness's selection: k and the probe's L2
+    chosen on a stratified validation split of the training features (EvalConfig's), the test set read once."""
     import torch
 
-    from selfsup.eval.knn import knn_accuracy
-    from selfsup.eval.linear import linear_probe_accuracy
+    from selfsup.eval.harness import EvalConfig, protocols_on_features
 
     t = [torch.as_tensor(a) for a in (train_x, train_y, test_x, test_y)]
-    knn = knn_accuracy(t[0], t[1], t[2], t[3], k=200)
-    lin, _ = linear_probe_accuracy(t[0], t[1], t[2], t[3], num_classes=10)
-    return {"knn_100": round(knn, 4), "linear_100": round(lin, 4)}
+    cfg = EvalConfig(protocols=("knn", "linear"), labels=("100%",), seeds=(0,))
+    r = protocols_on_features(t[0].float(), t[1].long(), t[2].float(), t[3].long(), cfg, num_classes=10)
+    knn, lin = r["knn"]["100%"], r["linear"]["100%"]
+    return {"knn_100": round(knn["mean"], 4), "linear_100": round(lin["mean"], 4),
+            "selected": {"knn": knn.get("selected"), "linear": lin.get("selected"),
+                         "selected_on": "validation split of the training features (EvalConfig)"}}
 
 
 def our_features(run_dir: Path):
@@ -138,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="comma-separated seeds of the quality runs, each side once per seed (default: --seed)")
     p.add_argument("--ours-set", action="append", default=[], metavar="KEY=VALUE",
                    help="extra --set for our runs only (repeatable), e.g. blur_p=0.5")
+    p.add_argument("--peer-blur", type=float, default=0.5,
+                   help="lightly's Gaussian-blur probability (its default 0.5; 0 with ours at blur_p=0 for blur off on both)")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "simclr_vs_lightly.json")
     args = p.parse_args(argv)
     if args.rounds < 1 and args.quality_epochs < 1:
@@ -163,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
         "command": "python benchmarks/simclr_vs_lightly.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "settings": {"batch_size": args.batch_size, "optimizer": "adam", "lr": 1e-3, "temperature": 0.5,
                      "encoder": "small-cnn", "steps_per_round": args.steps, "warmup_steps": args.warmup_steps,
-                     "ours_extra_settings": list(args.ours_set)},
+                     "ours_extra_settings": list(args.ours_set),
+                     "peer_gaussian_blur_p": args.peer_blur},
     }
     print("| | selfsup | lightly | ratio |\n|---|---|---|---|")
     if ours_tp:

@@ -72,3 +72,32 @@ def test_crop_params_stay_inside_image():
 def test_multiview():
     views = MultiView([ImageAugment(ImageAugConfig(), 20, (0.0,), (1.0,), seed=i) for i in range(3)])(batch())
     assert len(views) == 3 and all(v.shape == (16, 1, 20, 20) for v in views)
+
+
+def test_blur_kernel_gives_the_gaussian_of_the_drawn_sigma():
+    """blur_kernel = 2*ceil(3 sigma)+1 blurs a point into the Gaussian of that sigma (as PIL's GaussianBlur does
+    in lightly's pipeline); the default ~10%-of-the-side kernel (3x3 at 28 px) cuts it short."""
+    import math
+
+    import pytest
+
+    from selfsup.augment.image import blur_kernel_for_sigma, random_blur
+    from selfsup.errors import UserError
+
+    x = torch.zeros(1, 1, 28, 28)
+    x[0, 0, 14, 14] = 1.0
+    r = torch.arange(28, dtype=torch.float32) - 14
+    g = torch.exp(-(r[:, None] ** 2 + r[None, :] ** 2) / (2 * 2.0 ** 2))
+    sigma2 = dict(blur_p=1.0, blur_sigma_min=2.0, blur_sigma_max=2.0)
+    k = blur_kernel_for_sigma(2.0)
+    assert k == 13
+    full = random_blur(x, torch.Generator().manual_seed(0), ImageAugConfig(**sigma2, blur_kernel=k))[0, 0]
+    inside = (r.abs()[:, None] <= 6) & (r.abs()[None, :] <= 6)
+    want = torch.where(inside, g, torch.zeros(())) / g[inside].sum()
+    assert torch.allclose(full, want, atol=1e-4)
+    short = random_blur(x, torch.Generator().manual_seed(0), ImageAugConfig(**sigma2))[0, 0]
+    assert short[14, 14] > 2 * full[14, 14]  # a 3x3 kernel keeps far more of the point at its centre
+    assert math.isclose(float(short.sum()), 1.0, rel_tol=1e-5) and short[14, 17] == 0
+    for bad in (2, 4, -1):
+        with pytest.raises(UserError, match="blur_kernel"):
+            ImageAugConfig(blur_kernel=bad).validate()

@@ -41,6 +41,7 @@ class ImageAugConfig:
     blur_p: float = 0.0
     blur_sigma_min: float = 0.1
     blur_sigma_max: float = 2.0
+    blur_kernel: int = 0
     solarize_p: float = 0.0
 
     def validate(self) -> None:
@@ -56,6 +57,11 @@ class ImageAugConfig:
             raise UserError("need 0 < crop_ratio_min <= crop_ratio_max")
         if not 0 < self.blur_sigma_min <= self.blur_sigma_max:
             raise UserError("need 0 < blur_sigma_min <= blur_sigma_max")
+        if self.blur_kernel != 0 and (self.blur_kernel < 3 or self.blur_kernel % 2 == 0):
+            raise UserError(f"blur_kernel must be 0 (about a tenth of the image side) or an odd size >= 3, "
+                            f"got {self.blur_kernel}",
+                            hint=f"a Gaussian of sigma up to {self.blur_sigma_max:g} needs "
+                                 f"{blur_kernel_for_sigma(self.blur_sigma_max)} (2 * ceil(3 sigma) + 1)")
 
 
 def _uniform(gen: torch.Generator, n: int, low: float, high: float, device: torch.device) -> Tensor:
@@ -136,14 +142,24 @@ def random_grayscale(x: Tensor, gen: torch.Generator, p: float) -> Tensor:
     return torch.where(m, _gray(x).expand_as(x), x)
 
 
+def blur_kernel_for_sigma(sigma: float) -> int:
+    """The odd kernel side that holds a Gaussian of std ``sigma`` out to 3 sigma (as PIL's and torchvision's do)."""
+    return 2 * math.ceil(3 * sigma) + 1
+
+
 def random_blur(x: Tensor, gen: torch.Generator, cfg: ImageAugConfig) -> Tensor:
-    """Gaussian blur with per-sample sigma ~ U(blur_sigma), applied with prob blur_p."""
+    """Gaussian blur with per-sample sigma ~ U(blur_sigma), applied with prob blur_p.
+
+    The kernel is ``cfg.blur_kernel`` pixels square, or with 0 about a tenth of the image side (odd, at least 3):
+    at 28 px that is 3x3, which cuts a Gaussian of sigma above ~0.5 short; ``blur_kernel_for_sigma(blur_sigma_max)``
+    (13 for sigma 2) gives the Gaussian of the sigma drawn, as PIL's GaussianBlur in lightly's pipeline does."""
     if cfg.blur_p <= 0:
         return x
     b, _, h, _ = x.shape
     m = _bernoulli(gen, b, cfg.blur_p, x.device)
     sigma = _uniform(gen, b, cfg.blur_sigma_min, cfg.blur_sigma_max, x.device)
-    k = max(3, int(0.1 * h) // 2 * 2 + 1)  # ~10% of the side, odd
+    k = cfg.blur_kernel or max(3, int(0.1 * h) // 2 * 2 + 1)  # default: ~10% of the side, odd
+    k = min(k, h if h % 2 else h - 1)  # never wider than the image (reflect padding needs it)
     blurred = kornia.filters.gaussian_blur2d(x, (k, k), sigma.unsqueeze(1).repeat(1, 2))
     return torch.where(m.view(-1, 1, 1, 1), blurred, x)
 
