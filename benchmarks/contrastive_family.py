@@ -73,6 +73,9 @@ def main() -> int:
     ap.add_argument("--add-seeds", action="store_true",
                     help="keep the runs a row already has in --out's summary.json and add these seeds' runs to it "
                          "(same method, preset, settings, encoder and minutes); without it a row is replaced")
+    ap.add_argument("--match-epochs", action="store_true",
+                    help="with --add-seeds: train each added seed for the epochs the row's first run reached in its "
+                         "--minutes (an epoch budget instead of the clock, so a loaded machine changes only the seconds)")
     ap.add_argument("--skip-train", action="store_true", help="only measure step throughput")
     ap.add_argument("--table-only", action="store_true", help="print the table of --out's summary.json and stop")
     a = ap.parse_args()
@@ -98,13 +101,19 @@ def main() -> int:
         tag = "".join(f"-{kv.replace('=', '')}" for kv in sets)
         row: dict = {"images_per_s": step_images_per_s(name, a.encoder, preset, overrides=over), "runs": [],
                      "encoder": a.encoder, "minutes": a.minutes, "preset": preset, "settings": sets}
+        prev = summary.get(label)
+        if a.match_epochs and (not a.add_seeds or prev is None):
+            raise SystemExit(f"--match-epochs needs --add-seeds and an earlier run of '{label}' in {summary_path}")
+        budget = ["--max-minutes", str(a.minutes), "--epochs", "100"]
+        if a.match_epochs:
+            budget = ["--epochs", repr(float(prev["runs"][0]["epochs"]))]
+            row["matched_epochs"] = float(prev["runs"][0]["epochs"])  # the row's first run, in its minutes
         if not a.skip_train:
             for seed in a.seeds.split(","):
                 load_before = os.getloadavg()[0]
                 run = out / ((f"{name}-{preset}" if preset else name) + f"{tag}-s{seed}")
                 subprocess.run([*exe, "pretrain", name, "--data", "fashion-mnist", "--out", str(run),
-                                "--encoder", a.encoder, "--max-minutes", str(a.minutes), "--epochs", "100",
-                                "--seed", seed, "--no-progress", *(["--preset", preset] if preset else []),
+                                "--encoder", a.encoder, *budget, "--seed", seed, "--no-progress", *(["--preset", preset] if preset else []),
                                 *[x for kv in sets for x in ("--set", kv)]],
                                check=True)
                 subprocess.run([*exe, "evaluate", str(run), "--protocols", "knn,linear", "--labels", "1%,100%",
@@ -112,8 +121,8 @@ def main() -> int:
                 baselines = "none"
                 res = json.loads((run / "results.json").read_text())
                 res["load_1min"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]  # before / after the run
+                res["budget"] = budget
                 row["runs"].append(res)
-        prev = summary.get(label)
         if a.add_seeds and prev is not None:
             if (prev.get("encoder"), prev.get("minutes")) != (a.encoder, a.minutes):
                 raise SystemExit(f"--add-seeds: row '{label}' was run with encoder {prev.get('encoder')} and "
