@@ -116,7 +116,7 @@ def graph_plan(train: GraphTrainConfig, nodes: int) -> Any:
 
 
 def build_graph_method(spec: Any, cfg: Any, num_features: int, num_nodes: int, seed: int) -> torch.nn.Module:
-    return spec.build(cfg, None, DataInfo(input_shape=(num_features,), num_samples=num_nodes), seed)
+    return spec.build(cfg, None, DataInfo(input_shape=(num_features,), num_samples=num_nodes), seed=seed)
 
 
 def train_graph_method(spec: Any, cfg: Any, train: GraphTrainConfig, data: Any, out: Path | None = None, *,

@@ -109,7 +109,7 @@ def build_series_method(method: str, spec: Any, cfg_dict: dict[str, Any], settin
 
     cfg = apply_overrides(spec.config_cls(), cfg_dict) if cfg_dict else spec.config_cls()
     enc = build_series_encoder(method, input_shape[0], input_shape[1], int(settings["width"]))
-    return spec.build(cfg, enc, DataInfo(input_shape=tuple(input_shape)), int(settings.get("seed", 0)))
+    return spec.build(cfg, enc, DataInfo(input_shape=tuple(input_shape)), seed=int(settings.get("seed", 0)))
 
 
 def series_settings_of(spec: Any, data_name: str, encoder: str, overrides: dict[str, Any],

@@ -171,7 +171,7 @@ def train_text(spec: Any, cfg: Any, out: Path, td: dict[str, Any], tcfg: TextDat
     tok, x = td["tokenizer"], td["train"]
     torch.manual_seed(cfg.train.seed)
     method = spec.build(cfg.method_cfg, TextTransformer(ecfg), DataInfo(tuple(x.shape[1:]), num_samples=len(x)),
-                        None, cfg.train.seed)
+                        seed=cfg.train.seed)
     data = ArrayDataset(cfg.data, x, None, modality="text")
     text_meta = {"tokenizer": "tokenizer.json", "data": to_dict(tcfg), "transformer": to_dict(ecfg),
                  "rows": len(x), "utterances": k, "heldout_test_texts": td["corpus"]}

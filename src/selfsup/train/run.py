@@ -187,7 +187,7 @@ def build_method(cfg: RunConfig, spec: MethodSpec, info: DataInfo) -> torch.nn.M
     """Encoder + method from the registry, seeded."""
     torch.manual_seed(cfg.train.seed)
     encoder = build_encoder(cfg.encoder, info.input_shape, cfg.encoder_width)
-    return spec.build(cfg.method_cfg, encoder, info, cfg.aug, cfg.train.seed)
+    return spec.build(cfg.method_cfg, encoder, info, aug=cfg.aug, seed=cfg.train.seed)
 
 
 def _precision(p: str) -> str:
