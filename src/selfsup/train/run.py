@@ -92,43 +92,30 @@ def resolve_config(
     preset: str | None = None,
     image_size: int | None = None,
     data_dir: str | None = None,
-) -> RunConfig:
-    """Build the typed configs of a run: defaults, then the method's defaults and
-    preset, then user overrides (``--config``/``--set``), each checked strictly."""
-    cfg, _ = resolve_settings(method, data, encoder=encoder, encoder_width=encoder_width, overrides=overrides,
-                              preset=preset, image_size=image_size, data_dir=data_dir)
-    return cfg
-
-
-def resolve_settings(
-    method: str,
-    data: str,
-    *,
-    encoder: str = "small-cnn",
-    encoder_width: float | None = None,
-    overrides: dict[str, Any] | None = None,
-    preset: str | None = None,
-    image_size: int | None = None,
-    data_dir: str | None = None,
     data_sections: dict[str, Any] | None = None,
     defaults: dict[str, Any] | None = None,
-) -> tuple[RunConfig, dict[str, Any]]:
-    """The run's typed configs and its modality's data configs, through the one settings router
-    (:func:`selfsup.config.route_settings`).
+) -> RunConfig | tuple[RunConfig, dict[str, Any]]:
+    """The run's typed configs, through the one settings router (:func:`selfsup.config.route_settings`),
+    each key checked strictly.
 
     Sections, in the order that decides a key two of them own: ``data_sections`` (the modality's data
     settings, e.g. ``{"series": SeriesDataConfig()}``), then method, augment, optim, train. Layers, in
     order: the method's ``aug_defaults``/``optim_defaults``, the modality's ``defaults``, the preset,
-    then ``overrides`` (the ``--config`` file under ``--set``)."""
+    then ``overrides`` (the ``--config`` file under ``--set``).
+
+    Returns:
+        The :class:`RunConfig`; with ``data_sections``, ``(RunConfig, {name: routed data config})``.
+    """
     spec = get_method(method)
-    data_sections = dict(data_sections or {})
-    sections = {**data_sections, "method": spec.config_cls(), "augment": ImageAugConfig(), "optim": OptimConfig(),
-                "train": TrainConfig()}
+    sections = {**(data_sections or {}), "method": spec.config_cls(), "augment": ImageAugConfig(),
+                "optim": OptimConfig(), "train": TrainConfig()}
     method_defaults = {**{f"augment.{k}": v for k, v in spec.aug_defaults.items()},
                        **{f"optim.{k}": v for k, v in spec.optim_defaults.items()}}
     routed = route_settings(sections, method_defaults, defaults, preset_of(spec, preset), overrides)
     cfg = RunConfig(method, data, encoder, encoder_width, routed["method"], routed["augment"], routed["optim"],
                     routed["train"], image_size, data_dir)
+    if data_sections is None:
+        return cfg
     return cfg, {name: routed[name] for name in data_sections}
 
 
