@@ -193,7 +193,7 @@ def timing(g: GraphData, epochs: int) -> dict[str, Any]:
     spec = get_method("dgi")
     from selfsup.methods.base import DataInfo
 
-    ours = spec.build(spec.config_cls(), None, DataInfo((g.num_features,)), 0)
+    ours = spec.build(spec.config_cls(), None, DataInfo((g.num_features,)), seed=0)
     opt = torch.optim.Adam(ours.parameters(), lr=0.001)
     pyg, popt = pyg_model(g, 0)
     t_ours, t_pyg = [], []

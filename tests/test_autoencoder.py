@@ -59,7 +59,7 @@ def test_pixel_mask_and_noise_are_seeded():
 def _fit(name, cfg, x, steps, lr=3e-3, enc="mlp", width=256):
     torch.manual_seed(0)
     info = DataInfo(tuple(x.shape[1:]), (0.3,), (0.37,))
-    m = get_method(name).build(cfg, build_encoder(enc, info.input_shape, width), info, None, 0)
+    m = get_method(name).build(cfg, build_encoder(enc, info.input_shape, width), info, seed=0)
     opt = torch.optim.Adam(m.parameters(), lr=lr)
     losses = []
     for _ in range(steps):
@@ -100,7 +100,7 @@ def test_masked_loss_ignores_visible_patches():
     x = torch.randint(0, 256, (4, 1, 8, 8), dtype=torch.uint8)
     info = DataInfo((1, 8, 8), (0.3,), (0.37,))
     m = get_method("masked-ae").build(MaskedAEConfig(patch_size=4, mask_ratio=0.5, channels_last=False),
-                                      build_encoder("mlp", (1, 8, 8), 8), info, None, 0)
+                                      build_encoder("mlp", (1, 8, 8), 8), info, seed=0)
     target = m.normalize(x)
     state = torch.Generator().manual_seed(0).get_state()
     m.generator(x.device).set_state(state)
@@ -121,4 +121,4 @@ class _Const(torch.nn.Module):
 
 def test_masked_ae_needs_images():
     with pytest.raises(UserError, match="patches"):
-        get_method("masked-ae").build(MaskedAEConfig(), build_encoder("mlp", (20,), 8), DataInfo((20,)), None, 0)
+        get_method("masked-ae").build(MaskedAEConfig(), build_encoder("mlp", (20,), 8), DataInfo((20,)), seed=0)

@@ -72,7 +72,8 @@ def _model(case):
     enc = TinyEncoder() if encoder == "tiny" else build_encoder("small-cnn", (1, 8, 8), 4)
     if encoder == "bn":
         assert any(isinstance(mod, nn.BatchNorm2d) for mod in enc.modules())
-    return spec.build(spec.config_cls(**over), enc, DataInfo((1, 8, 8), (0.0,), (1.0,), N), ImageAugConfig(), 0)
+    return spec.build(spec.config_cls(**over), enc, DataInfo((1, 8, 8), (0.0,), (1.0,), N),
+                      aug=ImageAugConfig(), seed=0)
 
 
 def _row_ids(rows, all_rows):

@@ -25,7 +25,7 @@ def make(name, seed=0, **over):
     torch.manual_seed(seed)
     enc = build_encoder("small-cnn", (1, 8, 8), 8)
     cfg = spec.config_cls(**{**SMALL[name], **over})
-    return spec.build(cfg, enc, DataInfo((1, 8, 8), (0.3,), (0.3,), 100), ImageAugConfig(), seed)
+    return spec.build(cfg, enc, DataInfo((1, 8, 8), (0.3,), (0.3,), 100), aug=ImageAugConfig(), seed=seed)
 
 
 def tiny_batch(n=16):

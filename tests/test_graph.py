@@ -202,7 +202,7 @@ def test_gcn_row_normalisation():
     perm = torch.randperm(12, generator=torch.Generator().manual_seed(0))
     h, hp = norm.forward_pair(x, perm, g.edge_index)
     assert torch.allclose(hp, norm(x[perm], g.edge_index), atol=1e-6) and torch.isfinite(h).all()
-    assert build_dgi(DGIConfig(hidden_dim=8), None, DataInfo((4,)), 0).encoder.normalize_rows  # the default
+    assert build_dgi(DGIConfig(hidden_dim=8), None, DataInfo((4,)), seed=0).encoder.normalize_rows  # the default
 
 
 # ---------------------------------------------------------------------------------- training
@@ -223,7 +223,7 @@ def test_training_separates_planted_communities(method):
     g = GraphData(x=torch.eye(120), edge_index=g0.edge_index, y=g0.y)
     spec = get_method(method)
     cfg = DGIConfig(hidden_dim=32) if method == "dgi" else GRACEConfig(hidden_dim=32, out_dim=16, proj_hidden_dim=16)
-    model = spec.build(cfg, None, DataInfo((g.num_features,)), 0)
+    model = spec.build(cfg, None, DataInfo((g.num_features,)), seed=0)
     before = _kmeans_agreement(model.embed(g), g.y)
     model, fit = train_graph_method(spec, cfg, GraphTrainConfig(epochs=80, lr=0.01, patience=0, restore_best=False), g)
     assert np.mean(fit["losses"][-5:]) < np.mean(fit["losses"][:5])
@@ -235,7 +235,7 @@ def test_training_separates_planted_communities(method):
 
 def test_dgi_step_gradients_reach_encoder_and_discriminator():
     g = planted_graph(8)
-    model = build_dgi(DGIConfig(hidden_dim=8), None, DataInfo((g.num_features,)), 0)
+    model = build_dgi(DGIConfig(hidden_dim=8), None, DataInfo((g.num_features,)), seed=0)
     out = model.training_step(g)
     assert isinstance(out, StepOutput) and math.isfinite(float(out.loss))
     out.loss.backward()

@@ -137,7 +137,7 @@ def first_loop_run(tmp_path, data: str):
 
     g = as_graph(data)
     cfg = DGIConfig(hidden_dim=8)
-    model = get_method("dgi").build(cfg, None, DataInfo((g.num_features,)), 0)
+    model = get_method("dgi").build(cfg, None, DataInfo((g.num_features,)), seed=0)
     run = tmp_path / "old"
     run.mkdir()
     torch.save(model.state_dict(), run / "model.pt")

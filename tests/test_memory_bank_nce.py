@@ -173,7 +173,7 @@ def make(n=100, seed=0, encoder=None, **over):
     torch.manual_seed(seed)
     enc = encoder if encoder is not None else Flat()
     cfg = spec.config_cls(**{"head": "linear", "feature_dim": 5, "bank_init": "random", **over})
-    return spec.build(cfg, enc, DataInfo((1, 8, 8), (0.0,), (1.0,), n), ImageAugConfig(), seed)
+    return spec.build(cfg, enc, DataInfo((1, 8, 8), (0.0,), (1.0,), n), aug=ImageAugConfig(), seed=seed)
 
 
 def _views(b, seed):
@@ -265,7 +265,7 @@ def _paper_method(n, **over):
     cfg = resolve_config("memory-bank", "digits", preset="paper", overrides=over).method_cfg
     torch.manual_seed(0)
     enc = build_encoder("small-cnn", (1, 8, 8), 8)
-    return spec.build(cfg, enc, DataInfo((1, 8, 8), (0.3,), (0.3,), n), ImageAugConfig(), 0)
+    return spec.build(cfg, enc, DataInfo((1, 8, 8), (0.3,), (0.3,), n), aug=ImageAugConfig(), seed=0)
 
 
 def test_one_cpu_step_of_the_paper_preset_gives_a_finite_loss():

@@ -10,7 +10,8 @@ def make(seed=0, **cfg):
     spec = get_method("simclr")
     torch.manual_seed(seed)
     enc = build_encoder("small-cnn", (1, 8, 8), 8)
-    return spec.build(spec.config_cls(**cfg), enc, DataInfo((1, 8, 8), (0.3,), (0.3,), 100), ImageAugConfig(), seed)
+    return spec.build(spec.config_cls(**cfg), enc, DataInfo((1, 8, 8), (0.3,), (0.3,), 100),
+                      aug=ImageAugConfig(), seed=seed)
 
 
 def tiny_batch(n=16):

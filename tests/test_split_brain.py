@@ -85,7 +85,7 @@ def test_lab_units_of_known_colours():
 def test_targets_are_the_quantised_other_part():
     info = DataInfo((1, 2, 4), (0.0,), (1.0,))
     cfg = SplitBrainConfig(split="halves", bins=4, target_stride=1)
-    m = build_split_brain(cfg, build_encoder("mlp", (1, 2, 4), 16), info, None, 0)
+    m = build_split_brain(cfg, build_encoder("mlp", (1, 2, 4), 16), info, seed=0)
     x = torch.tensor([[0.0, 0.3, 0.6, 0.9], [0.1, 0.26, 0.5, 0.76]]).view(1, 1, 2, 4)
     u = m.encoder.units(x)  # std 1, mean 0: units are the input
     assert torch.allclose(u, x)
@@ -96,7 +96,7 @@ def test_targets_are_the_quantised_other_part():
 
 def test_each_subnetwork_sees_only_its_part():
     info = DataInfo((1, 8, 8), (0.5,), (0.25,))
-    m = build_split_brain(SplitBrainConfig(split="halves"), build_encoder("small-cnn", (1, 8, 8), 8), info, None, 0)
+    m = build_split_brain(SplitBrainConfig(split="halves"), build_encoder("small-cnn", (1, 8, 8), 8), info, seed=0)
     m.eval()
     x = torch.rand(4, 1, 8, 8)
     y = x.clone()
@@ -114,7 +114,7 @@ def test_image_training_lowers_loss_and_registry_rebuilds_encoder():
     spec = get_method("split-brain")
     torch.manual_seed(0)
     enc = build_encoder("small-cnn", (1, 8, 8), 8)
-    m = spec.build(SplitBrainConfig(split="halves", bins=8), enc, DataInfo((1, 8, 8), (0.3,), (0.37,)), None, 0)
+    m = spec.build(SplitBrainConfig(split="halves", bins=8), enc, DataInfo((1, 8, 8), (0.3,), (0.37,)), seed=0)
     opt = torch.optim.Adam(m.parameters(), lr=3e-3)
     losses = []
     for i in range(30):
@@ -138,7 +138,7 @@ def test_image_training_lowers_loss_and_registry_rebuilds_encoder():
 def test_lab_step_on_rgb(target):
     info = DataInfo((3, 8, 8), (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
     m = build_split_brain(SplitBrainConfig(split="lab", target=target, target_stride=2),
-                          build_encoder("small-cnn", (3, 8, 8), 8), info, None, 0)
+                          build_encoder("small-cnn", (3, 8, 8), 8), info, seed=0)
     if target == "classification":
         assert m.classes == [16, 22 * 22]
     out = m.training_step((torch.randint(0, 256, (4, 3, 8, 8), dtype=torch.uint8),))

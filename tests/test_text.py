@@ -156,7 +156,7 @@ def _tiny(method, **kw):
     cfg = spec.config_cls(**kw)
     torch.manual_seed(0)
     enc = TextTransformer(TransformerConfig(vocab_size=40, dim=32, depth=1, heads=2, max_len=40, dropout=0.0))
-    return spec.build(cfg, enc, None, None, 0)
+    return spec.build(cfg, enc, None, seed=0)
 
 
 @pytest.mark.parametrize("method", ["mlm", "nsp", "bert", "utterance-order"])

@@ -34,7 +34,7 @@ def build(name, **cfg):
     c = spec.config_cls(**cfg)
     if hasattr(c, "patch"):
         c.patch = 12
-    return spec.build(c, enc, DataInfo((1, 32, 32), (0.1,), (0.2,)), ImageAugConfig(), 0)
+    return spec.build(c, enc, DataInfo((1, 32, 32), (0.1,), (0.2,)), aug=ImageAugConfig(), seed=0)
 
 
 @pytest.mark.parametrize("name,cfg", [("frame-order", {}), ("frame-order", {"variant": "permutation"}),
@@ -136,7 +136,8 @@ def test_frame_order_warns_when_the_encoder_pools_away_position():
     spec = get_method("frame-order")
     info = DataInfo((1, 32, 32), (0.1,), (0.2,))
     with pytest.warns(UserWarning, match="small-cnn-2x2"):
-        spec.build(spec.config_cls(), build_encoder("small-cnn", (1, 32, 32), 8), info, ImageAugConfig(), 0)
+        spec.build(spec.config_cls(), build_encoder("small-cnn", (1, 32, 32), 8), info, aug=ImageAugConfig(), seed=0)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        spec.build(spec.config_cls(), build_encoder("small-cnn-2x2", (1, 32, 32), 8), info, ImageAugConfig(), 0)
+        spec.build(spec.config_cls(), build_encoder("small-cnn-2x2", (1, 32, 32), 8), info, aug=ImageAugConfig(),
+                   seed=0)

@@ -138,24 +138,6 @@ def apply_overrides(cfg: Any, overrides: dict[str, Any], *, also_valid: list[str
     return new
 
 
-def split_overrides(overrides: dict[str, Any], *configs: Any) -> list[dict[str, Any]]:
-    """Route each key to the first config that has it; unknown keys raise."""
-    out: list[dict[str, Any]] = [{} for _ in configs]
-    all_keys = valid_keys(*configs)
-    for key, value in overrides.items():
-        for i, cfg in enumerate(configs):
-            if key in {f.name for f in dataclasses.fields(cfg)}:
-                out[i][key] = value
-                break
-        else:
-            guess = closest(key, all_keys)
-            raise UserError(
-                f"unknown config key '{key}'",
-                hint=f"did you mean '{guess}'?" if guess else f"valid keys: {', '.join(all_keys)}",
-            )
-    return out
-
-
 def to_dict(cfg: Any) -> dict[str, Any]:
     """A JSON/YAML-friendly dict of a dataclass."""
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(cfg).items()}

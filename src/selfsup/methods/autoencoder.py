@@ -182,7 +182,7 @@ class Autoencoder(nn.Module):
         return self._features(self.normalize(x))
 
 
-def build_autoencoder(cfg: Any, encoder: nn.Module, info: DataInfo, aug: Any, seed: int) -> Autoencoder:
+def build_autoencoder(cfg: Any, encoder: nn.Module, info: DataInfo, *, aug: Any = None, seed: int = 0) -> Autoencoder:
     return Autoencoder(encoder, info, cfg, seed)
 
 

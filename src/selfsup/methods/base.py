@@ -57,7 +57,13 @@ class MethodSpec:
             "fitted" (PCA/GMM/k-means, in one go), "walks" (word2vec on random walks) or "word2vec".
         also_modalities: further kinds of data it trains on (split-brain: "series").
         config_cls: the method's typed hyperparameter dataclass.
-        build: ``build(cfg, encoder, info, seed) -> nn.Module``.
+        build: ``build(cfg, encoder, info, aug=None, seed=0) -> nn.Module``, the same five names for every
+            method, ``aug`` and ``seed`` keyword-only (an old positional call fails): ``cfg`` an instance of ``config_cls``,
+            ``encoder`` the backbone (None where the method makes its own: graph, fitted, word2vec), ``info``
+            the :class:`DataInfo` of the inputs, ``aug`` an :class:`selfsup.augment.ImageAugConfig` for the
+            methods that augment images (ignored by the others), ``seed`` the run's seed of the method's
+            views and samplers. Fitted methods return an unfitted ``nn.Module``; word2vec/deepwalk return a
+            :class:`selfsup.word2vec.Word2Vec` (``seed`` None there keeps the config's own).
         description: one line for ``selfsup list``.
         presets: named overrides of the config defaults.
         aug_defaults: overrides of :class:`selfsup.augment.ImageAugConfig` for this method.

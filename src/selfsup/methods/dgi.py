@@ -87,8 +87,8 @@ class DGI(NodeMethod):
         return StepOutput(loss, {"loss": float(loss.detach()), "disc_acc": acc})
 
 
-def build_dgi(cfg: DGIConfig, encoder: nn.Module | None, info: Any, seed: int = 0) -> DGI:
-    """``info.input_shape`` is (F,), the node feature width."""
+def build_dgi(cfg: DGIConfig, encoder: nn.Module | None, info: Any, *, aug: Any = None, seed: int = 0) -> DGI:
+    """``info.input_shape`` is (F,), the node feature width; ``aug`` is unused (the corruption is DGI's own)."""
     return DGI(node_encoder(cfg, encoder, info, seed), seed)
 
 

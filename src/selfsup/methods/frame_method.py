@@ -34,7 +34,8 @@ class FrameMethod(nn.Module):
         self.gen = torch.Generator().manual_seed(cfg.seed)
 
     @classmethod
-    def build(cls, cfg, encoder: nn.Module, info: DataInfo, aug: ImageAugConfig, seed: int) -> FrameMethod:
+    def build(cls, cfg, encoder: nn.Module, info: DataInfo, *, aug: ImageAugConfig | None = None,
+              seed: int = 0) -> FrameMethod:
         """The :class:`MethodSpec` ``build``: the sampler seeded by the run's ``seed`` (``aug`` is
         unused: video methods make no augmented views)."""
         cfg.seed = seed

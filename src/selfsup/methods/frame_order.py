@@ -113,13 +113,13 @@ class FrameOrder(FrameMethod):
         return StepOutput(loss, {"loss": float(loss.detach()), "order_acc": float(acc)})
 
 
-def build_frame_order(cfg: FrameOrderConfig, encoder: nn.Module, info: DataInfo, aug: ImageAugConfig,
-                      seed: int) -> FrameOrder:
+def build_frame_order(cfg: FrameOrderConfig, encoder: nn.Module, info: DataInfo, *,
+                      aug: ImageAugConfig | None = None, seed: int = 0) -> FrameOrder:
     if getattr(encoder, "grid", None) == 1:  # small-cnn: global average pooling keeps no layout
         warnings.warn("frame-order with a globally pooled encoder: frame order is a matter of where things are, "
                       "and globally pooled features keep almost no position, so the order classifier may stay at "
                       "chance; use --encoder small-cnn-2x2 (BENCHMARKS.md, 'video')", stacklevel=2)
-    return FrameOrder.build(cfg, encoder, info, aug, seed)
+    return FrameOrder.build(cfg, encoder, info, aug=aug, seed=seed)
 
 
 register_method(

@@ -42,7 +42,8 @@ class GMMMethod(FittedMethod):
         self.encoder.fit(x, self.cfg.covariance, self.cfg.max_iter, self.cfg.seed)
 
 
-def build_gmm(cfg: GMMConfig, encoder: object, info: DataInfo, *rest: object) -> GMMMethod:
+def build_gmm(cfg: GMMConfig, encoder: object, info: DataInfo, *, aug: object = None, seed: int = 0) -> GMMMethod:
+    """``encoder``, ``aug`` and ``seed`` are unused: the mixture is fitted from ``cfg.seed``."""
     cfg.validate()
     return GMMMethod(GMMEncoder(math.prod(info.input_shape), cfg.pca_dim, cfg.mixtures), cfg, "gmm")
 

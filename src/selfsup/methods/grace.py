@@ -97,8 +97,8 @@ class GRACE(NodeMethod):
         return StepOutput(loss, {"loss": float(loss.detach())})
 
 
-def build_grace(cfg: GRACEConfig, encoder: nn.Module | None, info: Any, seed: int = 0) -> GRACE:
-    """``info.input_shape`` is (F,), the node feature width."""
+def build_grace(cfg: GRACEConfig, encoder: nn.Module | None, info: Any, *, aug: Any = None, seed: int = 0) -> GRACE:
+    """``info.input_shape`` is (F,), the node feature width; ``aug`` is unused (the views are GRACE's own)."""
     return GRACE(node_encoder(cfg, encoder, info, seed, cfg.out_dim), cfg, seed)
 
 

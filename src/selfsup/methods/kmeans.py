@@ -38,7 +38,9 @@ class KMeansMethod(FittedMethod):
         self.encoder.fit(x, self.cfg.seed, self.cfg.n_init)
 
 
-def build_kmeans(cfg: KMeansConfig, encoder: object, info: DataInfo, *rest: object) -> KMeansMethod:
+def build_kmeans(cfg: KMeansConfig, encoder: object, info: DataInfo, *, aug: object = None,
+                 seed: int = 0) -> KMeansMethod:
+    """``encoder``, ``aug`` and ``seed`` are unused: k-means is fitted from ``cfg.seed``."""
     cfg.validate()
     return KMeansMethod(KMeansEncoder(math.prod(info.input_shape), cfg.pca_dim, cfg.clusters), cfg, "kmeans")
 

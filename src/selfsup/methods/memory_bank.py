@@ -220,7 +220,8 @@ class InstanceDiscrimination(nn.Module):
         return self.encoder(to_channels_last(self.views.pipelines[0].plain(x), self.cfg.channels_last))
 
 
-def build_memory_bank(cfg: MemoryBankConfig, encoder: nn.Module, info: DataInfo, aug: ImageAugConfig, seed: int):
+def build_memory_bank(cfg: MemoryBankConfig, encoder: nn.Module, info: DataInfo, *,
+                      aug: ImageAugConfig | None = None, seed: int = 0) -> InstanceDiscrimination:
     return InstanceDiscrimination(encoder, image_views(info, aug, seed, n=1), cfg, info.num_samples, seed=seed)
 
 

@@ -83,7 +83,8 @@ class MoCo(TwoViewMethod):
         self._pending: Tensor | None = None
 
     @classmethod
-    def build(cls, cfg: MoCoConfig, encoder: nn.Module, info: DataInfo, aug: ImageAugConfig, seed: int) -> MoCo:
+    def build(cls, cfg: MoCoConfig, encoder: nn.Module, info: DataInfo, *, aug: ImageAugConfig | None = None,
+              seed: int = 0) -> MoCo:
         """The :class:`MethodSpec` ``build``: two views seeded ``seed`` and ``seed + 1``; the queue's and
         the key permutation's generators seeded from ``seed``."""
         return cls(encoder, image_views(info, aug, seed), cfg, seed=seed)

@@ -56,7 +56,8 @@ class PCAMethod(FittedMethod):
         self.encoder.fit(x)
 
 
-def build_pca(cfg: PCAConfig, encoder: object, info: DataInfo, *rest: object) -> PCAMethod:
+def build_pca(cfg: PCAConfig, encoder: object, info: DataInfo, *, aug: object = None, seed: int = 0) -> PCAMethod:
+    """``encoder``, ``aug`` and ``seed`` are unused: PCA is closed form."""
     cfg.validate()
     return PCAMethod(PCAEncoder(math.prod(info.input_shape), cfg.n_components), cfg, "pca")
 

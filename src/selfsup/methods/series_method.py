@@ -7,6 +7,8 @@ Each method keeps its own pretext task and heads.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
@@ -38,8 +40,9 @@ class SeriesMethod(nn.Module):
         self.gen = torch.Generator().manual_seed(cfg.seed)
 
     @classmethod
-    def build(cls, cfg, encoder: nn.Module, info: DataInfo, seed: int) -> SeriesMethod:
-        """The :class:`MethodSpec` ``build``: the view generator seeded by the run's ``seed``."""
+    def build(cls, cfg, encoder: nn.Module, info: DataInfo, *, aug: Any = None, seed: int = 0) -> SeriesMethod:
+        """The :class:`MethodSpec` ``build``: the view generator seeded by the run's ``seed`` (``aug`` is
+        unused: series methods make their own views)."""
         cfg.seed = seed
         return cls(encoder, cfg)
 

@@ -169,10 +169,10 @@ class SplitBrain(nn.Module):
         return self.encoder(self.normalize(x))
 
 
-def build_split_brain(cfg: SplitBrainConfig, encoder: nn.Module, info: DataInfo, *rest: object) -> SplitBrain:
+def build_split_brain(cfg: SplitBrainConfig, encoder: nn.Module, info: DataInfo, *, aug: object = None,
+                      seed: int = 0) -> SplitBrain:
     """Wrap ``encoder`` (part A's network; a re-initialised copy becomes part B's) in a
-    :class:`SplitEncoder`. Accepts the image engine's ``(cfg, encoder, info, aug, seed)`` and
-    the series runner's ``(cfg, encoder, info, seed)``."""
+    :class:`SplitEncoder`; ``aug`` and ``seed`` are unused (no augmented views, no sampling)."""
     parse_split(cfg.split, tuple(info.input_shape))  # a clear error before anything is built
     split_enc = SplitEncoder(encoder, cfg.split, tuple(info.input_shape), info.mean, info.std,
                              base_name=getattr(encoder, "registry_name", None))

@@ -32,7 +32,7 @@ class TextMethod(nn.Module):
         self.encoder = encoder
 
     @classmethod
-    def build(cls, cfg, encoder: nn.Module, info: DataInfo | None, aug: Any = None, seed: int = 0) -> TextMethod:
+    def build(cls, cfg, encoder: nn.Module, info: DataInfo | None, *, aug: Any = None, seed: int = 0) -> TextMethod:
         """The :class:`MethodSpec` ``build``: the generator seeded by the run's ``seed``."""
         cfg.seed = seed
         return cls(encoder, cfg)

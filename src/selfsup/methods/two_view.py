@@ -21,9 +21,11 @@ def to_channels_last(x: Tensor, on: bool) -> Tensor:
     return x.contiguous(memory_format=torch.channels_last) if on and x.dim() == 4 else x
 
 
-def image_views(info: DataInfo, aug: ImageAugConfig, seed: int, n: int = 2) -> MultiView:
-    """``n`` independently seeded augmentation pipelines (seeds ``seed``, ``seed + 1``, ...)."""
+def image_views(info: DataInfo, aug: ImageAugConfig | None, seed: int, n: int = 2) -> MultiView:
+    """``n`` independently seeded augmentation pipelines (seeds ``seed``, ``seed + 1``, ...); ``aug`` None:
+    :class:`ImageAugConfig`'s defaults (the engine passes the run's, with the method's ``aug_defaults``)."""
     size = info.input_shape[-1]
+    aug = ImageAugConfig() if aug is None else aug
     return MultiView([ImageAugment(aug, size, info.mean, info.std, seed=seed + i) for i in range(n)])
 
 
@@ -42,7 +44,8 @@ class TwoViewMethod(nn.Module):
         self.views = views
 
     @classmethod
-    def build(cls, cfg, encoder: nn.Module, info: DataInfo, aug: ImageAugConfig, seed: int) -> TwoViewMethod:
+    def build(cls, cfg, encoder: nn.Module, info: DataInfo, *, aug: ImageAugConfig | None = None,
+              seed: int = 0) -> TwoViewMethod:
         """The :class:`MethodSpec` ``build``: two views of ``aug`` seeded ``seed`` and ``seed + 1``."""
         return cls(encoder, image_views(info, aug, seed), cfg)
 

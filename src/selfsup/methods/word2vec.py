@@ -101,8 +101,10 @@ class DeepWalkConfig(Word2VecConfig):
             raise UserError(f"node2vec p and q must be > 0 (got p={self.p}, q={self.q})")
 
 
-def build_word2vec(cfg: Word2VecConfig, encoder: Any = None, info: Any = None, seed: int | None = None) -> Word2Vec:
-    """An untrained :class:`Word2Vec` (call ``build_vocab`` and ``train``); ``encoder``/``info`` are unused."""
+def build_word2vec(cfg: Word2VecConfig, encoder: Any = None, info: Any = None, *, aug: Any = None,
+                   seed: int | None = None) -> Word2Vec:
+    """An untrained :class:`Word2Vec` (call ``build_vocab`` and ``train``); ``encoder``, ``info`` and ``aug``
+    are unused; ``seed`` None keeps ``cfg.seed`` (a gensim hyperparameter with gensim's default, 1)."""
     cfg.validate()
     kw = cfg.model_kwargs()
     if seed is not None:

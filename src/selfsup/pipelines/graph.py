@@ -42,6 +42,7 @@ from selfsup.pipelines.modality import (
 from selfsup.pipelines.requests import EvalRequest, PretrainRequest
 from selfsup.train.checkpoint import atomic_torch_save, atomic_write_text
 from selfsup.train.graph import EarlyStopping, GraphLoader, GraphTrainConfig, full_batch_adam
+from selfsup.train.hooks import RegimeHooks
 
 GRAPH_NAMES_HINT = "graph names: cora, citeseer, pubmed, planetoid:NAME:ROOT, edgelist:EDGES[,FEATURES[,LABELS]]"
 
@@ -116,7 +117,7 @@ def graph_plan(train: GraphTrainConfig, nodes: int) -> Any:
 
 
 def build_graph_method(spec: Any, cfg: Any, num_features: int, num_nodes: int, seed: int) -> torch.nn.Module:
-    return spec.build(cfg, None, DataInfo(input_shape=(num_features,), num_samples=num_nodes), seed)
+    return spec.build(cfg, None, DataInfo(input_shape=(num_features,), num_samples=num_nodes), seed=seed)
 
 
 def train_graph_method(spec: Any, cfg: Any, train: GraphTrainConfig, data: Any, out: Path | None = None, *,
@@ -143,9 +144,9 @@ def train_graph_method(spec: Any, cfg: Any, train: GraphTrainConfig, data: Any, 
              "encoder_spec": {"name": "gcn", "method": spec.name, "input_dim": data.num_features,
                               "out_dim": model.encoder.out_dim},
              **(extra_meta or {})}
-    meta = pretrain(rcfg, out, resume=resume, progress=progress, method=model, extra_meta=extra,
-                    loader=GraphLoader(data), plan=graph_plan(train, data.num_nodes), info=info, callbacks=[early],
-                    make_optimizer=full_batch_adam(train.lr, train.weight_decay), checkpoint_epoch_ends=False,
+    hooks = RegimeHooks(loader=GraphLoader(data), plan=graph_plan(train, data.num_nodes), info=info, callbacks=[early],
+                        make_optimizer=full_batch_adam(train.lr, train.weight_decay), checkpoint_epoch_ends=False)
+    meta = pretrain(rcfg, out, resume=resume, progress=progress, method=model, extra_meta=extra, hooks=hooks,
                     files={"graph.pt": lambda path: atomic_torch_save(graph, path)})
     fit = early.record(float(meta["train_seconds"]))
     meta.update({k: fit[k] for k in ("epochs", "best_epoch", "best_loss", "stop_reason", "stopped_early")},

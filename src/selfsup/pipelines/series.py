@@ -109,7 +109,7 @@ def build_series_method(method: str, spec: Any, cfg_dict: dict[str, Any], settin
 
     cfg = apply_overrides(spec.config_cls(), cfg_dict) if cfg_dict else spec.config_cls()
     enc = build_series_encoder(method, input_shape[0], input_shape[1], int(settings["width"]))
-    return spec.build(cfg, enc, DataInfo(input_shape=tuple(input_shape)), int(settings.get("seed", 0)))
+    return spec.build(cfg, enc, DataInfo(input_shape=tuple(input_shape)), seed=int(settings.get("seed", 0)))
 
 
 def series_settings_of(spec: Any, data_name: str, encoder: str, overrides: dict[str, Any],
@@ -117,7 +117,7 @@ def series_settings_of(spec: Any, data_name: str, encoder: str, overrides: dict[
     """(engine configs, series data settings) of a series run, through the one settings router:
     :data:`SERIES_DEFAULTS`, then the preset, then ``overrides`` (``seed`` is the run's seed: weights,
     data order and views, never only the method's view seed)."""
-    from selfsup.train.run import resolve_settings
+    from selfsup.train.run import resolve_config
 
     ov = dict(overrides)
     if "seed" in ov:
@@ -125,8 +125,8 @@ def series_settings_of(spec: Any, data_name: str, encoder: str, overrides: dict[
     defaults = dict(SERIES_DEFAULTS)
     if "channels_last" in {f for f in spec.config_cls.__dataclass_fields__}:
         defaults["method.channels_last"] = False  # (N, C, T) series have no channels_last layout
-    cfg, data = resolve_settings(spec.name, data_name, encoder=encoder, overrides=ov, preset=preset,
-                                 data_sections={"series": SeriesDataConfig()}, defaults=defaults)
+    cfg, data = resolve_config(spec.name, data_name, encoder=encoder, overrides=ov, preset=preset,
+                               data_sections={"series": SeriesDataConfig()}, defaults=defaults)
     return cfg, data["series"]
 
 

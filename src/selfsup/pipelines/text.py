@@ -54,7 +54,7 @@ def text_settings(spec: Any, data: str, overrides: dict[str, Any], preset: str |
     :data:`FIXED_ENCODER_KEYS`) of a text run, through the one settings router. Sections in order:
     text, encoder, method, augment, optim, train; layers: :data:`TEXT_DEFAULTS`, the preset, ``overrides``."""
     from selfsup.encoders.transformer import TransformerConfig
-    from selfsup.train.run import resolve_settings
+    from selfsup.train.run import resolve_config
 
     ov = dict(overrides)
     for key in ov:
@@ -64,9 +64,9 @@ def text_settings(spec: Any, data: str, overrides: dict[str, Any], preset: str |
                             hint="set the tokenizer's vocabulary with --set vocab_size=N")
     if transductive:
         ov["text.transductive"] = True
-    cfg, data_cfgs = resolve_settings(spec.name, data, encoder="transformer", overrides=ov, preset=preset,
-                                      data_sections={"text": TextDataConfig(), "encoder": TransformerConfig()},
-                                      defaults=TEXT_DEFAULTS)
+    cfg, data_cfgs = resolve_config(spec.name, data, encoder="transformer", overrides=ov, preset=preset,
+                                    data_sections={"text": TextDataConfig(), "encoder": TransformerConfig()},
+                                    defaults=TEXT_DEFAULTS)
     return cfg, data_cfgs["text"], data_cfgs["encoder"]
 
 
@@ -171,7 +171,7 @@ def train_text(spec: Any, cfg: Any, out: Path, td: dict[str, Any], tcfg: TextDat
     tok, x = td["tokenizer"], td["train"]
     torch.manual_seed(cfg.train.seed)
     method = spec.build(cfg.method_cfg, TextTransformer(ecfg), DataInfo(tuple(x.shape[1:]), num_samples=len(x)),
-                        None, cfg.train.seed)
+                        seed=cfg.train.seed)
     data = ArrayDataset(cfg.data, x, None, modality="text")
     text_meta = {"tokenizer": "tokenizer.json", "data": to_dict(tcfg), "transformer": to_dict(ecfg),
                  "rows": len(x), "utterances": k, "heldout_test_texts": td["corpus"]}

@@ -77,14 +77,14 @@ def load_video_data(name: str, generator: dict[str, Any] | None = None, data_dir
 
 
 def pretrain_video(req: PretrainRequest, spec: Any, overrides: dict[str, Any]) -> dict[str, Any]:
-    from selfsup.train.run import pretrain, resolve_settings
+    from selfsup.train.run import pretrain, resolve_config
 
     overrides = dict(overrides)
     enc_width = overrides.pop("encoder_width", None)
-    cfg, data_cfgs = resolve_settings(req.method, req.data, encoder=req.encoder or "small-cnn",
-                                      encoder_width=float(enc_width) if enc_width is not None else None,
-                                      overrides=overrides, preset=req.preset, data_dir=req.data_dir,
-                                      data_sections={"video": VideoDataConfig()})
+    cfg, data_cfgs = resolve_config(req.method, req.data, encoder=req.encoder or "small-cnn",
+                                    encoder_width=float(enc_width) if enc_width is not None else None,
+                                    overrides=overrides, preset=req.preset, data_dir=req.data_dir,
+                                    data_sections={"video": VideoDataConfig()})
     gen = generator_settings(data_cfgs["video"])
     data = load_video_data(req.data, gen, req.data_dir, req.download, req.skip_bad_files)
     print(data.summary())

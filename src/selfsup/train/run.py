@@ -47,6 +47,7 @@ from selfsup.train.checkpoint import (
     remove_partial_files,
 )
 from selfsup.train.config import TrainConfig, TrainingPlan, plan_training
+from selfsup.train.hooks import RegimeHooks
 from selfsup.train.loader import BatchLoader
 from selfsup.train.module import SelfSupModule
 from selfsup.train.optim import OptimConfig
@@ -92,43 +93,30 @@ def resolve_config(
     preset: str | None = None,
     image_size: int | None = None,
     data_dir: str | None = None,
-) -> RunConfig:
-    """Build the typed configs of a run: defaults, then the method's defaults and
-    preset, then user overrides (``--config``/``--set``), each checked strictly."""
-    cfg, _ = resolve_settings(method, data, encoder=encoder, encoder_width=encoder_width, overrides=overrides,
-                              preset=preset, image_size=image_size, data_dir=data_dir)
-    return cfg
-
-
-def resolve_settings(
-    method: str,
-    data: str,
-    *,
-    encoder: str = "small-cnn",
-    encoder_width: float | None = None,
-    overrides: dict[str, Any] | None = None,
-    preset: str | None = None,
-    image_size: int | None = None,
-    data_dir: str | None = None,
     data_sections: dict[str, Any] | None = None,
     defaults: dict[str, Any] | None = None,
-) -> tuple[RunConfig, dict[str, Any]]:
-    """The run's typed configs and its modality's data configs, through the one settings router
-    (:func:`selfsup.config.route_settings`).
+) -> RunConfig | tuple[RunConfig, dict[str, Any]]:
+    """The run's typed configs, through the one settings router (:func:`selfsup.config.route_settings`),
+    each key checked strictly.
 
     Sections, in the order that decides a key two of them own: ``data_sections`` (the modality's data
     settings, e.g. ``{"series": SeriesDataConfig()}``), then method, augment, optim, train. Layers, in
     order: the method's ``aug_defaults``/``optim_defaults``, the modality's ``defaults``, the preset,
-    then ``overrides`` (the ``--config`` file under ``--set``)."""
+    then ``overrides`` (the ``--config`` file under ``--set``).
+
+    Returns:
+        The :class:`RunConfig`; with ``data_sections``, ``(RunConfig, {name: routed data config})``.
+    """
     spec = get_method(method)
-    data_sections = dict(data_sections or {})
-    sections = {**data_sections, "method": spec.config_cls(), "augment": ImageAugConfig(), "optim": OptimConfig(),
-                "train": TrainConfig()}
+    sections = {**(data_sections or {}), "method": spec.config_cls(), "augment": ImageAugConfig(),
+                "optim": OptimConfig(), "train": TrainConfig()}
     method_defaults = {**{f"augment.{k}": v for k, v in spec.aug_defaults.items()},
                        **{f"optim.{k}": v for k, v in spec.optim_defaults.items()}}
     routed = route_settings(sections, method_defaults, defaults, preset_of(spec, preset), overrides)
     cfg = RunConfig(method, data, encoder, encoder_width, routed["method"], routed["augment"], routed["optim"],
                     routed["train"], image_size, data_dir)
+    if data_sections is None:
+        return cfg
     return cfg, {name: routed[name] for name in data_sections}
 
 
@@ -187,7 +175,7 @@ def build_method(cfg: RunConfig, spec: MethodSpec, info: DataInfo) -> torch.nn.M
     """Encoder + method from the registry, seeded."""
     torch.manual_seed(cfg.train.seed)
     encoder = build_encoder(cfg.encoder, info.input_shape, cfg.encoder_width)
-    return spec.build(cfg.method_cfg, encoder, info, cfg.aug, cfg.train.seed)
+    return spec.build(cfg.method_cfg, encoder, info, aug=cfg.aug, seed=cfg.train.seed)
 
 
 def _precision(p: str) -> str:
@@ -230,9 +218,7 @@ def write_loss_plot(run_dir: Path) -> None:
 def pretrain(cfg: RunConfig, run_dir: Path, *, data: Any = None, resume: bool = False, progress: bool = True,
              schedule_by_time: bool | None = None, method: torch.nn.Module | None = None,
              extra_meta: dict[str, Any] | None = None, files: dict[str, Any] | None = None,
-             loader: Any = None, plan: TrainingPlan | None = None, info: DataInfo | None = None,
-             callbacks: list[Any] | None = None, make_optimizer: Any = None,
-             checkpoint_epoch_ends: bool = True) -> dict[str, Any]:
+             hooks: RegimeHooks | None = None) -> dict[str, Any]:
     """Pretrain ``cfg.method`` on ``cfg.data`` into ``run_dir``.
 
     Args:
@@ -249,16 +235,8 @@ def pretrain(cfg: RunConfig, run_dir: Path, *, data: Any = None, resume: bool = 
         files: more files (name -> text) written with ``run.json`` when a new run starts, before any
             training: what a resume needs besides the checkpoints (e.g. a text run's tokenizer); a
             value that is a function is called with the file's path to write it (binary files).
-        loader: a training loader of the engine's interface in place of the dataset's
-            :class:`BatchLoader` (a full graph as one batch); needs ``plan``, ``info`` and ``method``
-            (a resumed run keeps the plan stored in run.json).
-        plan: the training plan that goes with ``loader``.
-        info: what the method knows of its inputs, with ``loader``.
-        callbacks: more Lightning callbacks, run before the checkpoint callback (so a checkpoint
-            holds their state after its step), e.g. full-batch early stopping.
-        make_optimizer: ``method -> optimizer`` in place of the optimiser of ``cfg.optim``.
-        checkpoint_epoch_ends: checkpoint at every epoch end (off for one-batch epochs, where
-            ``ckpt_every_steps`` / ``ckpt_every_minutes`` and the stop say when).
+        hooks: the loader, plan, optimiser and callbacks of a regime that brings its own (a full-batch
+            graph); with its ``loader``, ``method`` must be given.
 
     Returns:
         The content of ``run.json``.
@@ -297,9 +275,10 @@ def pretrain(cfg: RunConfig, run_dir: Path, *, data: Any = None, resume: bool = 
             warnings.warn(f"no complete checkpoint in {run_dir}/checkpoints; starting from scratch", stacklevel=2)
     if cfg.train.threads > 0:
         torch.set_num_threads(cfg.train.threads)
+    hooks = hooks or RegimeHooks()
+    hooks.check(method)
+    loader, plan, info = hooks.loader, hooks.plan, hooks.info
     if loader is not None:
-        if plan is None or info is None or method is None:
-            raise ValueError("pretrain(loader=...) needs plan, info and method")
         mean, std = info.mean, info.std
     else:
         if data is None:
@@ -331,7 +310,7 @@ def pretrain(cfg: RunConfig, run_dir: Path, *, data: Any = None, resume: bool = 
         schedule_by_time = max_seconds > 0
     module = SelfSupModule(method, cfg.optim, loader, plan.schedule_epochs(), max_seconds, schedule_by_time,
                            on_nonfinite=cfg.train.on_nonfinite, tag={"method": cfg.method},
-                           make_optimizer=make_optimizer)
+                           make_optimizer=hooks.make_optimizer)
     run_dir.mkdir(parents=True, exist_ok=True)
     meta = {
         "selfsup_version": __version__,
@@ -360,7 +339,7 @@ def pretrain(cfg: RunConfig, run_dir: Path, *, data: Any = None, resume: bool = 
         if not secondary and (not resume or not (run_dir / name).exists()):
             text(run_dir / name) if callable(text) else atomic_write_text(run_dir / name, text)
     ckpt_cb = AtomicCheckpoint(run_dir / "checkpoints", cfg.train.keep_checkpoints, cfg.train.ckpt_every_minutes,
-                               cfg.train.ckpt_every_steps, epoch_end=checkpoint_epoch_ends)
+                               cfg.train.ckpt_every_steps, epoch_end=hooks.checkpoint_epoch_ends)
     by_budget = plan.stop_rule == "budget"
     trainer = L.Trainer(
         accelerator=cfg.train.accelerator,
@@ -372,7 +351,7 @@ def pretrain(cfg: RunConfig, run_dir: Path, *, data: Any = None, resume: bool = 
         max_epochs=-1 if by_budget else math.ceil(plan.epochs),
         max_steps=-1 if by_budget else plan.max_steps,
         max_time=timedelta(seconds=max_seconds) if max_seconds > 0 else None,
-        callbacks=[*(callbacks or []), ckpt_cb, MetricsCSV(run_dir / "metrics.csv", cfg.train.log_every_steps),
+        callbacks=[*hooks.callbacks, ckpt_cb, MetricsCSV(run_dir / "metrics.csv", cfg.train.log_every_steps),
                    *([RunProgressBar(max_seconds if by_budget else 0.0)] if progress else [])],
         logger=False,
         enable_checkpointing=False,
