@@ -29,7 +29,7 @@ from selfsup.eval.features import Featurizer
 from selfsup.eval.finetune import FinetuneConfig, finetune_or_scratch, image_prepare
 from selfsup.eval.linear import LinearProbeConfig
 from selfsup.eval.lowlabel import parse_fraction
-from selfsup.eval.protocols import FeatureSettings, check_protocols, feature_protocols, label_loop
+from selfsup.eval.protocols import FeatureSettings, check_protocols, feature_protocols
 from selfsup.eval.selection import knn_select, validation_split
 
 # what an image (or text, or video-frame) run offers: every fixed-feature protocol of the registry and fine-tuning
