@@ -112,3 +112,33 @@ def test_permuted_test_labels_leave_node_selections_unchanged(digits):
     sel = _selected(a)
     assert {"/linear/public", "/knn/public", "/svm/public", "/knn/10%"} <= set(sel)
     assert sel == _selected(b)
+
+
+@pytest.mark.usefixtures("one_thread")
+@pytest.mark.parametrize("reinit", [False, True], ids=["finetune", "supervised"])
+def test_permuted_test_labels_leave_the_finetune_choice_unchanged(reinit):
+    """Image fine-tuning (and the supervised baseline, the same recipe) choose the lr and the checkpoint on
+    a validation part of the labeled subset: permuting the test labels moves the accuracy, never a choice."""
+    from selfsup.encoders import build_encoder
+    from selfsup.eval.features import Featurizer
+    from selfsup.eval.finetune import FinetuneConfig
+    from selfsup.eval.harness import EvalConfig, finetune_protocol
+
+    d = load_dataset("digits")
+    torch.manual_seed(0)
+    ftz = Featurizer(build_encoder("mlp", (1, 8, 8), 32), (0.5,), (0.25,), channels_last=False)
+    cfg = EvalConfig(labels=("20%",), seeds=(0, 1),
+                     finetune=FinetuneConfig(steps=24, batch_size=32, lr_grid=(1e-4, 3e-3), evals=3))
+    perm = d.y_test[torch.randperm(len(d.y_test), generator=torch.Generator().manual_seed(0))]
+    run = lambda y: finetune_protocol(ftz, d.x_train, d.y_train, d.x_test, y, cfg, 10, reinit)["20%"]  # noqa: E731
+    a, b = run(d.y_test), run(perm)
+    assert a["selected_on"] == "validation split of the labeled subset" and len(a["selected"]) == 2
+    assert all({"lr", "steps", "step", "val"} <= set(r) and r["val"] is not None for r in a["selected"])
+    assert a["selected"] == b["selected"]
+    assert {r["step"] for r in a["selected"]} <= {8, 16, 24}  # a checkpoint chosen among cfg.evals of them
+    if not reinit:
+        assert {r["lr"] for r in a["selected"]} <= {1e-4, 3e-3}
+    else:  # from scratch: the encoder learns at the head's rate, nothing else is tried
+        assert {r["lr"] for r in a["selected"]} == {1e-3}
+    assert a["values"] != b["values"]  # the permutation did reach the scores
+    assert a["mean"] > 0.15  # 10 classes: above chance (0.1) even after 24 steps

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from selfsup.encoders.transformer import TextTransformer, TransformerConfig
-from selfsup.eval import text as T
+from selfsup.eval import finetune as T
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -44,9 +44,9 @@ def test_both_arms_get_the_same_recipe(monkeypatch):
     calls = {False: [], True: []}
     real = T.train_select
 
-    def spy(encoder, x, y, xv, yv, num_classes, lr, steps, cfg, seed, reinit):
-        calls[reinit].append((lr, steps, len(x), None if xv is None else len(xv), seed, cfg.batch_size))
-        return real(encoder, x, y, xv, yv, num_classes, lr, steps, cfg, seed, reinit)
+    def spy(encoder, fit, val, num_classes, lr, steps, cfg, seed, reinit, prepare):
+        calls[reinit].append((lr, steps, len(fit[0]), None if val is None else len(val[0]), seed, cfg.batch_size))
+        return real(encoder, fit, val, num_classes, lr, steps, cfg, seed, reinit, prepare)
 
     monkeypatch.setattr(T, "train_select", spy)
     x, y = _toy()
@@ -79,3 +79,34 @@ def test_scratch_is_a_fresh_init_of_the_same_architecture():
     assert type(fresh) is type(enc) and fresh.cfg == enc.cfg
     assert {k: v.shape for k, v in fresh.state_dict().items()} == {k: v.shape for k, v in enc.state_dict().items()}
     assert fresh.tok.weight.abs().mean() < 0.1 < enc.tok.weight.abs().mean()
+
+
+def test_text_names_stay_importable_and_keep_their_defaults():
+    from selfsup.eval import text
+
+    assert text.TextFinetuneConfig is T.TextFinetuneConfig and text.finetune_or_scratch is T.finetune_or_scratch
+    c = T.TextFinetuneConfig()
+    assert (c.steps, c.epochs, c.min_steps, c.batch_size, c.lr_grid, c.lr_head, c.weight_decay, c.val_fraction,
+            c.evals, c.augment) == (0, 4.0, 150, 32, (3e-4, 1e-3), 1e-3, 0.01, 0.2, 4, False)
+    i = T.FinetuneConfig()  # the image defaults
+    assert (i.steps, i.batch_size, i.lr_grid, i.lr_head, i.weight_decay, i.augment) == (300, 128, (1e-4,), 1e-3,
+                                                                                       1e-4, True)
+
+
+def test_split_fit_val_matches_the_harness_split():
+    """One split rule: the labeled subset's fit / validation parts are selection.validation_split's."""
+    from selfsup.eval.selection import validation_split
+
+    y = np.random.default_rng(0).integers(0, 4, 50)
+    fit, val = T.split_fit_val(y, 0.25, seed=5)
+    p, v = validation_split(torch.as_tensor(y), 0.25, 5 + 7919)
+    assert fit.tolist() == p.tolist() and val.tolist() == v.tolist()
+
+
+def test_bad_recipe_settings_are_user_errors():
+    from selfsup.errors import UserError
+
+    x, y = _toy()
+    for bad in (dict(lr_grid=()), dict(batch_size=0), dict(val_fraction=1.0), dict(steps=0, epochs=0, min_steps=0)):
+        with pytest.raises(UserError):
+            T.finetune_or_scratch(_enc(), x, y, x, y, 2, ["50%"], [0], T.TextFinetuneConfig(**bad), reinit=False)

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+import torch
 from torch import Tensor
 
 from selfsup.eval.baselines import (
@@ -25,10 +26,10 @@ from selfsup.eval.baselines import (
     raw_features,
 )
 from selfsup.eval.features import Featurizer
-from selfsup.eval.finetune import FinetuneConfig, train_classifier
+from selfsup.eval.finetune import FinetuneConfig, finetune_or_scratch, image_prepare
 from selfsup.eval.linear import LinearProbeConfig
 from selfsup.eval.lowlabel import parse_fraction
-from selfsup.eval.protocols import FeatureSettings, check_protocols, feature_protocols, label_loop
+from selfsup.eval.protocols import FeatureSettings, check_protocols, feature_protocols
 from selfsup.eval.selection import knn_select, validation_split
 
 # what an image (or text, or video-frame) run offers: every fixed-feature protocol of the registry and fine-tuning
@@ -158,15 +159,16 @@ def selection_record(ytr: Tensor, cfg: EvalConfig) -> dict[str, Any]:
 
 def finetune_protocol(featurizer: Featurizer, xtr: Tensor, ytr: Tensor, xte: Tensor, yte: Tensor, cfg: EvalConfig,
                       num_classes: int, reinit: bool, log: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
-    """Fine-tune (or, with ``reinit``, train from scratch) on each labeled subset."""
+    """Fine-tune (or, with ``reinit``, train from scratch) on each labeled subset: the one recipe of
+    :func:`~selfsup.eval.finetune.finetune_or_scratch`, the lr and checkpoint chosen on a validation part of
+    the subset, with the featurizer's preprocessing (and crop augmentation of uint8 images)."""
     ft_cfg = cfg.finetune
     if reinit:  # from scratch: the encoder learns at the head's rate
-        ft_cfg = FinetuneConfig(**{**ft_cfg.__dict__, "lr_encoder": ft_cfg.lr_head})
-    name = "supervised" if reinit else "finetune"
-    return label_loop(ytr, cfg.finetune_labels or cfg.labels, cfg.seeds,
-                      lambda idx, s: {"accuracy": train_classifier(featurizer, xtr[idx], ytr[idx], xte, yte,
-                                                                   num_classes, ft_cfg, s, reinit)},
-                      log=log, name=name)
+        ft_cfg = replace(ft_cfg, lr_grid=(ft_cfg.lr_head,))
+    images = xtr.dtype == torch.uint8 and xtr.dim() == 4
+    prepare = image_prepare(featurizer, ft_cfg.augment and images, featurizer.size or xtr.shape[-1])
+    return finetune_or_scratch(featurizer.encoder, xtr, ytr, xte, yte, num_classes, cfg.finetune_labels or cfg.labels,
+                               cfg.seeds, ft_cfg, reinit, prepare, log=log, name="supervised" if reinit else "finetune")
 
 
 def evaluate(

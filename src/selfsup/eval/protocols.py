@@ -65,7 +65,8 @@ PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (
     Protocol("cluster", "features", False, "nothing (k-means with k = classes on the test features)",
              '{"nmi": {"mean", "std", "values"}, "ari": {...}}'),
     Protocol("finetune", "encoder", True, "learning rate and checkpoint on a validation split of the labeled subset",
-             '{"1%": {"mean", "std", "values", ...}, ...}'),
+             '{"1%": {"mean", "std", "values", "lr", "steps", "val", "selected": [{"seed", "lr", "steps", "step", '
+             '"val"}]}, ...}'),
 )}
 
 # fixed-feature protocols: meaningful wherever there are per-sample features with labels

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from selfsup.errors import UserError
-from selfsup.eval.text import TextFinetuneConfig
+from selfsup.eval.finetune import TextFinetuneConfig
 from selfsup.pipelines.text_corpus import check_pretraining_corpus, run_documents
 
 
@@ -78,7 +78,8 @@ TEXT_PROTOCOLS = ("linear", "finetune", "knn", "svm", "1nn", "fewshot", "cluster
 class TextEvalConfig:
     """Settings of the text evaluation (the label protocol and the fine-tuning recipe).
 
-    The fine-tuning recipe (:class:`selfsup.eval.text.TextFinetuneConfig`) is the same for the
+    The fine-tuning recipe (:class:`selfsup.eval.finetune.TextFinetuneConfig`, the text preset of
+    the one recipe that image fine-tuning uses too) is the same for the
     pretrained encoder (``protocols.finetune``) and the Transformer from scratch
     (``baselines.supervised``): ``finetune_steps`` (0 = ``finetune_epochs`` passes over the fit
     part of the labeled subset, at least ``finetune_min_steps``), AdamW, the encoder lr picked
@@ -118,11 +119,8 @@ def run_text_evaluation(run_dir: Path, meta: dict[str, Any], task: str | None, l
     from selfsup.eval.features import Featurizer
     from selfsup.eval.harness import EvalConfig, evaluate, protocols_on_features
     from selfsup.eval.report import plot_accuracy_vs_labels, write_results
-    from selfsup.eval.text import (
-        average_word_vectors,
-        bow_protocol,
-        finetune_or_scratch,
-    )
+    from selfsup.eval.finetune import finetune_or_scratch
+    from selfsup.eval.text import average_word_vectors, bow_protocol
 
     if not task:
         raise UserError("text runs are evaluated on a labeled task: pass --task", hint=f"one of {', '.join(TASKS)}")
