@@ -9,7 +9,7 @@ from typing import Literal
 from torch import Tensor, nn
 
 from selfsup.augment import MultiView
-from selfsup.errors import UserError
+from selfsup.config import Checked, bounded
 from selfsup.functional.nt_xent_gathered import nt_xent_gathered
 from selfsup.losses import NTXentLoss
 from selfsup.methods.base import MethodSpec, register_method
@@ -19,7 +19,7 @@ from selfsup.modules.distributed import gather_with_grad, world_info
 
 
 @dataclass
-class SimCLRConfig:
+class SimCLRConfig(Checked):
     """SimCLR hyperparameters.
 
     Attributes:
@@ -34,18 +34,12 @@ class SimCLRConfig:
             process's embeddings as negatives (gathered with gradient); no effect in one process.
     """
 
-    temperature: float = 0.1
+    temperature: float = bounded(0.1, gt=0)
     projection: Literal["mlp", "linear", "none"] = "mlp"
-    proj_hidden_dim: int = 512
-    proj_out_dim: int = 128
+    proj_hidden_dim: int = bounded(512, ge=1)
+    proj_out_dim: int = bounded(128, ge=1)
     channels_last: bool = True
     gather_negatives: bool = True
-
-    def validate(self) -> None:
-        if self.temperature <= 0:
-            raise UserError(f"temperature must be > 0, got {self.temperature}")
-        if self.proj_hidden_dim < 1 or self.proj_out_dim < 1:
-            raise UserError("proj_hidden_dim and proj_out_dim must be >= 1")
 
 
 class SimCLR(TwoViewMethod):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from torch import Tensor, nn
 
 from selfsup.augment import MultiView
-from selfsup.errors import UserError
+from selfsup.config import Checked, bounded
 from selfsup.losses.noncontrastive import NegativeCosineLoss
 from selfsup.methods.base import MethodSpec, register_method
 from selfsup.methods.two_view import TwoViewMethod
@@ -17,15 +17,11 @@ from selfsup.modules import mlp_head
 
 
 @dataclass
-class SimSiamConfig:
-    proj_dim: int = 512
-    pred_hidden_dim: int = 128
-    proj_layers: int = 2
+class SimSiamConfig(Checked):
+    proj_dim: int = bounded(512, ge=1)
+    pred_hidden_dim: int = bounded(128, ge=1)
+    proj_layers: int = bounded(2, ge=1)
     channels_last: bool = True
-
-    def validate(self) -> None:
-        if min(self.proj_dim, self.pred_hidden_dim, self.proj_layers) < 1:
-            raise UserError("sizes must be >= 1")
 
 
 class SimSiam(TwoViewMethod):
