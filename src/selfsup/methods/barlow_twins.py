@@ -8,19 +8,18 @@ from dataclasses import dataclass
 from torch import nn
 
 from selfsup.augment import MultiView
-from selfsup.config import Checked, bounded
+from selfsup.config import bounded
 from selfsup.losses.noncontrastive import BarlowTwinsLoss
 from selfsup.methods.base import MethodSpec, register_method
-from selfsup.methods.two_view import TwoViewMethod
+from selfsup.methods.two_view import TwoViewConfig, TwoViewMethod
 from selfsup.modules import mlp_head
 
 
 @dataclass
-class BarlowTwinsConfig(Checked):
+class BarlowTwinsConfig(TwoViewConfig):
     lambd: float = bounded(5e-3, ge=0)
     proj_dim: int = bounded(512, ge=1)
     proj_layers: int = bounded(3, ge=1)
-    channels_last: bool = True
 
 
 class BarlowTwins(TwoViewMethod):

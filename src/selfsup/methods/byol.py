@@ -11,22 +11,21 @@ import torch
 from torch import Tensor, nn
 
 from selfsup.augment import MultiView
-from selfsup.config import Checked, bounded
+from selfsup.config import bounded
 from selfsup.functional.noncontrastive import negative_cosine
 from selfsup.methods.base import MethodSpec, register_method
-from selfsup.methods.two_view import TwoViewMethod
+from selfsup.methods.two_view import TwoViewConfig, TwoViewMethod
 from selfsup.modules import mlp_head
 from selfsup.modules.ema import cosine_momentum, ema_update, momentum_copy
 
 
 @dataclass
-class BYOLConfig(Checked):
+class BYOLConfig(TwoViewConfig):
     momentum: float = bounded(0.99, ge=0, le=1)
     momentum_steps: int = 0
     proj_hidden_dim: int = bounded(512, ge=1)
     proj_out_dim: int = bounded(128, ge=1)
     pred_hidden_dim: int = bounded(512, ge=1)
-    channels_last: bool = True
 
 
 class BYOL(TwoViewMethod):

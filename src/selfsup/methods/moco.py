@@ -20,10 +20,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from selfsup.augment import ImageAugConfig, MultiView
-from selfsup.config import Checked, bounded
+from selfsup.config import bounded
 from selfsup.functional import info_nce
 from selfsup.methods.base import DataInfo, MethodSpec, register_method
-from selfsup.methods.two_view import TwoViewMethod, image_views
+from selfsup.methods.two_view import TwoViewConfig, TwoViewMethod, image_views
 from selfsup.modules import projection_head
 from selfsup.modules.distributed import (
     batch_shuffle,
@@ -37,8 +37,8 @@ from selfsup.modules.queue import FeatureQueue
 
 
 @dataclass
-class MoCoConfig(Checked):
-    """MoCo hyperparameters.
+class MoCoConfig(TwoViewConfig):
+    """MoCo hyperparameters (and ``channels_last`` of :class:`TwoViewConfig`).
 
     Attributes:
         queue_size: K, number of negative keys.
@@ -59,7 +59,6 @@ class MoCoConfig(Checked):
     proj_out_dim: int = 128
     bn_groups: int = bounded(2, ge=1)
     symmetric: bool = False
-    channels_last: bool = True
 
 
 class MoCo(TwoViewMethod):

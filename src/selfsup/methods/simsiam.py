@@ -9,19 +9,18 @@ from dataclasses import dataclass
 from torch import Tensor, nn
 
 from selfsup.augment import MultiView
-from selfsup.config import Checked, bounded
+from selfsup.config import bounded
 from selfsup.losses.noncontrastive import NegativeCosineLoss
 from selfsup.methods.base import MethodSpec, register_method
-from selfsup.methods.two_view import TwoViewMethod
+from selfsup.methods.two_view import TwoViewConfig, TwoViewMethod
 from selfsup.modules import mlp_head
 
 
 @dataclass
-class SimSiamConfig(Checked):
+class SimSiamConfig(TwoViewConfig):
     proj_dim: int = bounded(512, ge=1)
     pred_hidden_dim: int = bounded(128, ge=1)
     proj_layers: int = bounded(2, ge=1)
-    channels_last: bool = True
 
 
 class SimSiam(TwoViewMethod):

@@ -9,21 +9,20 @@ from dataclasses import dataclass
 from torch import nn
 
 from selfsup.augment import MultiView
-from selfsup.config import Checked, bounded
+from selfsup.config import bounded
 from selfsup.losses.noncontrastive import VICRegLoss
 from selfsup.methods.base import MethodSpec, register_method
-from selfsup.methods.two_view import TwoViewMethod
+from selfsup.methods.two_view import TwoViewConfig, TwoViewMethod
 from selfsup.modules import mlp_head
 
 
 @dataclass
-class VICRegConfig(Checked):
+class VICRegConfig(TwoViewConfig):
     sim_weight: float = bounded(25.0, ge=0)
     var_weight: float = bounded(25.0, ge=0)
     cov_weight: float = bounded(1.0, ge=0)
     proj_dim: int = bounded(512, ge=1)
     proj_layers: int = bounded(3, ge=1)
-    channels_last: bool = True
 
 
 class VICReg(TwoViewMethod):
