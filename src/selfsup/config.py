@@ -3,7 +3,10 @@
 Every hyperparameter lives in a ``@dataclass`` next to the code that uses it.
 :func:`apply_overrides` sets fields from ``key=value`` strings or dicts; an
 unknown key or a value of the wrong type is a :class:`UserError` that names the
-closest valid key.
+closest valid key. A field's allowed range is declared on the field
+(:func:`bounded`) and checked by :func:`check_fields`, which a config's
+``validate`` runs (the :class:`Checked` mixin gives it one); ``validate`` itself is
+written by hand only for rules between fields.
 """
 
 from __future__ import annotations
@@ -95,6 +98,67 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             raise UserError(f"bad value {value!r} for '{key}': expected a string")
         return str(value)
     return value
+
+
+# --------------------------------------------------------------------------- declared field ranges
+@dataclasses.dataclass(frozen=True)
+class Bounds:
+    """An interval: ``ge``/``gt`` the lower end (inclusive/exclusive), ``le``/``lt`` the upper."""
+
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+    lt: float | None = None
+
+    def holds(self, v: float) -> bool:
+        return ((self.ge is None or v >= self.ge) and (self.gt is None or v > self.gt)
+                and (self.le is None or v <= self.le) and (self.lt is None or v < self.lt))
+
+    def __str__(self) -> str:
+        low = f"{self.ge:g}" if self.ge is not None else f"{self.gt:g}" if self.gt is not None else None
+        high = f"{self.le:g}" if self.le is not None else f"{self.lt:g}" if self.lt is not None else None
+        if low is not None and high is not None:
+            return f"in {'[' if self.ge is not None else '('}{low}, {high}{']' if self.le is not None else ')'}"
+        if low is not None:
+            return f"{'>=' if self.ge is not None else '>'} {low}"
+        return f"{'<=' if self.le is not None else '<'} {high}"
+
+
+def bounded(default: Any, *, ge: float | None = None, gt: float | None = None, le: float | None = None,
+            lt: float | None = None) -> Any:
+    """A dataclass field with ``default`` whose value must lie in the given bounds (None: unset, not checked).
+
+    ``ge``/``le`` are inclusive, ``gt``/``lt`` exclusive: ``temperature: float = bounded(0.1, gt=0)``.
+    """
+    if ge is not None and gt is not None or le is not None and lt is not None:
+        raise TypeError("bounded: give at most one lower (ge/gt) and one upper (le/lt) bound")
+    return dataclasses.field(default=default, metadata={"bounds": Bounds(ge, gt, le, lt)})
+
+
+def check_fields(cfg: Any) -> None:
+    """Check every field of dataclass ``cfg`` against its declared bounds and ``Literal`` choices.
+
+    Raises :class:`UserError` naming the field, its allowed values and the value it got.
+    """
+    types_ = _field_types(type(cfg))
+    for f in dataclasses.fields(cfg):
+        v = getattr(cfg, f.name)
+        bounds = f.metadata.get("bounds")
+        if bounds is not None and v is not None and not bounds.holds(v):
+            raise UserError(f"{f.name} must be {bounds}, got {v}")
+        if typing.get_origin(types_[f.name]) is typing.Literal and v not in typing.get_args(types_[f.name]):
+            choices = " or ".join(repr(a) for a in typing.get_args(types_[f.name]))
+            raise UserError(f"{f.name} must be {choices}, got {v!r}")
+
+
+class Checked:
+    """Mixin of a config dataclass: ``validate()`` runs :func:`check_fields`.
+
+    A config with rules between fields overrides ``validate``, calling ``super().validate()`` first.
+    """
+
+    def validate(self) -> None:
+        check_fields(self)
 
 
 def parse_set(pairs: list[str] | None) -> dict[str, str]:

@@ -20,43 +20,37 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from selfsup.config import Checked, bounded
 from selfsup.errors import UserError
 
 
 @dataclass
-class ImageAugConfig:
+class ImageAugConfig(Checked):
     """Parameters of the SimCLR-style view pipeline (defaults tuned for small gray images)."""
 
-    crop_scale_min: float = 0.2
-    crop_scale_max: float = 1.0
-    crop_ratio_min: float = 3 / 4
+    crop_scale_min: float = bounded(0.2, gt=0)
+    crop_scale_max: float = bounded(1.0, le=1)
+    crop_ratio_min: float = bounded(3 / 4, gt=0)
     crop_ratio_max: float = 4 / 3
-    flip_p: float = 0.5
-    jitter_p: float = 0.8
+    flip_p: float = bounded(0.5, ge=0, le=1)
+    jitter_p: float = bounded(0.8, ge=0, le=1)
     brightness: float = 0.8
     contrast: float = 0.8
     saturation: float = 0.4
     hue: float = 0.1
-    gray_p: float = 0.2
-    blur_p: float = 0.0
-    blur_sigma_min: float = 0.1
+    gray_p: float = bounded(0.2, ge=0, le=1)
+    blur_p: float = bounded(0.0, ge=0, le=1)
+    blur_sigma_min: float = bounded(0.1, gt=0)
     blur_sigma_max: float = 2.0
     blur_kernel: int = 0
-    solarize_p: float = 0.0
+    solarize_p: float = bounded(0.0, ge=0, le=1)
 
     def validate(self) -> None:
-        for name in ("flip_p", "jitter_p", "gray_p", "blur_p", "solarize_p"):
-            v = getattr(self, name)
-            if not 0.0 <= v <= 1.0:
-                raise UserError(f"{name} must be a probability in [0, 1], got {v}")
-        if not 0 < self.crop_scale_min <= self.crop_scale_max <= 1:
-            raise UserError(
-                f"need 0 < crop_scale_min <= crop_scale_max <= 1, got {self.crop_scale_min}, {self.crop_scale_max}"
-            )
-        if not 0 < self.crop_ratio_min <= self.crop_ratio_max:
-            raise UserError("need 0 < crop_ratio_min <= crop_ratio_max")
-        if not 0 < self.blur_sigma_min <= self.blur_sigma_max:
-            raise UserError("need 0 < blur_sigma_min <= blur_sigma_max")
+        super().validate()
+        for low, high in (("crop_scale_min", "crop_scale_max"), ("crop_ratio_min", "crop_ratio_max"),
+                          ("blur_sigma_min", "blur_sigma_max")):
+            if getattr(self, low) > getattr(self, high):
+                raise UserError(f"need {low} <= {high}, got {getattr(self, low)}, {getattr(self, high)}")
         if self.blur_kernel != 0 and (self.blur_kernel < 3 or self.blur_kernel % 2 == 0):
             raise UserError(f"blur_kernel must be 0 (about a tenth of the image side) or an odd size >= 3, "
                             f"got {self.blur_kernel}",

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from selfsup.config import Checked, bounded
 from selfsup.data.base import ArrayDataset
 from selfsup.data.registry import register_dataset
 from selfsup.errors import UserError, warn_skipped
@@ -32,7 +33,7 @@ IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm",
 
 
 @dataclass
-class MovingFashionConfig:
+class MovingFashionConfig(Checked):
     """Settings of the moving-fashion-mnist generator.
 
     Attributes:
@@ -47,27 +48,24 @@ class MovingFashionConfig:
         seed: generator seed (the test clips use a derived, different stream).
     """
 
-    train_clips: int = 3000
-    test_clips: int = 1500
-    frames: int = 20
+    train_clips: int = bounded(3000, ge=1)
+    test_clips: int = bounded(1500, ge=0)
+    frames: int = bounded(20, ge=2)
     canvas: int = 64
-    min_items: int = 1
+    min_items: int = bounded(1, ge=1)
     max_items: int = 2
-    min_speed: float = 1.5
+    min_speed: float = bounded(1.5, ge=0)
     max_speed: float = 3.5
     seed: int = 0
 
     def validate(self, item_size: int = 28) -> None:
-        if self.train_clips < 1 or self.test_clips < 0:
-            raise UserError("train_clips must be >= 1 and test_clips >= 0")
-        if self.frames < 2:
-            raise UserError(f"frames must be >= 2, got {self.frames}")
+        super().validate()
         if self.canvas < item_size:
             raise UserError(f"canvas must be >= the item size {item_size}, got {self.canvas}")
-        if not 1 <= self.min_items <= self.max_items:
-            raise UserError(f"need 1 <= min_items <= max_items, got {self.min_items}, {self.max_items}")
-        if not 0 <= self.min_speed <= self.max_speed:
-            raise UserError(f"need 0 <= min_speed <= max_speed, got {self.min_speed}, {self.max_speed}")
+        if self.min_items > self.max_items:
+            raise UserError(f"need min_items <= max_items, got {self.min_items}, {self.max_items}")
+        if self.min_speed > self.max_speed:
+            raise UserError(f"need min_speed <= max_speed, got {self.min_speed}, {self.max_speed}")
 
 
 @dataclass

@@ -19,11 +19,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from selfsup.config import Checked, bounded
 from selfsup.errors import UserError
 
 
 @dataclass
-class TransformerConfig:
+class TransformerConfig(Checked):
     """Shape of the text encoder.
 
     Attributes:
@@ -39,25 +40,21 @@ class TransformerConfig:
         pad_id: the padding id.
     """
 
-    vocab_size: int = 8000
-    dim: int = 128
-    depth: int = 2
-    heads: int = 4
+    vocab_size: int = bounded(8000, ge=1)
+    dim: int = bounded(128, ge=1)
+    depth: int = bounded(2, ge=1)
+    heads: int = bounded(4, ge=1)
     mlp_ratio: float = 4.0
-    max_len: int = 128
-    segments: int = 4
+    max_len: int = bounded(128, ge=1)
+    segments: int = bounded(4, ge=1)
     dropout: float = 0.1
     pool: Literal["mean", "cls"] = "mean"
     pad_id: int = 0
 
     def validate(self) -> None:
+        super().validate()
         if self.dim % self.heads:
             raise UserError(f"dim {self.dim} must be divisible by heads {self.heads}")
-        if min(self.vocab_size, self.dim, self.depth, self.heads, self.max_len, self.segments) < 1:
-            raise UserError("transformer sizes must be >= 1")
-        if self.pool not in ("mean", "cls"):
-            raise UserError(f"pool must be mean or cls, got {self.pool!r}")
-
 
 class _Embedding(nn.Embedding):
     """Embedding initialised N(0, 0.02) (BERT), also on ``reset_parameters`` (training from scratch)."""

@@ -20,13 +20,14 @@ import torch
 from torch import Tensor, nn
 
 from selfsup.augment.masking import gaussian_noise, patch_mask, pixel_mask
+from selfsup.config import Checked, bounded
 from selfsup.errors import UserError
 from selfsup.methods.base import DataInfo, MethodSpec, StepOutput, register_method
 from selfsup.modules.decoders import build_decoder
 
 
 @dataclass
-class AutoencoderConfig:
+class AutoencoderConfig(Checked):
     """Plain autoencoder.
 
     Attributes:
@@ -34,16 +35,12 @@ class AutoencoderConfig:
         channels_last: run conv encoders in channels_last memory format.
     """
 
-    decoder_width: int = 32
+    decoder_width: int = bounded(32, ge=1)
     channels_last: bool = True
-
-    def validate(self) -> None:
-        if self.decoder_width < 1:
-            raise UserError("decoder_width must be >= 1")
 
 
 @dataclass
-class DenoisingAEConfig:
+class DenoisingAEConfig(Checked):
     """Denoising autoencoder.
 
     Attributes:
@@ -56,22 +53,14 @@ class DenoisingAEConfig:
     """
 
     noise: Literal["mask", "gaussian"] = "mask"
-    mask_p: float = 0.5
-    noise_std: float = 0.5
-    decoder_width: int = 32
+    mask_p: float = bounded(0.5, ge=0, lt=1)
+    noise_std: float = bounded(0.5, ge=0)
+    decoder_width: int = bounded(32, ge=1)
     channels_last: bool = True
-
-    def validate(self) -> None:
-        if not 0.0 <= self.mask_p < 1.0:
-            raise UserError(f"mask_p must be in [0, 1), got {self.mask_p}")
-        if self.noise_std < 0:
-            raise UserError("noise_std must be >= 0")
-        if self.decoder_width < 1:
-            raise UserError("decoder_width must be >= 1")
 
 
 @dataclass
-class MaskedAEConfig:
+class MaskedAEConfig(Checked):
     """Masked autoencoder for small images.
 
     Attributes:
@@ -82,19 +71,11 @@ class MaskedAEConfig:
         channels_last: see :class:`AutoencoderConfig`.
     """
 
-    patch_size: int = 4
-    mask_ratio: float = 0.6
+    patch_size: int = bounded(4, ge=1)
+    mask_ratio: float = bounded(0.6, gt=0, lt=1)
     loss_on: Literal["masked", "all"] = "masked"
-    decoder_width: int = 32
+    decoder_width: int = bounded(32, ge=1)
     channels_last: bool = True
-
-    def validate(self) -> None:
-        if self.patch_size < 1:
-            raise UserError("patch_size must be >= 1")
-        if not 0.0 < self.mask_ratio < 1.0:
-            raise UserError(f"mask_ratio must be in (0, 1), got {self.mask_ratio}")
-        if self.decoder_width < 1:
-            raise UserError("decoder_width must be >= 1")
 
 
 class Autoencoder(nn.Module):

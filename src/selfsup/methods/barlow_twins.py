@@ -8,25 +8,18 @@ from dataclasses import dataclass
 from torch import nn
 
 from selfsup.augment import MultiView
-from selfsup.errors import UserError
+from selfsup.config import bounded
 from selfsup.losses.noncontrastive import BarlowTwinsLoss
 from selfsup.methods.base import MethodSpec, register_method
-from selfsup.methods.two_view import TwoViewMethod
+from selfsup.methods.two_view import TwoViewConfig, TwoViewMethod
 from selfsup.modules import mlp_head
 
 
 @dataclass
-class BarlowTwinsConfig:
-    lambd: float = 5e-3
-    proj_dim: int = 512
-    proj_layers: int = 3
-    channels_last: bool = True
-
-    def validate(self) -> None:
-        if self.lambd < 0:
-            raise UserError("lambd must be >= 0")
-        if self.proj_dim < 1 or self.proj_layers < 1:
-            raise UserError("proj_dim and proj_layers must be >= 1")
+class BarlowTwinsConfig(TwoViewConfig):
+    lambd: float = bounded(5e-3, ge=0)
+    proj_dim: int = bounded(512, ge=1)
+    proj_layers: int = bounded(3, ge=1)
 
 
 class BarlowTwins(TwoViewMethod):

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from selfsup.augment.text import nsp_pairs, pack_segments
-from selfsup.errors import UserError
+from selfsup.config import bounded
 from selfsup.methods.base import MethodSpec, StepOutput, batch_inputs, register_method
 from selfsup.methods.mlm import MLMConfig, MLMHead, mlm_heldout_sums, mlm_terms
 from selfsup.methods.nsp import cls_classifier
@@ -22,30 +22,15 @@ from selfsup.methods.text_method import TEXT_OPTIM, TextMethod
 
 
 @dataclass
-class BERTConfig:
-    """BERT settings: masking (as in :class:`MLMConfig`) and the NSP weight.
+class BERTConfig(MLMConfig):
+    """BERT settings: the masking of :class:`MLMConfig` (its ``seed`` also draws the sentence pairs)
+    and the NSP weight.
 
     Attributes:
-        mask_prob: share of real tokens selected for prediction.
-        mask_token_frac: selected tokens replaced by [MASK].
-        random_token_frac: selected tokens replaced by a random token.
         nsp_weight: weight of the next-sentence loss.
-        seed: seed of the masking/pairing generator.
     """
 
-    mask_prob: float = 0.15
-    mask_token_frac: float = 0.8
-    random_token_frac: float = 0.1
-    nsp_weight: float = 1.0
-    seed: int = 0
-
-    def mlm(self) -> MLMConfig:
-        return MLMConfig(self.mask_prob, self.mask_token_frac, self.random_token_frac, self.seed)
-
-    def validate(self) -> None:
-        self.mlm().validate()
-        if self.nsp_weight < 0:
-            raise UserError("nsp_weight must be >= 0")
+    nsp_weight: float = bounded(1.0, ge=0)
 
 
 class BERT(TextMethod):
@@ -59,7 +44,7 @@ class BERT(TextMethod):
     def _terms(self, x: Tensor, gen: torch.Generator) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         views, is_next, _ = nsp_pairs(x.long(), gen)
         ids, seg = pack_segments(views)
-        mlm_loss, h, correct, _ = mlm_terms(self.encoder, self.mlm_head, ids, seg, self.cfg.mlm(), gen)
+        mlm_loss, h, correct, _ = mlm_terms(self.encoder, self.mlm_head, ids, seg, self.cfg, gen)
         return mlm_loss, self.nsp_head(h[:, 0]), is_next, correct
 
     def training_step(self, batch: Any) -> StepOutput:
@@ -76,7 +61,7 @@ class BERT(TextMethod):
     def heldout_sums(self, x: Tensor, gen: torch.Generator) -> dict[str, float]:
         views, is_next, _ = nsp_pairs(x.long(), gen)
         ids, seg = pack_segments(views)
-        sums, h = mlm_heldout_sums(self.encoder, self.mlm_head, ids, seg, self.cfg.mlm(), gen)
+        sums, h = mlm_heldout_sums(self.encoder, self.mlm_head, ids, seg, self.cfg, gen)
         nsp = self.nsp_head(h[:, 0]).argmax(1) == is_next
         return {**sums, "nsp_correct": float(nsp.sum()), "nsp_count": float(len(x))}
 

@@ -11,28 +11,21 @@ import torch
 from torch import Tensor, nn
 
 from selfsup.augment import MultiView
-from selfsup.errors import UserError
+from selfsup.config import bounded
 from selfsup.functional.noncontrastive import negative_cosine
 from selfsup.methods.base import MethodSpec, register_method
-from selfsup.methods.two_view import TwoViewMethod
+from selfsup.methods.two_view import TwoViewConfig, TwoViewMethod
 from selfsup.modules import mlp_head
 from selfsup.modules.ema import cosine_momentum, ema_update, momentum_copy
 
 
 @dataclass
-class BYOLConfig:
-    momentum: float = 0.99
+class BYOLConfig(TwoViewConfig):
+    momentum: float = bounded(0.99, ge=0, le=1)
     momentum_steps: int = 0
-    proj_hidden_dim: int = 512
-    proj_out_dim: int = 128
-    pred_hidden_dim: int = 512
-    channels_last: bool = True
-
-    def validate(self) -> None:
-        if not 0.0 <= self.momentum <= 1.0:
-            raise UserError("momentum must be in [0, 1]")
-        if min(self.proj_hidden_dim, self.proj_out_dim, self.pred_hidden_dim) < 1:
-            raise UserError("head sizes must be >= 1")
+    proj_hidden_dim: int = bounded(512, ge=1)
+    proj_out_dim: int = bounded(128, ge=1)
+    pred_hidden_dim: int = bounded(512, ge=1)
 
 
 class BYOL(TwoViewMethod):

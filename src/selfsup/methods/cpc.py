@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from selfsup.config import Checked, bounded
 from selfsup.errors import UserError
 from selfsup.functional.cpc import cpc_loss
 from selfsup.functional.padding import masked_mean, trim_padding
@@ -26,7 +27,7 @@ from selfsup.modules.autoregressor import GRUAutoregressor
 
 
 @dataclass
-class CPCConfig:
+class CPCConfig(Checked):
     """CPC hyperparameters.
 
     Attributes:
@@ -37,17 +38,11 @@ class CPCConfig:
         seed: seed of the augmentation generator.
     """
 
-    steps: int = 4
-    context_dim: int = 64
+    steps: int = bounded(4, ge=1)
+    context_dim: int = bounded(64, ge=1)
     jitter: float = 0.03
     scaling: float = 0.1
     seed: int = 0
-
-    def validate(self) -> None:
-        if self.steps < 1:
-            raise UserError(f"steps must be >= 1, got {self.steps}")
-        if self.context_dim < 1:
-            raise UserError("context_dim must be >= 1")
 
 
 class CPC(SeriesMethod):

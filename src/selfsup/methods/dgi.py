@@ -18,14 +18,14 @@ import torch
 from torch import Tensor, nn
 
 from selfsup.augment.graph import row_permutation
-from selfsup.errors import UserError
+from selfsup.config import Checked, bounded
 from selfsup.functional.dgi import bilinear_scores, dgi_loss
 from selfsup.methods.base import MethodSpec, StepOutput, register_method
 from selfsup.methods.graph_method import NodeMethod, node_encoder
 
 
 @dataclass
-class DGIConfig:
+class DGIConfig(Checked):
     """DGI hyperparameters (defaults: the paper's transductive setting).
 
     Attributes:
@@ -36,14 +36,10 @@ class DGIConfig:
             preprocessing of Cora/CiteSeer/PubMed; Cora, 5 seeds: see BENCHMARKS.md).
     """
 
-    hidden_dim: int = 512
-    layers: int = 1
+    hidden_dim: int = bounded(512, ge=1)
+    layers: int = bounded(1, ge=1)
     activation: str = "prelu"
     row_normalize: bool = True
-
-    def validate(self) -> None:
-        if self.hidden_dim < 1 or self.layers < 1:
-            raise UserError(f"hidden_dim and layers must be at least 1 (got {self.hidden_dim}, {self.layers})")
 
 
 class DGI(NodeMethod):

@@ -7,23 +7,40 @@ only the mechanics of encoding frames and embedding them live here.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor, nn
 
 from selfsup.augment import ImageAugConfig
 from selfsup.augment.frames import normalize_frames
+from selfsup.config import Checked
 from selfsup.methods.base import DataInfo
 from selfsup.methods.two_view import to_channels_last
 
 
+@dataclass
+class FrameConfig(Checked):
+    """The settings :class:`FrameMethod` reads, shared by every video method's config.
+
+    Attributes:
+        channels_last: run the encoder in channels_last memory format.
+        seed: seed of the method's sampler of frames, tuples or tracks (the run's seed).
+    """
+
+    channels_last: bool = True
+    seed: int = 0
+
+
 class FrameMethod(nn.Module):
     """Frame encoder + per-channel ``mean``/``std`` (non-persistent buffers) + the sampler's
-    generator seeded from ``cfg.seed``; ``cfg`` is validated and ``cfg.channels_last`` read here.
+    generator seeded from ``cfg.seed``; ``cfg`` (a :class:`FrameConfig`) is validated and
+    ``cfg.channels_last`` read here.
 
     Subclasses add their heads and define ``training_step``.
     """
 
-    def __init__(self, encoder: nn.Module, cfg, mean: tuple[float, ...] = (0.0,),
+    def __init__(self, encoder: nn.Module, cfg: FrameConfig, mean: tuple[float, ...] = (0.0,),
                  std: tuple[float, ...] = (1.0,)) -> None:
         super().__init__()
         cfg.validate()

@@ -24,6 +24,7 @@ from selfsup.augment.frames import (
     permutation_classes,
     permutation_tuples,
 )
+from selfsup.config import bounded
 from selfsup.errors import UserError
 from selfsup.methods.base import (
     DataInfo,
@@ -32,13 +33,13 @@ from selfsup.methods.base import (
     batch_inputs,
     register_method,
 )
-from selfsup.methods.frame_method import FrameMethod
+from selfsup.methods.frame_method import FrameConfig, FrameMethod
 from selfsup.modules import mlp_head
 
 
 @dataclass
-class FrameOrderConfig:
-    """Hyperparameters.
+class FrameOrderConfig(FrameConfig):
+    """Hyperparameters (and ``channels_last``, ``seed`` of :class:`FrameConfig`).
 
     Attributes:
         variant: "triplet" (binary order verification of 3 frames, Misra et al.) or
@@ -48,28 +49,19 @@ class FrameOrderConfig:
         motion_quantile: windows are drawn among those at or above this quantile of their
             clip's motion (0 = any window).
         hidden_dim: hidden width of the order classifier.
-        channels_last: run the encoder in channels_last memory format.
-        seed: seed of the tuple sampler.
     """
 
     variant: Literal["triplet", "permutation"] = "triplet"
-    num_frames: int = 4
+    num_frames: int = bounded(4, ge=3, le=6)
     span: int = 10
-    motion_quantile: float = 0.5
+    motion_quantile: float = bounded(0.5, ge=0, lt=1)
     hidden_dim: int = 256
-    channels_last: bool = True
-    seed: int = 0
 
     def validate(self) -> None:
-        if self.variant not in ("triplet", "permutation"):
-            raise UserError(f"variant must be 'triplet' or 'permutation', got '{self.variant}'")
-        if not 3 <= self.num_frames <= 6:
-            raise UserError(f"num_frames must be in [3, 6], got {self.num_frames}")
+        super().validate()
         need = 5 if self.variant == "triplet" else self.num_frames
         if self.span < need:
             raise UserError(f"span must be >= {need} frames for the {self.variant} variant, got {self.span}")
-        if not 0 <= self.motion_quantile < 1:
-            raise UserError(f"motion_quantile must be in [0, 1), got {self.motion_quantile}")
 
     @property
     def tuple_size(self) -> int:

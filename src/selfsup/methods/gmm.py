@@ -10,14 +10,14 @@ from typing import Literal
 
 from torch import Tensor
 
+from selfsup.config import Checked, bounded
 from selfsup.encoders.fitted import GMMEncoder
-from selfsup.errors import UserError
 from selfsup.methods.base import DataInfo, MethodSpec, register_method
 from selfsup.methods.pca import FittedMethod
 
 
 @dataclass
-class GMMConfig:
+class GMMConfig(Checked):
     """Attributes:
         pca_dim: PCA dimensions the mixture is fitted in.
         mixtures: mixture components.
@@ -26,15 +26,11 @@ class GMMConfig:
         seed: seed of the k-means initialisation of EM.
     """
 
-    pca_dim: int = 50
-    mixtures: int = 20
+    pca_dim: int = bounded(50, ge=1)
+    mixtures: int = bounded(20, ge=1)
     covariance: Literal["full", "diag", "tied", "spherical"] = "full"
-    max_iter: int = 100
+    max_iter: int = bounded(100, ge=1)
     seed: int = 0
-
-    def validate(self) -> None:
-        if self.pca_dim < 1 or self.mixtures < 1 or self.max_iter < 1:
-            raise UserError("pca_dim, mixtures and max_iter must be >= 1")
 
 
 class GMMMethod(FittedMethod):

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from selfsup.augment.graph import drop_edges, mask_features
-from selfsup.errors import UserError
+from selfsup.config import Checked, bounded
 from selfsup.functional.nt_xent import nt_xent
 from selfsup.methods.base import MethodSpec, StepOutput, register_method
 from selfsup.methods.graph_method import NodeMethod, node_encoder
@@ -25,7 +25,7 @@ from selfsup.modules.heads import mlp_head
 
 
 @dataclass
-class GRACEConfig:
+class GRACEConfig(Checked):
     """GRACE hyperparameters (defaults: the paper's Cora setting).
 
     Attributes:
@@ -41,26 +41,17 @@ class GRACEConfig:
             the citation graphs, PyG's ``NormalizeFeatures``).
     """
 
-    hidden_dim: int = 256
-    out_dim: int = 128
-    layers: int = 2
+    hidden_dim: int = bounded(256, ge=1)
+    out_dim: int = bounded(128, ge=1)
+    layers: int = bounded(2, ge=1)
     activation: str = "relu"
-    proj_hidden_dim: int = 128
-    temperature: float = 0.4
-    drop_edge_1: float = 0.2
-    drop_edge_2: float = 0.4
-    drop_feature_1: float = 0.3
-    drop_feature_2: float = 0.4
+    proj_hidden_dim: int = bounded(128, ge=1)
+    temperature: float = bounded(0.4, gt=0)
+    drop_edge_1: float = bounded(0.2, ge=0, lt=1)
+    drop_edge_2: float = bounded(0.4, ge=0, lt=1)
+    drop_feature_1: float = bounded(0.3, ge=0, lt=1)
+    drop_feature_2: float = bounded(0.4, ge=0, lt=1)
     row_normalize: bool = True
-
-    def validate(self) -> None:
-        if self.temperature <= 0:
-            raise UserError(f"temperature must be > 0, got {self.temperature}")
-        for k in ("drop_edge_1", "drop_edge_2", "drop_feature_1", "drop_feature_2"):
-            if not 0 <= getattr(self, k) < 1:
-                raise UserError(f"{k} must be in [0, 1), got {getattr(self, k)}")
-        if min(self.hidden_dim, self.out_dim, self.layers, self.proj_hidden_dim) < 1:
-            raise UserError("hidden_dim, out_dim, layers and proj_hidden_dim must be at least 1")
 
 
 class GRACE(NodeMethod):

@@ -8,14 +8,14 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
+from selfsup.config import Checked, bounded
 from selfsup.encoders.fitted import KMeansEncoder
-from selfsup.errors import UserError
 from selfsup.methods.base import DataInfo, MethodSpec, register_method
 from selfsup.methods.pca import FittedMethod
 
 
 @dataclass
-class KMeansConfig:
+class KMeansConfig(Checked):
     """Attributes:
         pca_dim: PCA dimensions k-means runs in.
         clusters: centroids (the representation's width).
@@ -23,14 +23,10 @@ class KMeansConfig:
         seed: seed of the k-means++ initialisation.
     """
 
-    pca_dim: int = 50
-    clusters: int = 100
-    n_init: int = 3
+    pca_dim: int = bounded(50, ge=1)
+    clusters: int = bounded(100, ge=2)
+    n_init: int = bounded(3, ge=1)
     seed: int = 0
-
-    def validate(self) -> None:
-        if self.pca_dim < 1 or self.clusters < 2 or self.n_init < 1:
-            raise UserError("need pca_dim >= 1, clusters >= 2, n_init >= 1")
 
 
 class KMeansMethod(FittedMethod):

@@ -45,6 +45,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from selfsup.augment import ImageAugConfig, MultiView
+from selfsup.config import Checked, bounded
 from selfsup.errors import UserError
 from selfsup.functional import info_nce_scores
 from selfsup.losses.contrastive import NCELoss
@@ -56,7 +57,7 @@ from selfsup.modules.memory_bank import MemoryBank
 
 
 @dataclass
-class MemoryBankConfig:
+class MemoryBankConfig(Checked):
     """Attributes:
     feature_dim: bank/feature dimension.
     temperature: softmax temperature.
@@ -96,36 +97,20 @@ class MemoryBankConfig:
         stayed within seed noise in 3-minute runs (BENCHMARKS.md, "contrastive family").
     """
 
-    feature_dim: int = 128
-    temperature: float = 0.07
-    num_negatives: int = 4096
-    bank_momentum: float = 0.5
+    feature_dim: int = bounded(128, ge=1)
+    temperature: float = bounded(0.07, gt=0)
+    num_negatives: int = bounded(4096, ge=0)
+    bank_momentum: float = bounded(0.5, ge=0, lt=1)
     fill_on_first_visit: bool = False
-    bank_init: str = "features"
-    proximal: float = 0.0
+    bank_init: Literal["features", "random"] = "features"
+    proximal: float = bounded(0.0, ge=0)
     head: Literal["linear", "mlp"] = "mlp"
     proj_hidden_dim: int = 512
     loss: Literal["infonce", "nce"] = "infonce"
     channels_last: bool = True
 
     def validate(self) -> None:
-        if self.temperature <= 0:
-            raise UserError("temperature must be > 0")
-        if self.num_negatives < 0:
-            raise UserError("num_negatives must be >= 0")
-        if not 0.0 <= self.bank_momentum < 1.0:
-            raise UserError("bank_momentum must be in [0, 1)")
-        if self.head not in ("linear", "mlp"):
-            raise UserError(f"head must be 'linear' or 'mlp', got '{self.head}'")
-        if self.proximal < 0:
-            raise UserError(f"proximal must be >= 0, got {self.proximal}")
-        if self.feature_dim < 1:
-            raise UserError("feature_dim must be >= 1")
-        if self.bank_init not in ("random", "features"):
-            raise UserError(f"bank_init must be 'random' or 'features', got '{self.bank_init}'")
-        if self.loss not in ("infonce", "nce"):
-            raise UserError(f"loss must be 'infonce' or 'nce', got '{self.loss}'",
-                            hint="'infonce' is the sampled softmax (default), 'nce' Wu et al.'s NCE (--preset paper)")
+        super().validate()
         if self.loss == "nce" and self.num_negatives < 1:
             raise UserError("loss 'nce' needs noise samples: num_negatives >= 1 (0 means the full softmax, an "
                             "InfoNCE-only option)", hint="Wu et al. use num_negatives=4096 (--preset paper)")

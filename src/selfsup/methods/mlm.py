@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from selfsup.augment.text import IGNORE, mask_tokens, pack_segments
+from selfsup.config import Checked, bounded
 from selfsup.errors import UserError
 from selfsup.functional.masked_ce import masked_ce
 from selfsup.methods.base import MethodSpec, StepOutput, batch_inputs, register_method
@@ -22,7 +23,7 @@ from selfsup.methods.text_method import TEXT_OPTIM, TextMethod
 
 
 @dataclass
-class MLMConfig:
+class MLMConfig(Checked):
     """Masked-LM hyperparameters.
 
     Attributes:
@@ -32,16 +33,15 @@ class MLMConfig:
         seed: seed of the masking generator.
     """
 
-    mask_prob: float = 0.15
-    mask_token_frac: float = 0.8
-    random_token_frac: float = 0.1
+    mask_prob: float = bounded(0.15, gt=0, lt=1)
+    mask_token_frac: float = bounded(0.8, ge=0)
+    random_token_frac: float = bounded(0.1, ge=0)
     seed: int = 0
 
     def validate(self) -> None:
-        if not 0 < self.mask_prob < 1:
-            raise UserError(f"mask_prob must be in (0, 1), got {self.mask_prob}")
-        if self.mask_token_frac < 0 or self.random_token_frac < 0 or self.mask_token_frac + self.random_token_frac > 1:
-            raise UserError("mask_token_frac and random_token_frac must be >= 0 and sum to at most 1")
+        super().validate()
+        if self.mask_token_frac + self.random_token_frac > 1:
+            raise UserError("mask_token_frac and random_token_frac must sum to at most 1")
 
 
 class MLMHead(nn.Module):

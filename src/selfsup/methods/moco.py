@@ -20,10 +20,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from selfsup.augment import ImageAugConfig, MultiView
-from selfsup.errors import UserError
+from selfsup.config import bounded
 from selfsup.functional import info_nce
 from selfsup.methods.base import DataInfo, MethodSpec, register_method
-from selfsup.methods.two_view import TwoViewMethod, image_views
+from selfsup.methods.two_view import TwoViewConfig, TwoViewMethod, image_views
 from selfsup.modules import projection_head
 from selfsup.modules.distributed import (
     batch_shuffle,
@@ -37,8 +37,8 @@ from selfsup.modules.queue import FeatureQueue
 
 
 @dataclass
-class MoCoConfig:
-    """MoCo hyperparameters.
+class MoCoConfig(TwoViewConfig):
+    """MoCo hyperparameters (and ``channels_last`` of :class:`TwoViewConfig`).
 
     Attributes:
         queue_size: K, number of negative keys.
@@ -51,25 +51,14 @@ class MoCoConfig:
         symmetric: also use view 2 as query (the loss is averaged over both directions).
     """
 
-    queue_size: int = 4096
-    momentum: float = 0.999
-    temperature: float = 0.2
+    queue_size: int = bounded(4096, ge=1)
+    momentum: float = bounded(0.999, ge=0, le=1)
+    temperature: float = bounded(0.2, gt=0)
     head: Literal["linear", "mlp"] = "mlp"
     proj_hidden_dim: int = 512
     proj_out_dim: int = 128
-    bn_groups: int = 2
+    bn_groups: int = bounded(2, ge=1)
     symmetric: bool = False
-    channels_last: bool = True
-
-    def validate(self) -> None:
-        if self.queue_size < 1:
-            raise UserError("queue_size must be >= 1")
-        if not 0.0 <= self.momentum <= 1.0:
-            raise UserError(f"momentum must be in [0, 1], got {self.momentum}")
-        if self.temperature <= 0:
-            raise UserError("temperature must be > 0")
-        if self.bn_groups < 1:
-            raise UserError("bn_groups must be >= 1")
 
 
 class MoCo(TwoViewMethod):
@@ -138,7 +127,7 @@ class MoCoV1Config(MoCoConfig):
     """MoCo v1 defaults: linear head, temperature 0.07."""
 
     head: Literal["linear", "mlp"] = "linear"
-    temperature: float = 0.07
+    temperature: float = bounded(0.07, gt=0)
 
 
 _PRESETS = {

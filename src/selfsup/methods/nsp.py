@@ -15,12 +15,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from selfsup.augment.text import nsp_pairs, pack_segments
+from selfsup.config import Checked
 from selfsup.methods.base import MethodSpec, StepOutput, batch_inputs, register_method
 from selfsup.methods.text_method import TEXT_OPTIM, TextMethod
 
 
 @dataclass
-class NSPConfig:
+class NSPConfig(Checked):
     """Next-sentence prediction settings.
 
     Attributes:
@@ -28,9 +29,6 @@ class NSPConfig:
     """
 
     seed: int = 0
-
-    def validate(self) -> None:
-        """Nothing to check."""
 
 
 def cls_classifier(dim: int, classes: int) -> nn.Sequential:

@@ -8,24 +8,21 @@ from dataclasses import dataclass
 
 from torch import Tensor, nn
 
+from selfsup.config import Checked, bounded
 from selfsup.encoders.fitted import PCAEncoder
 from selfsup.errors import UserError
 from selfsup.methods.base import DataInfo, MethodSpec, StepOutput, register_method
 
 
 @dataclass
-class PCAConfig:
+class PCAConfig(Checked):
     """Attributes:
         n_components: dimensions kept (the representation's width).
         seed: recorded for uniformity; the exact eigendecomposition involves no randomness.
     """
 
-    n_components: int = 50
+    n_components: int = bounded(50, ge=1)
     seed: int = 0
-
-    def validate(self) -> None:
-        if self.n_components < 1:
-            raise UserError(f"n_components must be >= 1, got {self.n_components}")
 
 
 class FittedMethod(nn.Module):

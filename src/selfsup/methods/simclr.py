@@ -9,18 +9,18 @@ from typing import Literal
 from torch import Tensor, nn
 
 from selfsup.augment import MultiView
-from selfsup.errors import UserError
+from selfsup.config import bounded
 from selfsup.functional.nt_xent_gathered import nt_xent_gathered
 from selfsup.losses import NTXentLoss
 from selfsup.methods.base import MethodSpec, register_method
-from selfsup.methods.two_view import TwoViewMethod
+from selfsup.methods.two_view import TwoViewConfig, TwoViewMethod
 from selfsup.modules import projection_head
 from selfsup.modules.distributed import gather_with_grad, world_info
 
 
 @dataclass
-class SimCLRConfig:
-    """SimCLR hyperparameters.
+class SimCLRConfig(TwoViewConfig):
+    """SimCLR hyperparameters (and ``channels_last`` of :class:`TwoViewConfig`).
 
     Attributes:
         temperature: NT-Xent temperature. 0.1 was chosen on the validation split (Fashion-MNIST, one
@@ -29,23 +29,15 @@ class SimCLRConfig:
         projection: "mlp" (default), "linear" or "none" (the paper's head ablation).
         proj_hidden_dim: hidden width of the MLP head.
         proj_out_dim: output width of the head (ignored for "none").
-        channels_last: run conv encoders in channels_last memory format (faster on CPUs).
         gather_negatives: with several processes (torch.distributed initialised), use every
             process's embeddings as negatives (gathered with gradient); no effect in one process.
     """
 
-    temperature: float = 0.1
+    temperature: float = bounded(0.1, gt=0)
     projection: Literal["mlp", "linear", "none"] = "mlp"
-    proj_hidden_dim: int = 512
-    proj_out_dim: int = 128
-    channels_last: bool = True
+    proj_hidden_dim: int = bounded(512, ge=1)
+    proj_out_dim: int = bounded(128, ge=1)
     gather_negatives: bool = True
-
-    def validate(self) -> None:
-        if self.temperature <= 0:
-            raise UserError(f"temperature must be > 0, got {self.temperature}")
-        if self.proj_hidden_dim < 1 or self.proj_out_dim < 1:
-            raise UserError("proj_hidden_dim and proj_out_dim must be >= 1")
 
 
 class SimCLR(TwoViewMethod):

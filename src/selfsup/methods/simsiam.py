@@ -9,23 +9,18 @@ from dataclasses import dataclass
 from torch import Tensor, nn
 
 from selfsup.augment import MultiView
-from selfsup.errors import UserError
+from selfsup.config import bounded
 from selfsup.losses.noncontrastive import NegativeCosineLoss
 from selfsup.methods.base import MethodSpec, register_method
-from selfsup.methods.two_view import TwoViewMethod
+from selfsup.methods.two_view import TwoViewConfig, TwoViewMethod
 from selfsup.modules import mlp_head
 
 
 @dataclass
-class SimSiamConfig:
-    proj_dim: int = 512
-    pred_hidden_dim: int = 128
-    proj_layers: int = 2
-    channels_last: bool = True
-
-    def validate(self) -> None:
-        if min(self.proj_dim, self.pred_hidden_dim, self.proj_layers) < 1:
-            raise UserError("sizes must be >= 1")
+class SimSiamConfig(TwoViewConfig):
+    proj_dim: int = bounded(512, ge=1)
+    pred_hidden_dim: int = bounded(128, ge=1)
+    proj_layers: int = bounded(2, ge=1)
 
 
 class SimSiam(TwoViewMethod):

@@ -21,15 +21,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from selfsup.config import Checked, bounded
 from selfsup.encoders.split import SplitEncoder, parse_split
-from selfsup.errors import UserError
 from selfsup.functional.color import quantize_joint, quantize_uniform
 from selfsup.methods.base import DataInfo, MethodSpec, StepOutput, register_method
 from selfsup.modules.decoders import build_decoder
 
 
 @dataclass
-class SplitBrainConfig:
+class SplitBrainConfig(Checked):
     """Split-brain hyperparameters.
 
     Attributes:
@@ -45,19 +45,11 @@ class SplitBrainConfig:
 
     split: str = "halves"
     target: Literal["classification", "regression"] = "classification"
-    bins: int = 16
-    ab_bins: int = 22
-    target_stride: int = 2
-    decoder_width: int = 32
+    bins: int = bounded(16, ge=2)
+    ab_bins: int = bounded(22, ge=2)
+    target_stride: int = bounded(2, ge=1)
+    decoder_width: int = bounded(32, ge=1)
     channels_last: bool = True
-
-    def validate(self) -> None:
-        if self.bins < 2 or self.ab_bins < 2:
-            raise UserError("bins and ab_bins must be >= 2")
-        if self.target_stride < 1:
-            raise UserError("target_stride must be >= 1")
-        if self.decoder_width < 1:
-            raise UserError("decoder_width must be >= 1")
 
 
 def pool_targets(u: Tensor, stride: int) -> Tensor:

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from selfsup.augment.sequence import randint_per_sample
-from selfsup.errors import UserError
+from selfsup.config import Checked, bounded
 from selfsup.functional.padding import pad_beyond, split_padding, trim_padding
 from selfsup.methods.base import MethodSpec, StepOutput, batch_inputs, register_method
 from selfsup.methods.series_method import SeriesMethod, scale_then_jitter
@@ -24,7 +24,7 @@ from selfsup.modules import projection_head
 
 
 @dataclass
-class TemporalContrastConfig:
+class TemporalContrastConfig(Checked):
     """Hyperparameters.
 
     Attributes:
@@ -37,21 +37,13 @@ class TemporalContrastConfig:
         seed: seed of the view generator.
     """
 
-    window: float = 0.6
-    max_shift: float = 0.1
-    temperature: float = 0.2
+    window: float = bounded(0.6, gt=0, le=1)
+    max_shift: float = bounded(0.1, ge=0, lt=1)
+    temperature: float = bounded(0.2, gt=0)
     jitter: float = 0.03
     scaling: float = 0.1
     proj_dim: int = 64
     seed: int = 0
-
-    def validate(self) -> None:
-        if not 0 < self.window <= 1:
-            raise UserError(f"window must be in (0, 1], got {self.window}")
-        if not 0 <= self.max_shift < 1:
-            raise UserError(f"max_shift must be in [0, 1), got {self.max_shift}")
-        if self.temperature <= 0:
-            raise UserError("temperature must be > 0")
 
 
 class TemporalContrast(SeriesMethod):

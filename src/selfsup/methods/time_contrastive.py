@@ -11,16 +11,17 @@ import torch
 from torch import Tensor, nn
 
 from selfsup.augment.frames import gather_frames, time_contrastive_indices
+from selfsup.config import bounded
 from selfsup.errors import UserError
 from selfsup.functional import info_nce
 from selfsup.methods.base import MethodSpec, StepOutput, batch_inputs, register_method
-from selfsup.methods.frame_method import FrameMethod
+from selfsup.methods.frame_method import FrameConfig, FrameMethod
 from selfsup.modules import projection_head
 
 
 @dataclass
-class TimeContrastiveConfig:
-    """Hyperparameters.
+class TimeContrastiveConfig(FrameConfig):
+    """Hyperparameters (and ``channels_last``, ``seed`` of :class:`FrameConfig`).
 
     Attributes:
         pos_window: the positive is at most this many frames from the anchor.
@@ -30,24 +31,19 @@ class TimeContrastiveConfig:
         temperature: InfoNCE temperature.
         proj_hidden_dim: hidden width of the projection head.
         proj_dim: output width of the projection head.
-        channels_last: run the encoder in channels_last memory format.
-        seed: seed of the frame sampler.
     """
 
-    pos_window: int = 2
+    pos_window: int = bounded(2, ge=1)
     neg_gap: int = 8
     same_clip_negatives: bool = True
-    temperature: float = 0.1
+    temperature: float = bounded(0.1, gt=0)
     proj_hidden_dim: int = 512
     proj_dim: int = 128
-    channels_last: bool = True
-    seed: int = 0
 
     def validate(self) -> None:
-        if not 1 <= self.pos_window < self.neg_gap:
-            raise UserError(f"need 1 <= pos_window < neg_gap, got {self.pos_window}, {self.neg_gap}")
-        if self.temperature <= 0:
-            raise UserError(f"temperature must be > 0, got {self.temperature}")
+        super().validate()
+        if self.pos_window >= self.neg_gap:
+            raise UserError(f"need pos_window < neg_gap, got {self.pos_window}, {self.neg_gap}")
 
 
 def negative_index(b: int, same_clip: bool, device: torch.device | None = None) -> Tensor:

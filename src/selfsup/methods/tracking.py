@@ -18,16 +18,17 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from selfsup.augment.tracking import patch_in_frame, track_patches
+from selfsup.config import bounded
 from selfsup.errors import UserError
 from selfsup.functional import nt_xent
 from selfsup.methods.base import MethodSpec, StepOutput, batch_inputs, register_method
-from selfsup.methods.frame_method import FrameMethod
+from selfsup.methods.frame_method import FrameConfig, FrameMethod
 from selfsup.modules import projection_head
 
 
 @dataclass
-class TrackingConfig:
-    """Hyperparameters.
+class TrackingConfig(FrameConfig):
+    """Hyperparameters (and ``channels_last``, ``seed`` of :class:`FrameConfig`).
 
     Attributes:
         patch: side of the tracked square patches, pixels.
@@ -42,36 +43,25 @@ class TrackingConfig:
         margin: triplet margin on cosine distances.
         proj_hidden_dim: hidden width of the projection head.
         proj_dim: output width of the projection head.
-        channels_last: run the encoder in channels_last memory format.
-        seed: seed of the track sampler.
     """
 
-    patch: int = 32
-    radius: int = 5
-    tracks_per_clip: int = 2
+    patch: int = bounded(32, ge=4)
+    radius: int = bounded(5, ge=1)
+    tracks_per_clip: int = bounded(2, ge=1)
     min_motion: float = 0.02
-    min_length: int = 5
+    min_length: int = bounded(5, ge=2)
     max_length: int = 0
     loss: Literal["info_nce", "triplet"] = "info_nce"
-    temperature: float = 0.1
-    margin: float = 0.5
+    temperature: float = bounded(0.1, gt=0)
+    margin: float = bounded(0.5, ge=0)
     proj_hidden_dim: int = 512
     proj_dim: int = 128
-    channels_last: bool = True
-    seed: int = 0
 
     def validate(self) -> None:
-        if self.patch < 4 or self.radius < 1:
-            raise UserError(f"patch must be >= 4 and radius >= 1, got {self.patch}, {self.radius}")
-        if self.tracks_per_clip < 1:
-            raise UserError("tracks_per_clip must be >= 1")
-        if self.min_length < 2 or (self.max_length and self.max_length < self.min_length):
-            raise UserError(f"need 2 <= min_length <= max_length (or max_length 0), got {self.min_length}, "
+        super().validate()
+        if self.max_length and self.max_length < self.min_length:
+            raise UserError(f"need min_length <= max_length (or max_length 0), got {self.min_length}, "
                             f"{self.max_length}")
-        if self.loss not in ("info_nce", "triplet"):
-            raise UserError(f"loss must be 'info_nce' or 'triplet', got '{self.loss}'")
-        if self.temperature <= 0 or self.margin < 0:
-            raise UserError("temperature must be > 0 and margin >= 0")
 
 
 def triplet_loss(first: Tensor, last: Tensor, margin: float) -> Tensor:

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from selfsup.augment.sequence import crop_at, randint_per_sample
-from selfsup.errors import UserError
+from selfsup.config import Checked, bounded
 from selfsup.functional.hierarchical import hierarchical_contrast
 from selfsup.functional.padding import split_padding, trim_padding
 from selfsup.methods.base import MethodSpec, StepOutput, batch_inputs, register_method
@@ -24,7 +24,7 @@ from selfsup.methods.series_method import SeriesMethod
 
 
 @dataclass
-class TS2VecConfig:
+class TS2VecConfig(Checked):
     """Hyperparameters.
 
     Attributes:
@@ -33,15 +33,9 @@ class TS2VecConfig:
         seed: seed of the view generator.
     """
 
-    alpha: float = 0.5
-    mask_prob: float = 0.5
+    alpha: float = bounded(0.5, ge=0, le=1)
+    mask_prob: float = bounded(0.5, ge=0, lt=1)
     seed: int = 0
-
-    def validate(self) -> None:
-        if not 0 <= self.alpha <= 1:
-            raise UserError(f"alpha must be in [0, 1], got {self.alpha}")
-        if not 0 <= self.mask_prob < 1:
-            raise UserError(f"mask_prob must be in [0, 1), got {self.mask_prob}")
 
 
 class TS2Vec(SeriesMethod):

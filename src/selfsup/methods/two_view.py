@@ -9,10 +9,13 @@ in each method's file.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor, nn
 
 from selfsup.augment import ImageAugConfig, ImageAugment, MultiView
+from selfsup.config import Checked
 from selfsup.methods.base import DataInfo, StepOutput, batch_inputs
 
 
@@ -29,14 +32,26 @@ def image_views(info: DataInfo, aug: ImageAugConfig | None, seed: int, n: int = 
     return MultiView([ImageAugment(aug, size, info.mean, info.std, seed=seed + i) for i in range(n)])
 
 
+@dataclass
+class TwoViewConfig(Checked):
+    """The setting :class:`TwoViewMethod` reads, shared by every two-view method's config.
+
+    Attributes:
+        channels_last: run conv encoders in channels_last memory format (faster on CPUs).
+    """
+
+    channels_last: bool = True
+
+
 class TwoViewMethod(nn.Module):
-    """Encoder + two-view composer + ``cfg`` (validated; ``cfg.channels_last`` read here).
+    """Encoder + two-view composer + ``cfg`` (a :class:`TwoViewConfig`, validated; ``cfg.channels_last``
+    read here).
 
     Subclasses add their heads (and a ``loss_on_views(v1, v2) -> Tensor`` unless the default,
     a ``projector`` and a ``loss_fn`` on the two projections, is theirs).
     """
 
-    def __init__(self, encoder: nn.Module, views: MultiView, cfg) -> None:
+    def __init__(self, encoder: nn.Module, views: MultiView, cfg: TwoViewConfig) -> None:
         super().__init__()
         cfg.validate()
         self.cfg = cfg

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from selfsup.augment.text import pack_segments, shuffle_order
+from selfsup.config import Checked, bounded
 from selfsup.errors import UserError
 from selfsup.methods.base import MethodSpec, StepOutput, batch_inputs, register_method
 from selfsup.methods.nsp import cls_classifier
@@ -25,7 +26,7 @@ from selfsup.methods.text_method import TEXT_OPTIM, TextMethod
 
 
 @dataclass
-class UtteranceOrderConfig:
+class UtteranceOrderConfig(Checked):
     """Utterance-order settings.
 
     Attributes:
@@ -36,17 +37,11 @@ class UtteranceOrderConfig:
         seed: seed of the shuffling generator.
     """
 
-    utterances: int = 3
-    p_shuffle: float = 0.5
+    utterances: int = bounded(3, ge=2, le=6)
+    p_shuffle: float = bounded(0.5, gt=0, lt=1)
     predict_permutation: bool = False
     permutation_weight: float = 1.0
     seed: int = 0
-
-    def validate(self) -> None:
-        if not 2 <= self.utterances <= 6:
-            raise UserError(f"utterances must be in 2..6, got {self.utterances}")
-        if not 0 < self.p_shuffle < 1:
-            raise UserError("p_shuffle must be in (0, 1)")
 
 
 class UtteranceOrder(TextMethod):

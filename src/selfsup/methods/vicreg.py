@@ -9,27 +9,20 @@ from dataclasses import dataclass
 from torch import nn
 
 from selfsup.augment import MultiView
-from selfsup.errors import UserError
+from selfsup.config import bounded
 from selfsup.losses.noncontrastive import VICRegLoss
 from selfsup.methods.base import MethodSpec, register_method
-from selfsup.methods.two_view import TwoViewMethod
+from selfsup.methods.two_view import TwoViewConfig, TwoViewMethod
 from selfsup.modules import mlp_head
 
 
 @dataclass
-class VICRegConfig:
-    sim_weight: float = 25.0
-    var_weight: float = 25.0
-    cov_weight: float = 1.0
-    proj_dim: int = 512
-    proj_layers: int = 3
-    channels_last: bool = True
-
-    def validate(self) -> None:
-        if min(self.sim_weight, self.var_weight, self.cov_weight) < 0:
-            raise UserError("loss weights must be >= 0")
-        if self.proj_dim < 1 or self.proj_layers < 1:
-            raise UserError("proj_dim and proj_layers must be >= 1")
+class VICRegConfig(TwoViewConfig):
+    sim_weight: float = bounded(25.0, ge=0)
+    var_weight: float = bounded(25.0, ge=0)
+    cov_weight: float = bounded(1.0, ge=0)
+    proj_dim: int = bounded(512, ge=1)
+    proj_layers: int = bounded(3, ge=1)
 
 
 class VICReg(TwoViewMethod):

@@ -18,13 +18,13 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-from selfsup.errors import UserError
+from selfsup.config import Checked, bounded
 from selfsup.methods.base import MethodSpec, register_method
 from selfsup.word2vec import Word2Vec, check_params
 
 
 @dataclass
-class Word2VecConfig:
+class Word2VecConfig(Checked):
     """word2vec hyperparameters, with gensim's names and defaults.
 
     Attributes:
@@ -47,7 +47,7 @@ class Word2VecConfig:
     vector_size: int = 100
     window: int = 5
     min_count: int = 5
-    max_vocab_size: int | None = None
+    max_vocab_size: int | None = bounded(None, ge=1)
     sample: float = 1e-3
     negative: int = 5
     hs: int = 0
@@ -60,10 +60,9 @@ class Word2VecConfig:
     seed: int = 1
 
     def validate(self) -> None:
+        super().validate()
         kw = self.model_kwargs()
         check_params(**{k: v for k, v in kw.items() if k not in ("max_vocab_size", "seed")})
-        if self.max_vocab_size is not None and self.max_vocab_size < 1:
-            raise UserError(f"max_vocab_size must be at least 1 or None (got {self.max_vocab_size})")
 
     def model_kwargs(self) -> dict[str, Any]:
         """The keyword arguments of :class:`Word2Vec`."""
@@ -88,17 +87,10 @@ class DeepWalkConfig(Word2VecConfig):
     sg: int = 1
     epochs: int = 1
     workers: int = 2
-    num_walks: int = 10
-    walk_length: int = 80
-    p: float = 1.0
-    q: float = 1.0
-
-    def validate(self) -> None:
-        super().validate()
-        if self.num_walks < 1 or self.walk_length < 2:
-            raise UserError(f"num_walks must be >= 1 and walk_length >= 2 (got {self.num_walks}, {self.walk_length})")
-        if self.p <= 0 or self.q <= 0:
-            raise UserError(f"node2vec p and q must be > 0 (got p={self.p}, q={self.q})")
+    num_walks: int = bounded(10, ge=1)
+    walk_length: int = bounded(80, ge=2)
+    p: float = bounded(1.0, gt=0)
+    q: float = bounded(1.0, gt=0)
 
 
 def build_word2vec(cfg: Word2VecConfig, encoder: Any = None, info: Any = None, *, aug: Any = None,

@@ -20,6 +20,8 @@ import os
 import re
 import tempfile
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -59,21 +61,16 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: Path, write: Any, before_replace: Any = None) -> None:
-    """Write a file through ``write(fileobj)`` atomically (temp file, fsync, rename).
+@contextmanager
+def _replacing(path: Path) -> Iterator[Path]:
+    """A temporary file beside ``path``, renamed onto it when the block ends without error.
 
-    ``before_replace(tmp_path)``, if given, runs after the fsync and before the rename (e.g. to
-    write a checksum of the complete temporary file)."""
-    path = Path(path)
+    On any error the temporary file is removed; a full disk is a :class:`UserError` naming ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name + ".", suffix=".tmp")
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        if before_replace is not None:
-            before_replace(Path(tmp))
+        yield Path(tmp)
         os.replace(tmp, path)
         _fsync_dir(path.parent)
     except BaseException as e:
@@ -82,6 +79,20 @@ def atomic_write_bytes(path: Path, write: Any, before_replace: Any = None) -> No
         if isinstance(e, OSError) and e.errno in _NO_SPACE:
             raise _no_space_error(path, e) from None
         raise
+
+
+def atomic_write_bytes(path: Path, write: Any, before_replace: Any = None) -> None:
+    """Write a file through ``write(fileobj)`` atomically (temp file, fsync, rename).
+
+    ``before_replace(tmp_path)``, if given, runs after the fsync and before the rename (e.g. to
+    write a checksum of the complete temporary file)."""
+    with _replacing(Path(path)) as tmp:
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        if before_replace is not None:
+            before_replace(tmp)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -113,20 +124,10 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
 def atomic_save_safetensors(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None) -> None:
     """Save tensors as safetensors atomically (contiguous CPU copies)."""
     flat = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name + ".", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(flat, tmp, metadata=metadata)
+    with _replacing(Path(path)) as tmp:
+        save_file(flat, str(tmp), metadata=metadata)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as e:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        if isinstance(e, OSError) and e.errno in _NO_SPACE:
-            raise _no_space_error(path, e) from None
-        raise
 
 
 def load_safetensors(path: Path) -> dict[str, torch.Tensor]:

@@ -6,6 +6,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from selfsup.config import Checked, bounded
 from selfsup.errors import UserError
 
 DEFAULT_BATCH_SIZE = 256
@@ -15,7 +16,7 @@ BUDGET_SCHEDULE_EPOCHS = 1e6
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(Checked):
     """How a pretraining run is driven.
 
     Attributes:
@@ -50,9 +51,9 @@ class TrainConfig:
     """
 
     epochs: float | None = None
-    batch_size: int | None = None
-    min_steps: int = 1000
-    max_minutes: float = 0.0
+    batch_size: int | None = bounded(None, ge=2)
+    min_steps: int = bounded(1000, ge=1)
+    max_minutes: float = bounded(0.0, ge=0)
     seed: int = 0
     precision: str = "auto"
     accelerator: str = "auto"
@@ -61,34 +62,22 @@ class TrainConfig:
     strategy: str = "auto"
     sync_batchnorm: bool = False
     ckpt_every_minutes: float = 5.0
-    ckpt_every_steps: int = 0
-    keep_checkpoints: int = 2
+    ckpt_every_steps: int = bounded(0, ge=0)
+    keep_checkpoints: int = bounded(2, ge=1)
     on_nonfinite: str = "stop"
-    train_samples: int = 0
+    train_samples: int = bounded(0, ge=0)
     threads: int = 0
     log_every_steps: int = 10
 
     def validate(self) -> None:
+        super().validate()
         if self.epochs is not None and self.epochs <= 0:
             raise UserError(f"epochs must be > 0, got {self.epochs}",
                             hint="leave it unset to let the data size and --max-minutes decide")
-        if self.batch_size is not None and self.batch_size < 2:
-            raise UserError(f"batch_size must be >= 2, got {self.batch_size}")
-        if self.min_steps < 1:
-            raise UserError(f"min_steps must be >= 1, got {self.min_steps}")
-        if self.max_minutes < 0:
-            raise UserError("max_minutes must be >= 0")
         if self.precision not in ("auto", "32", "32-true", "bf16-mixed", "16-mixed", "bf16-true"):
             raise UserError(f"unknown precision '{self.precision}'", hint="use auto, 32, bf16-mixed or 16-mixed")
-        if self.keep_checkpoints < 1:
-            raise UserError("keep_checkpoints must be >= 1")
-        if self.ckpt_every_steps < 0:
-            raise UserError("ckpt_every_steps must be >= 0 (0 = off)")
         if self.on_nonfinite not in ("stop", "skip"):
             raise UserError(f"unknown on_nonfinite '{self.on_nonfinite}'", hint="use stop or skip")
-        if self.train_samples < 0:
-            raise UserError("train_samples must be >= 0 (0 = all)")
-
 
 # stopping rules of a :class:`TrainingPlan`
 STOP_RULES = ("epochs", "budget", "default_epochs", "min_steps")

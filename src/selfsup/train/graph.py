@@ -28,11 +28,12 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from torch import nn
 
+from selfsup.config import Checked, bounded
 from selfsup.errors import UserError
 
 
 @dataclass
-class GraphTrainConfig:
+class GraphTrainConfig(Checked):
     """Settings of full-batch graph training (a method's defaults override these via ``optim_defaults``).
 
     Attributes:
@@ -50,25 +51,17 @@ class GraphTrainConfig:
         log_every: print the loss every this many epochs (0 = quiet).
     """
 
-    epochs: int = 300
-    lr: float = 0.001
+    epochs: int = bounded(300, ge=1)
+    lr: float = bounded(0.001, gt=0)
     weight_decay: float = 0.0
-    patience: int = 20
-    min_epochs: int = 50
+    patience: int = bounded(20, ge=0)
+    min_epochs: int = bounded(50, ge=0)
     warmup_drop: float = 0.05
     min_delta: float = 0.0
     restore_best: bool = True
     max_minutes: float = 0.0
     seed: int = 0
     log_every: int = 0
-
-    def validate(self) -> None:
-        if self.epochs < 1:
-            raise UserError(f"epochs must be at least 1, got {self.epochs}")
-        if self.patience < 0 or self.min_epochs < 0:
-            raise UserError("patience and min_epochs must be >= 0 (patience 0 = no early stopping)")
-        if self.lr <= 0:
-            raise UserError(f"lr must be > 0, got {self.lr}")
 
 
 class GraphLoader:

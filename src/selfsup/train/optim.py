@@ -9,11 +9,12 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from selfsup.config import Checked, bounded
 from selfsup.errors import UserError
 
 
 @dataclass
-class OptimConfig:
+class OptimConfig(Checked):
     """Optimiser and schedule.
 
     Attributes:
@@ -28,23 +29,13 @@ class OptimConfig:
     """
 
     optimizer: Literal["adam", "adamw", "sgd", "lars"] = "adam"
-    lr: float = 2e-3
-    weight_decay: float = 1e-6
+    lr: float = bounded(2e-3, gt=0)
+    weight_decay: float = bounded(1e-6, ge=0)
     momentum: float = 0.9
-    warmup_epochs: float = 0.25
+    warmup_epochs: float = bounded(0.25, ge=0)
     schedule: Literal["cosine", "constant"] = "cosine"
-    min_lr_ratio: float = 0.01
+    min_lr_ratio: float = bounded(0.01, ge=0, le=1)
     lars_eta: float = 0.02
-
-    def validate(self) -> None:
-        if self.lr <= 0:
-            raise UserError(f"lr must be > 0, got {self.lr}")
-        if self.weight_decay < 0:
-            raise UserError("weight_decay must be >= 0")
-        if self.warmup_epochs < 0:
-            raise UserError("warmup_epochs must be >= 0")
-        if not 0 <= self.min_lr_ratio <= 1:
-            raise UserError("min_lr_ratio must be in [0, 1]")
 
 
 class LARS(torch.optim.Optimizer):
