@@ -4,6 +4,7 @@ import json
 import shutil
 
 import numpy as np
+import torch
 import pytest
 
 from selfsup.cli.main import main
@@ -118,3 +119,29 @@ def test_kjv_testament_task():
     assert verses[0].text.startswith("In the beginning")
     t = load_text_task("kjv-testament")
     assert t.classes == ["old", "new"] and len(t.test_texts) + len(t.train_texts) == 31102
+
+
+def test_tokenizer_file_makes_two_runs_match_to_the_bit(tmp_path, corpus, capsys):
+    """Training a WordPiece vocabulary is not reproducible run to run (huggingface/tokenizers#1794), so
+    `tokenizer_file` lets a run take another run's tokenizer: the two then train the same weights."""
+    from safetensors.torch import load_file
+
+    def run(name, *extra):
+        out = tmp_path / name
+        assert main(["pretrain", "mlm", "--data", f"text:{corpus}", "--out", str(out), "--epochs", "1",
+                     "--no-progress", "--batch-size", "32", "--set", "vocab_size=200", "--set", "dim=16",
+                     "--set", "depth=1", "--set", "heads=2", "--set", "seg_tokens=10", "--set", "threads=1",
+                     *extra]) == 0
+        return out
+
+    first = run("a")
+    sets = ["--set", f"tokenizer_file={first / 'tokenizer.json'}"]
+    b, c = run("b", *sets), run("c", *sets)
+    assert (b / "tokenizer.json").read_text() == (first / "tokenizer.json").read_text()
+    wb, wc = load_file(b / "model.safetensors"), load_file(c / "model.safetensors")
+    assert wb.keys() == wc.keys() and all(torch.equal(wb[k], wc[k]) for k in wb)
+    wa = load_file(first / "model.safetensors")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)  # the same tokenizer: the first run's weights too
+    assert main(["pretrain", "mlm", "--data", f"text:{corpus}", "--out", str(tmp_path / "d"), "--epochs", "1",
+                 "--no-progress", "--set", f"tokenizer_file={tmp_path / 'missing.json'}"]) != 0
+    assert "tokenizer_file" in capsys.readouterr().err and not (tmp_path / "d" / "encoder.safetensors").exists()

@@ -6,6 +6,7 @@ inductive run leaves out (:func:`pretraining_sources`), the row tensors of K con
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -34,6 +35,10 @@ class TextDataConfig:
             ``csv:PATH``); empty = the built-in tasks defined on the corpus
             (:data:`selfsup.data.text_tasks.CORPUS_TASKS`: fortunes -> fortunes, kjv ->
             kjv-testament and kjv-book, polarity -> polarity; none for other corpora).
+        tokenizer_file: a ``tokenizer.json`` (another run's) to use instead of training one; the
+            vocabulary size is then the file's. Training a WordPiece/BPE vocabulary is not
+            reproducible run to run (huggingface/tokenizers#1794: ties broken in hash-map order), so
+            two runs meant to match to the bit share one tokenizer this way.
     """
 
     tokenizer: str = "wordpiece"
@@ -45,6 +50,7 @@ class TextDataConfig:
     w2v_dim: int = 100
     transductive: bool = False
     exclude_tasks: tuple[str, ...] = ()
+    tokenizer_file: str = ""
 
 
 def build_rows(docs: list[list[str]], k: int, method: str) -> list[tuple[int, ...]]:
@@ -155,6 +161,13 @@ def make_text_data(corpus: str, method: str, k: int, tcfg: TextDataConfig, seed:
         n_held = max(1, n_held)
     held_docs = [p for i in sorted(order[:n_held]) for p in sources[i]]
     train_docs = [p for i in sorted(order[n_held:]) for p in sources[i]]
+    if tokenizer is None and tcfg.tokenizer_file:
+        path = Path(tcfg.tokenizer_file).expanduser()
+        if not path.is_file():
+            raise UserError(f"tokenizer_file {path} does not exist",
+                            hint="give the tokenizer.json of a text run (RUN/tokenizer.json), or leave tokenizer_file "
+                                 "empty to train one")
+        tokenizer = TextTokenizer.load(path)
     tok = tokenizer or TextTokenizer.train((s for d in train_docs for s in d), tcfg.vocab_size, tcfg.tokenizer)
     out: dict[str, Any] = {"tokenizer": tok, "documents": len(sources), "heldout_documents": n_held,
                            "corpus": record, "train_docs": train_docs, "heldout_docs": held_docs}
