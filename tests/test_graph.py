@@ -370,6 +370,56 @@ def test_cli_pretrain_and_evaluate_edgelist(tmp_path):
     assert main(["evaluate", str(run), "--protocols", "finetune"]) == 2  # fewshot applies to node features since the registry
 
 
+def test_node_pca_size_and_validation_split_never_read_test_labels():
+    """The graph PCA baseline's size is chosen on validation nodes, and a validation-split evaluation scores the
+    validation nodes: permuting the test nodes' labels changes neither (issue 18)."""
+    from selfsup.eval.graph import NodeSplit, node_protocols, select_node_pca, validation_node_split
+    from selfsup.eval.harness import EvalConfig
+
+    g = planted_graph(40)
+    torch.manual_seed(0)
+    x = torch.cat([torch.nn.functional.one_hot(g.y, 2).float(), torch.randn(80, 30)], 1)
+    perm = torch.randperm(80)
+    train, val, test = perm[:20], perm[20:40], perm[40:]
+    split = NodeSplit("public", train, test, val)
+    cfg = EvalConfig(protocols=("linear", "knn"), labels=(), seeds=(0,), pca_grid=(2, 8, 16, 32))
+    y2 = g.y.clone()
+    y2[test] = y2[test][torch.randperm(len(test))]  # permuted test labels
+    a, b = select_node_pca(x, g.y, split, cfg), select_node_pca(x, y2, split, cfg)
+    assert a["selected_on"] == "validation nodes" and a["n_components"] == b["n_components"]
+    assert a["val_accuracy"] == b["val_accuracy"] and set(a["val_accuracy"]) == {"2", "8", "16", "32"}
+    assert a["_features"].shape == (80, a["n_components"])
+    vs = validation_node_split(split, g.y)
+    assert vs.val is None and torch.equal(vs.test, val) and not set(vs.test.tolist()) & set(test.tolist())
+    ra, rb = node_protocols(x, g.y, vs, cfg), node_protocols(x, y2, vs, cfg)
+    assert ra == rb and ra["linear"]["public"]["mean"] > 0.9
+    # without validation nodes, part of the training nodes is scored instead (still never a test node)
+    vs2 = validation_node_split(NodeSplit("random", torch.cat([train, val]), test), g.y)
+    assert len(vs2.train) + len(vs2.test) == 40 and not set(vs2.test.tolist()) & set(test.tolist())
+
+
+def test_cli_graph_validation_split_and_chosen_k(tmp_path):
+    from selfsup.cli.main import main
+
+    g = planted_graph(20)
+    ei = g.edge_index[:, g.edge_index[0] < g.edge_index[1]]
+    np.savetxt(tmp_path / "e.txt", ei.t().numpy(), fmt="%d")
+    np.save(tmp_path / "x.npy", g.x.numpy())
+    np.savetxt(tmp_path / "y.txt", g.y.numpy(), fmt="%d")
+    run = tmp_path / "run"
+    data = f"edgelist:{tmp_path / 'e.txt'},{tmp_path / 'x.npy'},{tmp_path / 'y.txt'}"
+    assert main(["pretrain", "dgi", "--data", data, "--out", str(run), "--epochs", "5", "--set", "hidden_dim=8"]) == 0
+    assert main(["evaluate", str(run), "--split", "validation", "--protocols", "linear,knn", "--seeds", "0",
+                 "--baselines", "raw,pca"]) == 0
+    val = json.loads((run / "validation.json").read_text())
+    assert not (run / "results.json").exists()  # a validation evaluation never writes the test results
+    assert val["split"]["scored_on"] == "validation" and val["split"]["test"] < 40 - val["split"]["train"] + 1
+    assert val["selection"]["pca"]["selected_on"] == "a split of the training nodes"
+    assert main(["evaluate", str(run), "--protocols", "knn", "--labels", "none", "--seeds", "0", "--baselines", "none"]) == 0
+    res = json.loads((run / "results.json").read_text())
+    assert res["protocols"]["knn"]["random"]["selected"][0]["k"] != 200  # k chosen on validation, not fixed
+
+
 @pytest.mark.skipif(PLANETOID is None, reason=need_planetoid("Cora"))
 def test_cli_cora_public_split(tmp_path, monkeypatch):
     import selfsup.eval.report
@@ -386,5 +436,5 @@ def test_cli_cora_public_split(tmp_path, monkeypatch):
     pub = res["protocols"]["linear"]["public"]
     # chance 1/7; shuffled training labels score 0.11-0.15 on these embeddings, a random-init GCN 0.30
     assert 0.25 < pub["mean"] <= 1 and pub["std"] == 0.0  # one public split: the same for both seeds
-    assert res["split"] == {"name": "public", "train": 140, "test": 1000}
+    assert res["split"] == {"name": "public", "train": 140, "test": 1000, "scored_on": "test"}
     assert drawn == [(1000, 8)]  # the map shows the test nodes' embeddings

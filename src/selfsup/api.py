@@ -146,8 +146,8 @@ def evaluate(run: str | Path | Run, *, protocols: Any = None, labels: Any = None
         k: neighbours of the kNN classifier (None: chosen on the validation split).
         task: the labeled task of modalities with several (text: ``fortunes``, ``polarity``, ``csv:PATH``...).
         transductive: text runs: accept a task whose test texts are in the pretraining corpus.
-        split: ``"validation"`` scores on a split of the training labels (image / array runs; writes
-            ``validation.json``, the test set is not read).
+        split: ``"validation"`` scores on a split of the training labels (image / array runs) or on the
+            validation nodes (graph runs); writes ``validation.json``, the test set is not read.
         data_dir: where dataset files are.
 
     Returns:
@@ -159,8 +159,8 @@ def evaluate(run: str | Path | Run, *, protocols: Any = None, labels: Any = None
     r = open_run(run)
     if transductive and r.modality != "text":
         raise UserError(f"--transductive applies to text runs; {r.path} is a {r.modality} run")
-    if split == "validation" and r.modality != "image":
-        raise UserError(f"--split validation is not available for {r.modality} runs yet (only image / array runs)",
+    if split == "validation" and r.modality not in ("image", "graph"):
+        raise UserError(f"--split validation is not available for {r.modality} runs yet (image / array and graph runs)",
                         hint="their evaluation already chooses its settings on a validation split; drop --split")
     seeds_t = as_tuple(seeds)
     req = EvalRequest(str(r.path), protocols=as_tuple(protocols), labels=as_tuple(labels),

@@ -74,8 +74,8 @@ def node_split(y: Tensor, train_mask: Tensor | None = None, test_mask: Tensor | 
     return NodeSplit("random", train, test)
 
 
-def select_l2_on_nodes(feats: Tensor, y: Tensor, train: Tensor, val: Tensor, cfg: LinearProbeConfig) -> float:
-    """The L2 penalty of ``cfg.l2_grid`` with the best accuracy on the validation nodes (first on ties)."""
+def best_l2_on_nodes(feats: Tensor, y: Tensor, train: Tensor, val: Tensor, cfg: LinearProbeConfig) -> tuple[float, float]:
+    """(L2 penalty of ``cfg.l2_grid`` with the best accuracy on the validation nodes (first on ties), that accuracy)."""
     c = int(y.max()) + 1
     best, best_acc = cfg.l2_grid[0], -1.0
     for l2 in cfg.l2_grid:
@@ -83,7 +83,51 @@ def select_l2_on_nodes(feats: Tensor, y: Tensor, train: Tensor, val: Tensor, cfg
         acc = linear_probe_accuracy(feats[train], y[train], feats[val], y[val], c, one)[0]
         if acc > best_acc + 1e-9:
             best, best_acc = l2, acc
-    return best
+    return best, best_acc
+
+
+def select_l2_on_nodes(feats: Tensor, y: Tensor, train: Tensor, val: Tensor, cfg: LinearProbeConfig) -> float:
+    """The L2 penalty of ``cfg.l2_grid`` with the best accuracy on the validation nodes (first on ties)."""
+    return best_l2_on_nodes(feats, y, train, val, cfg)[0]
+
+
+def validation_node_split(split: NodeSplit, y: Tensor, seed: int = 0, val_fraction: float = 0.5) -> NodeSplit:
+    """The split that scores on validation nodes instead of test nodes (to choose between runs or settings).
+
+    The validation nodes take the test nodes' place, and the probe's own choices (L2, k) are then made on a
+    seeded split of the training nodes; without validation nodes, ``val_fraction`` of the training nodes
+    (stratified, ``seed``) are scored instead. The test nodes are not in the result.
+    """
+    if split.val is not None:
+        return NodeSplit(split.name, split.train, split.val, None)
+    fit, va = validation_split(y[split.train], val_fraction, seed)
+    return NodeSplit(split.name, split.train[fit], split.train[va], None)
+
+
+def select_node_pca(x: Tensor, y: Tensor, split: NodeSplit, cfg: EvalConfig) -> dict[str, Any]:
+    """The PCA baseline's size, chosen like the probe's settings: ``cfg.pca_components`` if fixed, else the
+    size of ``cfg.pca_grid`` whose linear probe (its L2 chosen too) is best on the validation nodes (ties:
+    fewer components). PCA is fitted on every node's features without labels (the graph is transductive).
+    Returns the record for results.json plus the chosen features under ``"_features"`` ((N, n) tensor)."""
+    from selfsup.eval.baselines import fit_pca
+
+    x = x.float()
+    if cfg.pca_components:
+        n = min(cfg.pca_components, x.shape[1], x.shape[0])
+        mean, proj = fit_pca(x, n)
+        return {"n_components": n, "selected_on": "fixed", "_features": (x - mean) @ proj}
+    if split.val is not None:
+        fit, va, on = split.train, split.val, "validation nodes"
+    else:
+        i_fit, i_va = validation_split(y[split.train], cfg.val_fraction, cfg.val_seed)
+        fit, va, on = split.train[i_fit], split.train[i_va], "a split of the training nodes"
+    grid = sorted({min(n, x.shape[1], x.shape[0]) for n in cfg.pca_grid})
+    mean, proj = fit_pca(x, max(grid))
+    z = (x - mean) @ proj  # (N, max n): the first n columns are the n-component PCA
+    scores = {n: best_l2_on_nodes(z[:, :n], y, fit, va, cfg.linear)[1] for n in grid}
+    best = max(grid, key=lambda n: (scores[n], -n))
+    return {"n_components": best, "selected_on": on, "val_accuracy": {str(n): round(v, 4) for n, v in scores.items()},
+            "_features": z[:, :best]}
 
 
 def node_protocols(feats: Tensor, y: Tensor, split: NodeSplit, cfg: EvalConfig,

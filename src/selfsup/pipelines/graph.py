@@ -279,13 +279,12 @@ def eval_settings(req: EvalRequest) -> tuple[Any, tuple[str, ...]]:
     for b in baselines:
         if b not in ("raw", "pca", "random_init"):
             raise UserError(f"baseline '{b}' is not available for graphs", hint="graph baselines: raw, pca, random_init")
-    k = req.k or 200
-    return node_eval_config(protocols=protocols, labels=labels, seeds=seeds, baselines=baselines, knn_k=k), baselines
+    # k None: chosen on the validation nodes from the harness's grid (as for every other modality)
+    return node_eval_config(protocols=protocols, labels=labels, seeds=seeds, baselines=baselines, knn_k=req.k), baselines
 
 
 def evaluate_graph(req: EvalRequest, meta: dict[str, Any]) -> dict[str, Any]:
-    from selfsup.eval.baselines import pca_features
-    from selfsup.eval.graph import node_protocols, node_split
+    from selfsup.eval.graph import node_protocols, node_split, select_node_pca, validation_node_split
     from selfsup.eval.report import plot_embedding_map, write_results
 
     run = Path(req.run_dir)
@@ -296,30 +295,44 @@ def evaluate_graph(req: EvalRequest, meta: dict[str, Any]) -> dict[str, Any]:
                         hint="give labels: edgelist:EDGES,FEATURES,LABELS, or label_attr= for a networkx graph")
     y = data.y
     split = node_split(y, data.train_mask, data.test_mask, seed=0, val_mask=data.val_mask)
+    scored_on = "test"
+    if req.split == "validation":  # for choosing between runs: the test nodes are never read
+        split = validation_node_split(split, y, seed=0)
+        scored_on = "validation"
+        labels_note = "low-label subsets" if cfg.labels else ""
+        cfg.labels = ()  # the low-label protocols draw from every non-test node, validation ones included
+        if labels_note:
+            print("(--split validation on a graph scores the split protocol only: the label fractions draw from the "
+                  "validation nodes)")
     z = model.embed(data)  # (N, D)
-    print(f"{meta['method']} on {meta['dataset']}: {split.name} split {len(split.train)} train / {len(split.test)} test nodes")
+    print(f"{meta['method']} on {meta['dataset']}: {split.name} split {len(split.train)} train / {len(split.test)} "
+          f"{scored_on} nodes")
     print("method:")
     results: dict[str, Any] = {
         "method": meta["method"], "dataset": meta["dataset"], "encoder": meta.get("encoder", "gcn"),
         "epochs": meta["epochs"], "train_seconds": meta["train_seconds"], "stop_reason": meta.get("stop_reason"),
-        "split": {"name": split.name, "train": len(split.train), "test": len(split.test)},
+        "split": {"name": split.name, "train": len(split.train), "test": len(split.test), "scored_on": scored_on},
         "protocols": node_protocols(z, y, split, cfg, print),
     }
     base: dict[str, Any] = {}
     if "raw" in baselines:
         print("baseline raw features:")
         base["raw"] = node_protocols(data.x, y, split, cfg, print)
-    if "pca" in baselines:
-        n_pca = min(cfg.pca_components or 50, data.num_features)  # fixed size here (not chosen on validation)
-        print(f"baseline pca-{n_pca}:")
-        p, _ = pca_features(data.x, data.x[:1], n_pca)
-        base["pca"] = node_protocols(p, y, split, cfg, print)
+    if "pca" in baselines:  # its size chosen on the validation nodes, as the method's probe settings are
+        pca = select_node_pca(data.x, y, split, cfg)
+        print(f"baseline pca-{pca['n_components']} ({pca['selected_on']}):")
+        base["pca"] = node_protocols(pca.pop("_features"), y, split, cfg, print)
+        results.setdefault("selection", {})["pca"] = pca
     if "random_init" in baselines:
         print("baseline random-init encoder:")
         rnd, _ = load_graph_run(run, meta, trained=False)
         base["random_init"] = node_protocols(rnd.embed(data), y, split, cfg, print)
     results["baselines"] = base
     results["settings"] = {"labels": list(cfg.labels), "seeds": list(cfg.seeds), "protocols": list(cfg.protocols)}
+    if scored_on == "validation":  # beside results.json, never over it
+        write_results(run, results, stem="validation", report="validation")
+        print(f"wrote {run}/validation.json, validation.md (validation nodes; the test nodes were not read)")
+        return results
     write_results(run, results)
     try:
         plot_embedding_map(z[split.test], y[split.test], run / "embedding_map.png", classes=data.classes,

@@ -60,7 +60,7 @@ class EvalRequest:
         k: neighbours of the kNN classifier (None: chosen on validation).
         task: the downstream task of modalities with several (text).
         transductive: text runs: accept a task whose test texts are in the pretraining corpus.
-        split: ``"test"`` or ``"validation"`` (image / array runs only).
+        split: ``"test"`` or ``"validation"`` (image / array and graph runs).
         data_dir: where dataset files are.
     """
 
