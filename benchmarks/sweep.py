@@ -10,7 +10,8 @@ goes to OUT/sweep.json; the runs stay in OUT/runs/ (OUT must not exist yet: noth
     python benchmarks/sweep.py --method moco-v2 --data fashion-mnist --minutes 3 \\
         --grid temperature=0.1,0.2 --grid preset=fast,- --metric knn:100% --out bench_runs/sweep_moco
 
-A grid value ``-`` means "not set" (the method's default; for ``preset``: no preset). ``--grid encoder=...``
+For a graph, ``--metric linear:public --labels none`` chooses by the linear probe of the public split, scored
+on the validation nodes (``evaluate --split validation``). A grid value ``-`` means "not set" (the method's default; for ``preset``: no preset). ``--grid encoder=...``
 sweeps the encoder, ``--grid preset=...`` the preset; any other key goes to ``--set key=value``.
 """
 
@@ -103,8 +104,9 @@ def main() -> None:
         t0 = time.monotonic()
         _selfsup(argv, log)
         t1 = time.monotonic()
-        _selfsup(["evaluate", str(run), "--protocols", proto, "--labels", label, "--baselines", "none",
-                  "--split", "validation"], log)
+        # a label fraction (1%, 100%) or a split name (a graph's "public" split: its protocol runs with no fractions)
+        _selfsup(["evaluate", str(run), "--protocols", proto, "--labels", label if label.endswith("%") else "none",
+                  "--baselines", "none", "--split", "validation"], log)
         val = json.loads((run / "validation.json").read_text())
         meta = json.loads((run / "run.json").read_text())
         entry = {"point": point, "command": "selfsup " + " ".join(argv), "run": str(run),
