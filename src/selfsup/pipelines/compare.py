@@ -141,8 +141,8 @@ def run_id(entry: dict[str, Any], seed: int) -> str:
 def new_plan(data: str, *, methods: Any = "auto", minutes_per_method: float | None = None,
              epochs_per_method: float | None = None, seeds: Any = DEFAULT_SEEDS, protocols: Any = None,
              labels: Any = None, encoder: str | None = None, metric: str | None = None, label_seeds: Any = None,
-             baselines: Any = None, data_dir: str | None = None, settings: dict[str, Any] | None = None,
-             command: str | None = None) -> dict[str, Any]:
+             baselines: Any = None, data_dir: str | None = None, settings: dict[str, Any] | None = None
+             ) -> dict[str, Any]:
     """The content of ``compare.json`` for a new comparison (every name checked before anything runs)."""
     from selfsup.pipelines.requests import as_tuple
 
@@ -174,7 +174,7 @@ def new_plan(data: str, *, methods: Any = "auto", minutes_per_method: float | No
         "baselines": list(as_tuple(baselines)) if baselines is not None else None,
         "encoder": encoder, "metric": parse_metric(metric, protos, labs), "settings": dict(settings or {}),
         "auto_excluded": AUTO_EXCLUDED_REGIMES if methods == "auto" else {},
-        "baselines_from": None, "command": command, "created": _now(), "status": "planned", "runs": runs,
+        "baselines_from": None, "created": _now(), "status": "planned", "runs": runs,
     }
 
 
