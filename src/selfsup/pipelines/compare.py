@@ -335,6 +335,12 @@ def run_comparison(out: Path, ops: Ops, *, progress: bool = True) -> dict[str, A
         except UserError as e:  # this run cannot be done (bad setting for this method, data it refuses): the rest can
             run.update(status="failed", error=e.message)
             print(f"selfsup compare: {run['id']} failed: {e.message}", file=sys.stderr, flush=True)
+        except Exception as e:  # noqa: BLE001  (a fault in one run, e.g. a full disk: recorded, the others go on;
+            import traceback  # --resume tries it again)
+
+            traceback.print_exc()
+            run.update(status="failed", error=f"{type(e).__name__}: {e}")
+            print(f"selfsup compare: {run['id']} failed: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
         _write_json(out / PLAN, plan)
     plan["status"] = "finished" if all(r["status"] == "evaluated" for r in plan["runs"]) else "finished with failures"
     plan["updated"] = _now()
