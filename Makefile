@@ -37,11 +37,13 @@ data:
 		echo "Fashion-MNIST found"; \
 	else PKGS="dataset-fashion-mnist"; $(APT_INSTALL); fi
 
-# The text corpora the tests read: the KJV Bible (bible-kjv: the `bible` command) and fortunes.
+# The text corpora the tests read: the KJV Bible (bible-kjv: the `bible` command) and fortunes; and headless
+# Chromium (chromium), which opens `selfsup compare`'s report.html in tests/test_report_browser.py.
 test-data: data
 	@PKGS=""; command -v bible >/dev/null 2>&1 || PKGS="$$PKGS bible-kjv"; \
 	[ -d /usr/share/games/fortunes ] || PKGS="$$PKGS fortunes"; \
-	if [ -n "$$PKGS" ]; then $(APT_INSTALL); else echo "KJV Bible and fortunes found"; fi
+	command -v chromium >/dev/null 2>&1 || PKGS="$$PKGS chromium"; \
+	if [ -n "$$PKGS" ]; then $(APT_INSTALL); else echo "KJV Bible, fortunes and chromium found"; fi
 
 demo: PIP_FLAGS = --no-compile
 demo: EXTRAS = $(DEMO_EXTRAS)

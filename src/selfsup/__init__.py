@@ -17,7 +17,8 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_API = ("Run", "embed", "evaluate", "list_methods", "load_encoder", "open_run", "pretrain", "resume")
+_API = ("Run", "compare", "embed", "evaluate", "list_methods", "load_encoder", "open_run", "pretrain", "report",
+        "resume")
 __all__ = ["__version__", *_API]
 
 

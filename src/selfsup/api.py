@@ -23,7 +23,8 @@ from typing import Any
 
 from selfsup.errors import UserError
 
-__all__ = ["Run", "embed", "evaluate", "list_methods", "load_encoder", "open_run", "pretrain", "resume"]
+__all__ = ["Run", "compare", "embed", "evaluate", "list_methods", "load_encoder", "open_run", "pretrain", "report",
+           "resume"]
 
 
 @dataclass(frozen=True)
@@ -201,3 +202,65 @@ def load_encoder(run: str | Path | Run) -> Any:
     if r.modality in ("words", "graph-walks"):
         raise UserError(f"{r.method} runs hold vectors, not an encoder", hint="use selfsup.embed(run, inputs)")
     return load_run_encoder(r.path)[0].encoder.eval()
+
+
+def _compare_ops() -> Any:
+    from selfsup.pipelines.compare import Ops
+
+    return Ops(pretrain=pretrain, resume=resume, evaluate=evaluate, embed=embed)
+
+
+def compare(data: str | None = None, out: str | Path | None = None, *, methods: Any = "auto",
+            minutes_per_method: float | None = None, epochs_per_method: float | None = None, seeds: Any = (0, 1, 2),
+            protocols: Any = None, labels: Any = None, encoder: str | None = None, metric: str | None = None,
+            label_seeds: Any = None, baselines: Any = None, data_dir: str | None = None, resume: str | Path | None = None,
+            progress: bool = True, **settings: Any) -> dict[str, Any]:
+    """Pretrain every applicable method on ``data`` under one budget, evaluate each the same way, rank them.
+
+    Each (method, seed) is one run of :func:`pretrain` + :func:`evaluate` in ``out/runs/<method>-s<seed>``;
+    the plan is written first to ``out/compare.json``; the results go to ``out/leaderboard.json``,
+    ``leaderboard.md`` and ``report.html`` (docs/compare.md).
+
+    Args:
+        data: a dataset name (``selfsup list``).
+        out: the comparison folder to create (absent or empty).
+        methods: ``"auto"`` (every method that trains on the data's kind, fitted ones aside: they are
+            baselines already) or names, a comma string or a list; ``name:preset`` picks a preset.
+        minutes_per_method, epochs_per_method: the budget of every run: wall-clock minutes of training
+            (the learning rate annealed by the clock) or epochs; neither = 3 minutes.
+        seeds: pretraining seeds; each seed is a separate run of each method.
+        protocols, labels, label_seeds, baselines: the evaluation (None = the modality's defaults).
+        encoder: the encoder of every method (None = the modality's default).
+        metric: ``"PROTOCOL:LABELS"`` ranked on; None = the linear probe at the smallest label fraction.
+        data_dir: where dataset files are.
+        resume: a comparison folder to continue instead (the other arguments are then read from it).
+        progress: the one progress line per step of the comparison, on stderr.
+        **settings: settings given to every run (the ``--set`` keys).
+
+    Returns:
+        The content of ``leaderboard.json``.
+    """
+    from selfsup.pipelines.compare import PLAN, check_new_folder, new_plan, run_comparison
+
+    ops = _compare_ops()
+    if resume is not None:
+        return run_comparison(Path(resume), ops, progress=progress)
+    if data is None or out is None:
+        raise UserError("compare needs data and out (or resume=DIR)",
+                        hint="e.g. selfsup compare --data fashion-mnist --out cmp/fmnist")
+    out = Path(out)
+    check_new_folder(out)
+    plan = new_plan(data, methods=methods, minutes_per_method=minutes_per_method, epochs_per_method=epochs_per_method,
+                    seeds=seeds, protocols=protocols, labels=labels, encoder=encoder, metric=metric,
+                    label_seeds=label_seeds, baselines=baselines, data_dir=data_dir, settings=settings)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / PLAN).write_text(json.dumps(plan, indent=2))
+    return run_comparison(out, ops, progress=progress)
+
+
+def report(run: str | Path | Run) -> Path:
+    """Write ``report.html`` (one self-contained page: results, loss curve, embedding map, machine, commands)
+    into an evaluated run directory, or again into a comparison folder; returns its path."""
+    from selfsup.pipelines.compare import report_run
+
+    return report_run(Path(run.path if isinstance(run, Run) else run), _compare_ops())

@@ -7,6 +7,10 @@
     selfsup evaluate RUN_DIR [--protocols knn,linear,finetune,fewshot] [--labels 1%,10%,100%]
     selfsup embed RUN_DIR INPUT -o OUT.npy
     selfsup quickstart [--out DIR]
+    selfsup compare --data NAME --out DIR [--methods auto|m1,m2] [--minutes-per-method M | --epochs-per-method E]
+                    [--seeds 0,1,2] [--protocols ...] [--labels 1%,10%,100%] [--encoder E] [--metric PROTOCOL:LABELS]
+    selfsup compare --resume DIR
+    selfsup report RUN_DIR
 
 User errors print one message (and a hint) and exit with status 2, without a traceback.
 """
@@ -171,6 +175,41 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- compare / report
+def cmd_compare(args: argparse.Namespace) -> int:
+    from selfsup import api
+    from selfsup.config import parse_set
+
+    progress = not args.no_progress
+    try:
+        if args.resume:
+            board = api.compare(resume=args.resume, progress=progress)
+            out = args.resume
+        else:
+            if not args.data or not args.out:
+                raise UserError("compare needs --data NAME and --out DIR (or --resume DIR)",
+                                hint="e.g. selfsup compare --data fashion-mnist --out cmp/fmnist --minutes-per-method 3")
+            board = api.compare(args.data, args.out, methods=args.methods, minutes_per_method=args.minutes_per_method,
+                                epochs_per_method=args.epochs_per_method, seeds=_csv(args.seeds),
+                                protocols=_csv_or_none(args.protocols), labels=_csv_or_none(args.labels),
+                                encoder=args.encoder, metric=args.metric, label_seeds=_csv_or_none(args.label_seeds),
+                                baselines=_csv_or_none(args.baselines), data_dir=args.data_dir, progress=progress,
+                                **parse_set(args.set))
+            out = args.out
+    except KeyboardInterrupt:
+        return 130  # the comparison said how to continue
+    print((Path(out) / "leaderboard.md").read_text())
+    print(f"wrote {out}/leaderboard.json, leaderboard.md, report.html ({len(board['rows'])} methods ranked)")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from selfsup import api
+
+    print(f"wrote {api.report(args.run_dir)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="selfsup", description="Self-supervised representation learning: pretrain, evaluate, embed.")
     from selfsup import __version__
@@ -241,6 +280,34 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--download", action="store_true")
     s.add_argument("--fresh", action="store_true", help="replace an earlier quickstart run in --out (only a folder that `selfsup quickstart` wrote; anything else is refused)")
     s.set_defaults(func=cmd_quickstart)
+
+    s = sub.add_parser("compare", help="pretrain every applicable method on one dataset under one budget, rank them "
+                       "(leaderboard.json, leaderboard.md, report.html)")
+    s.add_argument("--data", help="dataset (see `selfsup list`)")
+    s.add_argument("--out", help="comparison folder to create (absent or empty)")
+    s.add_argument("--methods", default="auto", help="auto (every method that trains on the data's kind; PCA/GMM/"
+                   "k-means are baselines already) or a comma list, name:preset for a preset (default auto)")
+    budget = s.add_mutually_exclusive_group()
+    budget.add_argument("--minutes-per-method", type=float, help="wall-clock minutes of pretraining per run "
+                        "(default 3 when no --epochs-per-method)")
+    budget.add_argument("--epochs-per-method", type=float, help="epochs of pretraining per run instead of minutes")
+    s.add_argument("--seeds", default="0,1,2", help="pretraining seeds, one run each (default 0,1,2)")
+    s.add_argument("--protocols", help="evaluation protocols (default: the modality's)")
+    s.add_argument("--labels", help="label fractions, e.g. 1%%,10%%,100%% (default: the modality's)")
+    s.add_argument("--label-seeds", help="label-subset seeds of the evaluation (default: the modality's)")
+    s.add_argument("--baselines", help="baselines, evaluated once (default: the modality's; 'none' for none)")
+    s.add_argument("--encoder", help="encoder of every method (default: the modality's)")
+    s.add_argument("--metric", help="PROTOCOL:LABELS to rank on (default: linear at the smallest label fraction)")
+    s.add_argument("--set", action="append", metavar="KEY=VALUE", help="a setting given to every run (repeatable)")
+    s.add_argument("--resume", metavar="DIR", help="continue an interrupted comparison")
+    s.add_argument("--data-dir")
+    s.add_argument("--no-progress", action="store_true", help="no progress lines")
+    s.set_defaults(func=cmd_compare)
+
+    s = sub.add_parser("report", help="write RUN_DIR/report.html: one self-contained page for an evaluated run "
+                       "(or a comparison folder)")
+    s.add_argument("run_dir")
+    s.set_defaults(func=cmd_report)
     return p
 
 

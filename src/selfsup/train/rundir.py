@@ -23,7 +23,7 @@ from selfsup.errors import UserError
 RUN_ARTIFACTS = (
     "run.json", "config.yaml", "metrics.csv", "encoder.safetensors", "model.safetensors", "loss.png",
     "results.json", "report.md", "accuracy_vs_labels.png", "embedding_map.png", "checkpoints",
-    "lightning_logs",
+    "lightning_logs", "report.html",
 )
 _TMP = re.compile(r"^\.(?:" + "|".join(re.escape(n) for n in RUN_ARTIFACTS) + r")\..+\.tmp$")
 _CKPT_FILES = re.compile(r"^(?:step-\d{8}\.ckpt(?:\.sha256)?|\.step-\d{8}\.ckpt(?:\.sha256)?\..+\.tmp)$")

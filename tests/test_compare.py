@@ -1,0 +1,179 @@
+"""`selfsup compare`: the plan, the outputs and their keys, the ranking and its noise mark, resume after an
+interruption (finished runs reused, the unfinished one continued from its checkpoint, the same leaderboard
+as an uninterrupted comparison), and refusing a folder that is not a comparison's."""
+
+import json
+import os
+import signal
+
+import pytest
+
+import selfsup
+from selfsup import api
+from selfsup.cli.main import main
+from selfsup.errors import UserError
+from selfsup.pipelines.compare import (
+    LEADERBOARD_KEYS,
+    ROW_KEYS,
+    auto_methods,
+    build_leaderboard,
+    new_plan,
+)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+# a tiny comparison: digits (1,347 training images), an MLP encoder, one epoch (5 steps) per run
+TINY = dict(methods="simclr,byol", epochs_per_method=1, seeds=(0,), protocols=("linear",), labels=("10%", "100%"),
+            label_seeds=(0,), baselines=("raw",), encoder="mlp", progress=False, log_every_steps=1)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cmp") / "a"
+    n = __import__("torch").get_num_threads()
+    __import__("torch").set_num_threads(1)
+    try:
+        board = selfsup.compare("digits", out, **TINY)
+    finally:
+        __import__("torch").set_num_threads(n)
+    return out, board
+
+
+def test_outputs_and_their_documented_keys(uninterrupted):
+    out, board = uninterrupted
+    for name in ("compare.json", "leaderboard.json", "leaderboard.md", "report.html"):
+        assert (out / name).is_file(), name
+    saved = json.loads((out / "leaderboard.json").read_text())
+    assert tuple(saved) == LEADERBOARD_KEYS
+    assert [tuple(r) for r in saved["rows"]] == [ROW_KEYS, ROW_KEYS]
+    assert {r["method"] for r in saved["rows"]} == {"simclr", "byol"}
+    assert saved["metric"] == {"protocol": "linear", "labels": "10%", "default": True}  # the smallest fraction
+    assert list(saved["baselines"]) == ["raw"] and saved["best_baseline"]["name"] == "raw"
+    top = saved["rows"][0]
+    assert top["rank"] == 1 and top["metric"]["mean"] >= saved["rows"][1]["metric"]["mean"]
+    res = json.loads((out / "runs" / f"{top['method']}-s0" / "results.json").read_text())
+    assert top["metric"]["per_seed"] == {"0": round(res["protocols"]["linear"]["10%"]["mean"], 4)}
+    assert top["margin_over_best_baseline"] == pytest.approx(top["metric"]["mean"] - saved["best_baseline"]["value"],
+                                                             abs=1e-4)
+    assert top["tie_with_next"] is None  # one seed: the noise is not measured
+    assert top["epochs"] == 1.0 and top["seconds"] > 0
+    assert any(c.startswith(f"selfsup pretrain {top['method']} --data digits") for c in top["commands"])
+    plan = json.loads((out / "compare.json").read_text())
+    assert plan["status"] == "finished" and [r["status"] for r in plan["runs"]] == ["evaluated", "evaluated"]
+    # the baselines are evaluated once, with the first run
+    assert plan["baselines_from"] == "simclr-s0"
+    assert json.loads((out / "runs" / "byol-s0" / "results.json").read_text())["baselines"] == {}
+    md = (out / "leaderboard.md").read_text()
+    assert "| 1 | " + top["method"] in md and "baseline: raw" in md
+
+
+def _fake_comparison(tmp_path, values, baseline=0.75):
+    """A comparison folder with evaluated runs whose results hold the given linear-10% accuracies."""
+    out = tmp_path / "fake"
+    methods = list(values)
+    seeds = list(range(max(len(v) for v in values.values())))
+    plan = new_plan("digits", methods=",".join(methods), epochs_per_method=1, seeds=seeds, labels=("10%",))
+    plan["runs"] = [r for r in plan["runs"] if r["seed"] < len(values[r["name"]])]
+    plan["baselines_from"] = plan["runs"][0]["id"]
+    for r in plan["runs"]:
+        d = out / r["dir"]
+        d.mkdir(parents=True)
+        r["status"] = "evaluated"
+        acc = values[r["name"]][r["seed"]]
+        (d / "run.json").write_text(json.dumps({"method": r["method"], "status": "finished", "epochs": 1.0,
+                                                "train_seconds": 2.0}))
+        base = {"raw": {"linear": {"10%": {"mean": baseline, "std": 0.0}}}} if r["id"] == plan["baselines_from"] else {}
+        (d / "results.json").write_text(json.dumps({"protocols": {"linear": {"10%": {"mean": acc, "std": 0.0}}},
+                                                    "baselines": base}))
+    return out, plan
+
+
+def test_ranking_tie_mark_and_margins_on_a_constructed_leaderboard(tmp_path):
+    # simclr 0.80 ± 0.014, byol 0.79 ± 0.014 (gap 0.01 < std: a tie), vicreg 0.70 ± 0.007 (gap 0.09: none),
+    # barlow-twins one seed (noise not measured)
+    out, plan = _fake_comparison(tmp_path, {"byol": [0.78, 0.80], "vicreg": [0.695, 0.705], "simclr": [0.79, 0.81],
+                                            "barlow-twins": [0.60]})
+    board = build_leaderboard(out, plan)
+    assert [r["method"] for r in board["rows"]] == ["simclr", "byol", "vicreg", "barlow-twins"]
+    assert [r["tie_with_next"] for r in board["rows"]] == [True, False, None, None]
+    assert [r["margin_over_best_baseline"] for r in board["rows"]] == pytest.approx([0.05, 0.04, -0.05, -0.15])
+    assert board["rows"][0]["metric"]["std"] == pytest.approx(0.0141, abs=1e-4)
+    assert board["rows"][0]["metric"]["per_seed"] == {"0": 0.79, "1": 0.81}
+    # a gap just outside the noise is not a tie
+    out2, plan2 = _fake_comparison(tmp_path / "b", {"simclr": [0.79, 0.81], "byol": [0.77, 0.79]})
+    assert [r["tie_with_next"] for r in build_leaderboard(out2, plan2)["rows"]] == [False, None]
+
+
+def test_resume_after_an_interruption_reuses_finished_runs_and_ends_with_the_same_leaderboard(
+        uninterrupted, tmp_path, monkeypatch):
+    import selfsup.methods.byol as byol_module
+
+    ref_out, ref = uninterrupted
+    out = tmp_path / "b"
+    # interrupt the second run (byol) after its 2nd optimizer step, as SIGTERM / Ctrl-C would
+    steps = {"n": 0}
+    original = byol_module.BYOL.on_after_optimizer_step
+
+    def stop_at_step_2(self, step):
+        original(self, step)
+        steps["n"] += 1
+        if steps["n"] == 2:
+            os.kill(os.getpid(), signal.SIGTERM)  # the engine stops after this step, with a checkpoint
+
+    monkeypatch.setattr(byol_module.BYOL, "on_after_optimizer_step", stop_at_step_2)
+    with pytest.raises(KeyboardInterrupt):
+        selfsup.compare("digits", out, **TINY)
+    monkeypatch.setattr(byol_module.BYOL, "on_after_optimizer_step", original)
+    plan = json.loads((out / "compare.json").read_text())
+    assert [r["status"] for r in plan["runs"]] == ["evaluated", "interrupted"]
+    assert json.loads((out / "runs/byol-s0/run.json").read_text())["status"] == "interrupted"
+    assert list((out / "runs/byol-s0/checkpoints").glob("step-*.ckpt"))
+    first = out / "runs/simclr-s0/results.json"
+    before = (first.read_bytes(), first.stat().st_mtime_ns)
+
+    calls = []
+    real_pretrain, real_resume = api.pretrain, api.resume
+    monkeypatch.setattr(api, "pretrain", lambda *a, **k: calls.append("pretrain") or real_pretrain(*a, **k))
+    monkeypatch.setattr(api, "resume", lambda *a, **k: calls.append("resume") or real_resume(*a, **k))
+    board = selfsup.compare(resume=out, progress=False)
+    assert calls == ["resume"]  # nothing started again: the finished run reused, the stopped one continued
+    assert (first.read_bytes(), first.stat().st_mtime_ns) == before
+    key = lambda b: [(r["method"], r["metric"], r["protocols"]) for r in b["rows"]]  # noqa: E731
+    assert key(board) == key(ref)
+    assert board["baselines"] == ref["baselines"]
+    assert json.loads((out / "runs/byol-s0/run.json").read_text())["steps"] == 5
+
+
+def test_a_foreign_folder_is_refused_and_left_alone(tmp_path, capsys):
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me")
+    with pytest.raises(UserError, match="not a comparison folder"):
+        selfsup.compare("digits", foreign, **TINY)
+    assert sorted(p.name for p in foreign.iterdir()) == ["notes.txt"]
+    assert (foreign / "notes.txt").read_text() == "keep me"
+    # through the command line: status 2, one message; a comparison folder points to --resume
+    assert main(["compare", "--data", "digits", "--out", str(foreign), "--methods", "simclr"]) == 2
+    assert "not a comparison folder" in capsys.readouterr().err
+    (tmp_path / "cmp").mkdir()
+    (tmp_path / "cmp" / "compare.json").write_text("{}")
+    assert main(["compare", "--data", "digits", "--out", str(tmp_path / "cmp")]) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert main(["compare", "--resume", str(foreign)]) == 2
+
+
+def test_plan_checks_and_what_auto_picks():
+    picked = auto_methods("digits")
+    assert {"simclr", "moco-v2", "memory-bank", "split-brain", "masked-ae", "autoencoder"} <= set(picked)
+    assert not {"pca", "gmm", "kmeans", "cpc", "dgi"} & set(picked)
+    assert auto_methods("ucr:GunPoint") == ["cpc", "split-brain", "temporal-contrast", "ts2vec"]
+    with pytest.raises(UserError, match="not both"):
+        new_plan("digits", minutes_per_method=1, epochs_per_method=1)
+    with pytest.raises(UserError, match="PROTOCOL:LABELS"):
+        new_plan("digits", metric="linear")
+    with pytest.raises(UserError):
+        new_plan("digits", methods="simclr,no-such-method")
+    plan = new_plan("digits", methods="simclr,moco-v2:fast", seeds="0,1", metric="knn:100%")
+    assert [r["id"] for r in plan["runs"]] == ["simclr-s0", "moco-v2-fast-s0", "simclr-s1", "moco-v2-fast-s1"]
+    assert plan["budget"] == {"minutes_per_method": 3.0, "epochs_per_method": None}
+    assert plan["metric"]["protocol"] == "knn" and plan["metric"]["labels"] == "100%"
