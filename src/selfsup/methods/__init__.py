@@ -2,7 +2,7 @@
 
 | family | methods |
 |---|---|
-| contrastive | simclr, moco-v1, moco-v2, memory-bank, byol, simsiam, barlow-twins, vicreg |
+| contrastive | simclr, moco-v1, moco-v2, memory-bank, byol, simsiam, barlow-twins, vicreg, dino |
 | contrastive (graph) | dgi, grace |
 | context (image, series) | split-brain, autoencoder, denoising-ae, masked-ae |
 | classical (fitted) | pca, gmm, kmeans |
@@ -17,6 +17,7 @@ its pretext task, heads and loss): ``two_view`` (image methods on two augmented 
 
 from selfsup.methods import simclr  # noqa: F401
 from selfsup.methods import barlow_twins, byol, memory_bank, moco, simsiam, vicreg  # noqa: F401
+from selfsup.methods import dino  # noqa: F401
 from selfsup.methods import dgi, grace  # noqa: F401
 from selfsup.methods import cpc, temporal_contrast, ts2vec  # noqa: F401
 from selfsup.methods import word2vec  # noqa: F401  (word2vec, deepwalk)

@@ -6,6 +6,9 @@ A method is a plain ``nn.Module`` with:
 * ``training_step(batch) -> StepOutput``: the loss of one batch (views are made inside,
   batched, on the batch's device);
 * ``on_after_optimizer_step(step)``: optional explicit state updates (EMA, queue, bank);
+* ``on_train_progress(progress)``: optional, called before each step with the fraction of the
+  planned training done, in [0, 1] (the fraction the lr schedule follows: steps, or the clock of a
+  budgeted run), for the method's per-step schedules (:mod:`selfsup.modules.schedules`);
 * ``prepare(x, batch_size)``: optional, called once before the first step of a new (not
   resumed) run with the whole training tensor, e.g. to fill a memory bank from the
   initial encoder; its time counts against the run's budget;
