@@ -73,6 +73,9 @@ class MethodSpec:
         former_defaults: config keys added with a default that differs from the behaviour before
             them, mapped to that earlier behaviour; a stored run config without the key (a run
             started before it existed) is resumed with this value, so its checkpoint still fits.
+
+        default_encoder: the encoder its runs get without ``--encoder`` (None = the modality's default);
+            the masked-image methods, which drop patch tokens, need a ViT.
     """
 
     name: str
@@ -87,6 +90,7 @@ class MethodSpec:
     former_defaults: dict[str, Any] = field(default_factory=dict)
     regime: str = ""
     also_modalities: tuple[str, ...] = ()
+    default_encoder: str | None = None
 
     def __post_init__(self) -> None:
         legacy = LEGACY_MODALITIES.get(self.modality)
