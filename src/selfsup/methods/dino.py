@@ -193,6 +193,7 @@ register_method(
             "augment.crop_scale_min": 0.4, "augment.blur_p": 0.5, "augment.solarize_p": 0.1,
         }},
         aug_defaults={"crop_scale_min": 0.4, "blur_p": 0.5, "solarize_p": 0.1},
+        default_encoder="vit-tiny",
         optim_defaults={"optimizer": "adamw", "lr": 5e-4, "weight_decay": 0.04, "weight_decay_end": 0.4},
     )
 )
