@@ -245,3 +245,33 @@ def test_crops_from_elsewhere_are_used_as_given():
     g = torch.randn(2 * 5, 1, 16, 16)
     loss, tau = m.loss_on_crops(Crops(g, g.new_zeros(0, 1, 4, 4)))
     assert torch.isfinite(loss) and tau == pytest.approx(0.04)
+
+
+def test_the_engine_drives_the_schedules(tmp_path, monkeypatch):
+    """A 4-step run through the library API: before each step the engine hands the method the training
+    progress and sets the cosine weight decay; the run ends with a moved centre."""
+    import json
+
+    from safetensors.torch import load_file
+
+    import selfsup
+    import selfsup.train.module as engine
+
+    progress, decay = [], []
+    hook = DINO.on_train_progress
+    monkeypatch.setattr(DINO, "on_train_progress", lambda self, p: (progress.append(p), hook(self, p))[1])
+    set_schedules_ = engine.set_schedules
+
+    def recording(opt, cfg, lr_mult, p):
+        set_schedules_(opt, cfg, lr_mult, p)
+        decay.append(next(g["weight_decay"] for g in opt.param_groups if g["decay"]))
+
+    monkeypatch.setattr(engine, "set_schedules", recording)
+    run = selfsup.pretrain("dino", "digits", out=tmp_path / "run", encoder="small-cnn", encoder_width=8, epochs=2,
+                           batch_size=32, train_samples=64, progress=False, out_dim=32, hidden_dim=16,
+                           bottleneck_dim=8, n_local_crops=2)
+    assert json.loads((run.path / "run.json").read_text())["status"] == "finished"
+    assert progress == pytest.approx([0.0, 0.25, 0.5, 0.75])  # 4 planned steps
+    assert decay == pytest.approx([cosine_between(0.04, 0.4, p) for p in progress])
+    state = load_file(run.path / "model.safetensors")
+    assert state["center"].abs().sum() > 0 and not torch.equal(state["teacher_head.last_weight"], state["head.last_weight"])
