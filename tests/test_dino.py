@@ -247,10 +247,13 @@ def test_crops_from_elsewhere_are_used_as_given():
     assert torch.isfinite(loss) and tau == pytest.approx(0.04)
 
 
-def test_the_engine_drives_the_schedules(tmp_path, monkeypatch):
+def test_the_engine_drives_the_schedules_and_a_resumed_run_is_exact(tmp_path, monkeypatch):
     """A 4-step run through the library API: before each step the engine hands the method the training
-    progress and sets the cosine weight decay; the run ends with a moved centre."""
+    progress and sets the cosine weight decay; the run ends with a moved centre. Killed after its step-2
+    checkpoint and resumed, it ends with the same weights, teacher and centre to the bit (the crops'
+    random streams, the centre and the schedules' position come back)."""
     import json
+    import shutil
 
     from safetensors.torch import load_file
 
@@ -275,3 +278,16 @@ def test_the_engine_drives_the_schedules(tmp_path, monkeypatch):
     assert decay == pytest.approx([cosine_between(0.04, 0.4, p) for p in progress])
     state = load_file(run.path / "model.safetensors")
     assert state["center"].abs().sum() > 0 and not torch.equal(state["teacher_head.last_weight"], state["head.last_weight"])
+    killed = tmp_path / "killed"
+    (killed / "checkpoints").mkdir(parents=True)
+    meta = json.loads((run.path / "run.json").read_text())
+    (killed / "run.json").write_text(json.dumps({**meta, "status": "running"}))
+    shutil.copy(run.path / "config.yaml", killed / "config.yaml")
+    for p in (run.path / "checkpoints").glob("step-00000002.ckpt*"):
+        shutil.copy(p, killed / "checkpoints" / p.name)
+    selfsup.resume(killed)
+    assert progress[4:] == pytest.approx([0.5, 0.75])  # the resumed segment: steps 2 and 3
+    again = load_file(killed / "model.safetensors")
+    assert again.keys() == state.keys()
+    for k in state:
+        assert torch.equal(again[k], state[k]), k
