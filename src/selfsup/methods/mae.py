@@ -41,7 +41,7 @@ class MAEConfig(Checked):
         decoder_heads: the decoder's attention heads.
     """
 
-    mask_ratio: float = bounded(0.75, ge=0, lt=1)
+    mask_ratio: float = bounded(0.75, gt=0, lt=1)
     norm_pix_loss: bool = True
     decoder_dim: int = bounded(96, ge=1)
     decoder_depth: int = bounded(4, ge=1)
