@@ -62,7 +62,8 @@ def main() -> int:
     data = load_dataset("fashion-mnist")
     x = data.x_train[: args.batch]
     methods = [m for m in args.methods.split(",") if m in METHODS]
-    built = {m: build(m, args.encoder, args.patch, tuple(x.shape[1:]), data.mean, data.std) for m in methods}
+    mean, std = data.channel_stats()
+    built = {m: build(m, args.encoder, args.patch, tuple(x.shape[1:]), mean, std) for m in methods}
     for i, (m, opt) in enumerate(built.values()):
         step(m, opt, x, 0)  # warm-up
     rates: dict[str, list[float]] = {m: [] for m in methods}
