@@ -86,3 +86,12 @@ def test_registry_builds_vits_with_default_and_set_patch():
         build_encoder("vit-tiny", (1, 28, 28), patch=5)
     with pytest.raises(UserError, match="encoder_pool"):
         build_encoder("vit-tiny", (1, 28, 28), pool="max")
+
+
+def test_selfsup_list_shows_the_vits_and_the_masked_image_methods(capsys):
+    from selfsup.cli.main import main
+
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    lines = {line.split()[0] for line in out.splitlines() if line.startswith("  ")}
+    assert {"vit-tiny", "vit-small", "mae", "ijepa"} <= lines

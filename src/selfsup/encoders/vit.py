@@ -131,6 +131,54 @@ class ViT(nn.Module):
         return self.pool_tokens(self.forward_tokens(x, keep))
 
 
+class TokenPredictor(nn.Module):
+    """A narrow Transformer that predicts tokens at query positions from tokens at known positions:
+    MAE's decoder (visible tokens -> the masked patches' pixels) and I-JEPA's predictor (context
+    tokens -> the target blocks' representations).
+
+    The known tokens are mapped to ``dim`` and given this module's own positional embedding; each
+    query is a shared learned mask token plus the embedding of its position; known and query tokens
+    go through ``depth`` pre-LN blocks together; the queries' final states (LayerNorm) are mapped to
+    ``out_dim``.
+
+    Args:
+        in_dim: width of the known tokens (the encoder's D).
+        dim: the predictor's own width.
+        depth: number of blocks.
+        heads: attention heads (``dim`` must divide by it).
+        n_positions: N, the positions of the patch grid.
+        out_dim: width of each prediction (pixels of a patch, or the encoder's D).
+    """
+
+    def __init__(self, in_dim: int, dim: int, depth: int, heads: int, n_positions: int, out_dim: int,
+                 mlp_ratio: float = 4.0) -> None:
+        super().__init__()
+        if dim % heads:
+            raise UserError(f"predictor width {dim} must be divisible by its {heads} heads")
+        self.embed = nn.Linear(in_dim, dim)
+        self.pos_embed = nn.Parameter(torch.zeros(1, n_positions, dim))  # (1, N, dim)
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, dim))
+        self.blocks = nn.ModuleList(PreLNBlock(dim, heads, mlp_ratio, 0.0) for _ in range(depth))
+        self.norm = nn.LayerNorm(dim)
+        self.head = nn.Linear(dim, out_dim)
+        nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        nn.init.trunc_normal_(self.mask_token, std=0.02)
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.xavier_uniform_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, tokens: Tensor, positions: Tensor, queries: Tensor) -> Tensor:
+        """(B, K, in_dim) known tokens at (B, K) positions, (B, Q) query positions -> (B, Q, out_dim)."""
+        pos = self.pos_embed.expand(tokens.shape[0], -1, -1)  # (B, N, dim)
+        known = self.embed(tokens) + gather_tokens(pos, positions)  # (B, K, dim)
+        asked = self.mask_token + gather_tokens(pos, queries)  # (B, Q, dim)
+        h = torch.cat([known, asked], dim=1)
+        for blk in self.blocks:
+            h = blk(h, None)
+        return self.head(self.norm(h[:, known.shape[1]:]))  # (B, Q, out_dim)
+
+
 # name -> (dim, depth, heads) of the DeiT / timm sizes
 VIT_SIZES = {"vit-tiny": (192, 12, 3), "vit-small": (384, 12, 6)}
 

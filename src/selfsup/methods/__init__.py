@@ -5,6 +5,7 @@
 | contrastive | simclr, moco-v1, moco-v2, memory-bank, byol, simsiam, barlow-twins, vicreg, dino |
 | contrastive (graph) | dgi, grace |
 | context (image, series) | split-brain, autoencoder, denoising-ae, masked-ae |
+| context (image, ViT) | mae (token dropping), ijepa (predicts target blocks' representations) |
 | classical (fitted) | pca, gmm, kmeans |
 | temporal (series) | cpc, temporal-contrast, ts2vec (contrastive) |
 | temporal (video) | frame-order, time-contrastive, tracking |
@@ -24,6 +25,7 @@ from selfsup.methods import word2vec  # noqa: F401  (word2vec, deepwalk)
 from selfsup.methods import frame_order, time_contrastive, tracking  # noqa: F401
 from selfsup.methods import bert, mlm, nsp, utterance_order  # noqa: F401
 from selfsup.methods import autoencoder, gmm, kmeans, pca, split_brain  # noqa: F401
+from selfsup.methods import ijepa, mae  # noqa: F401  (ViT masked-image methods)
 from selfsup.methods.base import METHODS, DataInfo, MethodSpec, StepOutput, get_method, register_method
 
 __all__ = ["METHODS", "DataInfo", "MethodSpec", "StepOutput", "get_method", "register_method"]

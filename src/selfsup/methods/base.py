@@ -76,6 +76,9 @@ class MethodSpec:
 
         default_encoder: the encoder its runs get without ``--encoder`` (None = the modality's default);
             the masked-image methods, which drop patch tokens, need a ViT.
+        encoder_options: settings of its encoder when the run sets none and the encoder takes them
+            (``encoder_patch`` / ``encoder_pool`` of the ViTs): MAE and I-JEPA train no [CLS] state, so
+            their ViT pools the mean of the patch states.
     """
 
     name: str
@@ -91,6 +94,7 @@ class MethodSpec:
     regime: str = ""
     also_modalities: tuple[str, ...] = ()
     default_encoder: str | None = None
+    encoder_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         legacy = LEGACY_MODALITIES.get(self.modality)

@@ -19,13 +19,15 @@ IMAGE_DEFAULT_ENCODER = "small-cnn-2x2"
 
 def pretrain_image(req: PretrainRequest, spec: Any, overrides: dict[str, Any]) -> dict[str, Any]:
     from selfsup.data import load_dataset
-    from selfsup.encoders.registry import encoder_options
+    from selfsup.encoders.registry import OPTION_ENCODERS, encoder_options
     from selfsup.train.run import pretrain, resolve_config
 
     overrides = dict(overrides)
     enc_width = overrides.pop("encoder_width", None)
+    encoder = req.encoder or spec.default_encoder or IMAGE_DEFAULT_ENCODER
     enc_options = encoder_options(overrides)  # encoder_patch / encoder_pool (ViTs)
-    encoder = req.encoder or getattr(spec, "default_encoder", None) or IMAGE_DEFAULT_ENCODER
+    if encoder in OPTION_ENCODERS:
+        enc_options = {**spec.encoder_options, **enc_options}
     cfg = resolve_config(req.method, req.data, encoder=encoder,
                          encoder_width=float(enc_width) if enc_width is not None else None,
                          encoder_options=enc_options,

@@ -30,6 +30,7 @@ class OptimConfig(Checked):
         schedule: "cosine" (to ``min_lr_ratio * lr``) or "constant" after warmup.
         min_lr_ratio: final learning rate as a fraction of ``lr``.
         lars_eta: LARS trust coefficient.
+        beta2: Adam / AdamW's second-moment decay (MAE and I-JEPA: 0.95; PyTorch's default 0.999).
     """
 
     optimizer: Literal["adam", "adamw", "sgd", "lars"] = "adam"
@@ -41,6 +42,7 @@ class OptimConfig(Checked):
     schedule: Literal["cosine", "constant"] = "cosine"
     min_lr_ratio: float = bounded(0.01, ge=0, le=1)
     lars_eta: float = 0.02
+    beta2: float = bounded(0.999, gt=0, lt=1)
 
 
 class LARS(torch.optim.Optimizer):
@@ -103,9 +105,9 @@ def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer
     for g in groups:
         g.pop("lars_exclude")
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(groups, lr=cfg.lr)
+        return torch.optim.Adam(groups, lr=cfg.lr, betas=(0.9, cfg.beta2))
     if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(groups, lr=cfg.lr)
+        return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, cfg.beta2))
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=True)
     raise UserError(f"unknown optimizer '{cfg.optimizer}'")
