@@ -19,7 +19,9 @@ WORD_REGIMES = ("word2vec", "walks")  # build returns a Word2Vec, not an nn.Modu
 
 
 def _image(name: str) -> tuple[nn.Module | None, DataInfo]:
-    return build_encoder("small-cnn", (1, 16, 16), 8), DataInfo((1, 16, 16), (0.3,), (0.3,), 32)
+    default = get_method(name).default_encoder  # the masked-image methods need their ViT
+    enc = build_encoder(default, (1, 16, 16)) if default else build_encoder("small-cnn", (1, 16, 16), 8)
+    return enc, DataInfo((1, 16, 16), (0.3,), (0.3,), 32)
 
 
 def _video(name: str) -> tuple[nn.Module | None, DataInfo]:

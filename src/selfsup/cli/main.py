@@ -63,7 +63,7 @@ def _load_yaml(path: str) -> dict[str, Any]:
             # each section keeps its name (``optim.momentum`` is not MoCo's EMA ``momentum``)
             section = "method" if k == "method_config" else k
             flat.update({f"{section}.{key}": value for key, value in v.items()})
-        elif k in ("method", "data", "encoder", "encoder_width", "image_size", "data_dir"):
+        elif k in ("method", "data", "encoder", "encoder_width", "encoder_options", "image_size", "data_dir"):
             continue
         else:
             flat[k] = v

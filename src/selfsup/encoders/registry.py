@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 from torch import nn
 
@@ -58,6 +59,16 @@ def _kmeans(shape: tuple[int, ...], width: float = 50) -> nn.Module:
     return KMeansEncoder(math.prod(shape), int(width))
 
 
+def _vit(name: str) -> Callable[..., nn.Module]:
+    def build(shape: tuple[int, ...], width: float | None = None, patch: int = 0, pool: str = "cls") -> nn.Module:
+        from selfsup.encoders.vit import build_vit
+
+        _needs_image(name, shape)
+        return build_vit(name, shape, width, patch=patch, pool=pool)
+
+    return build
+
+
 def _split(name: str, shape: tuple[int, ...], width: float | None) -> nn.Module:
     """``split:BASE:SPLIT`` -> a two-part encoder of two BASE encoders (see encoders/split.py)."""
     from selfsup.encoders.split import SplitEncoder
@@ -72,6 +83,9 @@ ENCODERS: dict[str, tuple[Callable[..., nn.Module], str]] = {
     "small-cnn-2x2": (_small_cnn_2x2, "small-cnn pooled to a 2x2 grid instead of globally (1024-d; keeps coarse "
                                       "layout: better kNN on small images at the same step cost)"),
     "resnet18": (_resnet18, "CIFAR-style ResNet-18; --set encoder_width=0.5 halves every stage"),
+    "vit-tiny": (_vit("vit-tiny"), "ViT-Tiny (192-d, 12 blocks, 3 heads; patch 4 up to 32 px, else 16: --set "
+                                   "encoder_patch=P; --set encoder_pool=mean|cls; encoder_width sets D)"),
+    "vit-small": (_vit("vit-small"), "ViT-Small (384-d, 12 blocks, 6 heads; encoder_patch, encoder_pool as vit-tiny)"),
     "mlp": (_mlp, "MLP on flattened inputs (2 x 512)"),
     "pca": (_pca, "PCA projection fitted by `selfsup pretrain pca` (width = components)"),
     "gmm": (_gmm, "PCA + Gaussian mixture responsibilities, fitted by `selfsup pretrain gmm`"),
@@ -79,23 +93,58 @@ ENCODERS: dict[str, tuple[Callable[..., nn.Module], str]] = {
 }
 
 
+# --set keys of encoder settings other than the width -> the builder's keyword (only some encoders take them)
+ENCODER_OPTIONS = {"encoder_patch": "patch", "encoder_pool": "pool"}
+OPTION_ENCODERS = ("vit-tiny", "vit-small")
+
+
+def encoder_options(settings: dict[str, Any]) -> dict[str, Any]:
+    """Pop the encoder settings (:data:`ENCODER_OPTIONS` keys) out of ``settings`` -> builder keywords."""
+    return {ENCODER_OPTIONS[k]: settings.pop(k) for k in list(settings) if k in ENCODER_OPTIONS}
+
+
 def encoder_names() -> list[str]:
     return sorted(ENCODERS)
 
 
-def build_encoder(name: str, input_shape: tuple[int, ...], width: float | None = None) -> nn.Module:
+def build_encoder(name: str, input_shape: tuple[int, ...], width: float | None = None,
+                  **options: Any) -> nn.Module:
     """Build encoder ``name`` for inputs of ``input_shape`` (without the batch dim).
 
     Args:
         name: a registered encoder name (see :func:`encoder_names`).
         input_shape: (C, H, W) for images, (D,) or anything else for the MLP.
-        width: optional width (channels of small-cnn's first layer, ResNet multiplier, MLP width).
+        width: optional width (channels of small-cnn's first layer, ResNet multiplier, MLP width, ViT's D).
+        options: the ViTs' ``patch`` (side in pixels, 0 = by image size) and ``pool`` ("cls" or "mean").
     """
+    options = {k: v for k, v in options.items() if v is not None}
+    if options and name not in OPTION_ENCODERS:
+        keys = [k for k, v in ENCODER_OPTIONS.items() if v in options]
+        raise UserError(f"encoder '{name}' has no setting {', '.join(keys)}",
+                        hint=f"only {', '.join(OPTION_ENCODERS)} take {', '.join(ENCODER_OPTIONS)}")
     if name.startswith("split:") and name.count(":") >= 2:
         return _split(name, tuple(input_shape), width)
     if name not in ENCODERS:
         raise unknown_name("encoder", name, ENCODERS)
     builder = ENCODERS[name][0]
-    enc = builder(tuple(input_shape)) if width is None else builder(tuple(input_shape), width)
+    if name in OPTION_ENCODERS:
+        enc = builder(tuple(input_shape), width, **_typed_options(options))
+    else:
+        enc = builder(tuple(input_shape)) if width is None else builder(tuple(input_shape), width)
     enc.registry_name = name  # lets composite encoders (split-brain) record how to rebuild them
     return enc
+
+
+def _typed_options(options: dict[str, Any]) -> dict[str, Any]:
+    """``patch`` as an int >= 0 and ``pool`` one of cls / mean (values may be CLI strings)."""
+    out = dict(options)
+    if "patch" in out:
+        try:
+            out["patch"] = int(out["patch"])
+        except (TypeError, ValueError):
+            raise UserError(f"bad value {out['patch']!r} for 'encoder_patch': expected an integer") from None
+        if out["patch"] < 0:
+            raise UserError(f"bad value {out['patch']} for 'encoder_patch': expected >= 0 (0 = by image size)")
+    if "pool" in out and out["pool"] not in ("cls", "mean"):
+        raise UserError(f"bad value {out['pool']!r} for 'encoder_pool': choose cls or mean")
+    return out

@@ -76,7 +76,8 @@ def load_run_encoder(run_dir: Path) -> tuple[Featurizer, dict]:
     if not weights.is_file():
         raise UserError(f"{run_dir} has no encoder.safetensors (the run has not finished a segment)",
                         hint=f"finish it with: selfsup pretrain --resume {run_dir}")
-    encoder = build_encoder(meta["encoder"], tuple(meta["input_shape"]), meta.get("encoder_width"))
+    encoder = build_encoder(meta["encoder"], tuple(meta["input_shape"]), meta.get("encoder_width"),
+                            **(meta.get("encoder_options") or {}))
     try:
         state = load_file(str(weights))
     except Exception as e:

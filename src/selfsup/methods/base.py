@@ -6,6 +6,9 @@ A method is a plain ``nn.Module`` with:
 * ``training_step(batch) -> StepOutput``: the loss of one batch (views are made inside,
   batched, on the batch's device);
 * ``on_after_optimizer_step(step)``: optional explicit state updates (EMA, queue, bank);
+* ``on_train_progress(progress)``: optional, called before each step with the fraction of the
+  planned training done, in [0, 1] (the fraction the lr schedule follows: steps, or the clock of a
+  budgeted run), for the method's per-step schedules (:mod:`selfsup.modules.schedules`);
 * ``prepare(x, batch_size)``: optional, called once before the first step of a new (not
   resumed) run with the whole training tensor, e.g. to fill a memory bank from the
   initial encoder; its time counts against the run's budget;
@@ -70,6 +73,12 @@ class MethodSpec:
         former_defaults: config keys added with a default that differs from the behaviour before
             them, mapped to that earlier behaviour; a stored run config without the key (a run
             started before it existed) is resumed with this value, so its checkpoint still fits.
+
+        default_encoder: the encoder its runs get without ``--encoder`` (None = the modality's default);
+            the masked-image methods, which drop patch tokens, need a ViT.
+        encoder_options: settings of its encoder when the run sets none and the encoder takes them
+            (``encoder_patch`` / ``encoder_pool`` of the ViTs): MAE and I-JEPA train no [CLS] state, so
+            their ViT pools the mean of the patch states.
     """
 
     name: str
@@ -84,6 +93,8 @@ class MethodSpec:
     former_defaults: dict[str, Any] = field(default_factory=dict)
     regime: str = ""
     also_modalities: tuple[str, ...] = ()
+    default_encoder: str | None = None
+    encoder_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         legacy = LEGACY_MODALITIES.get(self.modality)

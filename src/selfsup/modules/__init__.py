@@ -1,5 +1,5 @@
 """Reusable blocks with no method knowledge (heads, queues, EMA, ...)."""
 
-from selfsup.modules.heads import mlp_head, projection_head
+from selfsup.modules.heads import DINOHead, mlp_head, projection_head
 
-__all__ = ["mlp_head", "projection_head"]
+__all__ = ["DINOHead", "mlp_head", "projection_head"]

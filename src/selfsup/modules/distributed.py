@@ -6,6 +6,8 @@
   gradient averaging (divide by world size) a per-process mean loss then gives exactly the
   gradient of the mean loss over the concatenated global batch.
 * :func:`gather_no_grad`: the same without autograd (keys for queues and banks).
+* :func:`all_reduce_sum`: the sum of a tensor over processes, without autograd (DINO's centre:
+  the sum and count of the teacher's outputs over the global batch).
 * :func:`batch_shuffle` / :func:`batch_unshuffle`: MoCo's shuffle-BN across processes: the
   global batch is permuted (same permutation on every rank, from a shared seed), each rank
   takes its slice, and ``batch_unshuffle`` restores the original rows exactly.
@@ -63,6 +65,16 @@ def gather_no_grad(x: Tensor) -> Tensor:
     parts = [torch.empty_like(x) for _ in range(world)]
     dist.all_gather(parts, x.contiguous())
     return torch.cat(parts)
+
+
+@torch.no_grad()
+def all_reduce_sum(x: Tensor) -> Tensor:
+    """The element-wise sum of ``x`` over processes, as a new tensor (a copy of ``x`` in one process)."""
+    out = x.detach().clone()
+    _, world = world_info()
+    if world > 1:
+        dist.all_reduce(out, op=dist.ReduceOp.SUM)
+    return out
 
 
 @torch.no_grad()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from torch import nn
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
 
 
 def mlp_head(
@@ -56,3 +58,42 @@ def projection_head(
     if kind == "none":
         return nn.Identity()
     raise ValueError(f"unknown projection head '{kind}'")
+
+
+class DINOHead(nn.Module):
+    """DINO's projection head (Caron et al. 2021, section 3.1 and appendix): an MLP of ``num_layers``
+    Linear layers with GELU between them (no BatchNorm, so it works the same on any batch split) down
+    to a ``bottleneck_dim`` vector, which is L2-normalised, then a last Linear layer to ``out_dim``
+    logits whose weight rows are normalised to unit length (``weight_norm`` with its gain fixed to 1,
+    the paper's ``norm_last_layer``), so the logits are cosines in [-1, 1].
+
+    Args:
+        in_dim: encoder features.
+        out_dim: logits ``K`` (65536 in the paper; thousands at this scale).
+        hidden_dim: width of the hidden layers (2048 in the paper).
+        bottleneck_dim: width of the normalised bottleneck (256 in the paper).
+        num_layers: Linear layers before the bottleneck's normalisation (3 in the paper).
+    """
+
+    def __init__(self, in_dim: int, out_dim: int, hidden_dim: int = 2048, bottleneck_dim: int = 256,
+                 num_layers: int = 3) -> None:
+        super().__init__()
+        if num_layers < 1:
+            raise ValueError("num_layers must be >= 1")
+        layers: list[nn.Module] = []
+        dim = in_dim
+        for _ in range(num_layers - 1):
+            layers += [nn.Linear(dim, hidden_dim), nn.GELU()]
+            dim = hidden_dim
+        layers.append(nn.Linear(dim, bottleneck_dim))
+        self.mlp = nn.Sequential(*layers)
+        self.last_weight = nn.Parameter(torch.empty(out_dim, bottleneck_dim))  # (K, bottleneck), rows normalised
+        for m in self.mlp:
+            if isinstance(m, nn.Linear):
+                nn.init.trunc_normal_(m.weight, std=0.02)
+                nn.init.zeros_(m.bias)
+        nn.init.trunc_normal_(self.last_weight, std=0.02)
+
+    def forward(self, x: Tensor) -> Tensor:
+        z = F.normalize(self.mlp(x), dim=-1)  # (B, bottleneck), unit length
+        return F.linear(z, F.normalize(self.last_weight, dim=-1))  # (B, K) cosines

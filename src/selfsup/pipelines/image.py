@@ -19,12 +19,18 @@ IMAGE_DEFAULT_ENCODER = "small-cnn-2x2"
 
 def pretrain_image(req: PretrainRequest, spec: Any, overrides: dict[str, Any]) -> dict[str, Any]:
     from selfsup.data import load_dataset
+    from selfsup.encoders.registry import OPTION_ENCODERS, encoder_options
     from selfsup.train.run import pretrain, resolve_config
 
     overrides = dict(overrides)
     enc_width = overrides.pop("encoder_width", None)
-    cfg = resolve_config(req.method, req.data, encoder=req.encoder or IMAGE_DEFAULT_ENCODER,
+    encoder = req.encoder or spec.default_encoder or IMAGE_DEFAULT_ENCODER
+    enc_options = encoder_options(overrides)  # encoder_patch / encoder_pool (ViTs)
+    if encoder in OPTION_ENCODERS:
+        enc_options = {**spec.encoder_options, **enc_options}
+    cfg = resolve_config(req.method, req.data, encoder=encoder,
                          encoder_width=float(enc_width) if enc_width is not None else None,
+                         encoder_options=enc_options,
                          overrides=overrides, preset=req.preset, image_size=req.image_size, data_dir=req.data_dir)
     data = load_dataset(req.data, data_dir=req.data_dir, image_size=req.image_size,
                         download_ok=req.download, skip_bad_files=req.skip_bad_files)

@@ -16,7 +16,7 @@ from torch import nn
 from selfsup.errors import UserError
 from selfsup.modules.rng import DeviceGenerator
 from selfsup.train.loader import BatchLoader, batch_len
-from selfsup.train.optim import OptimConfig, build_optimizer, lr_factor
+from selfsup.train.optim import OptimConfig, build_optimizer, lr_factor, set_schedules
 
 
 class TrainingFault(UserError):
@@ -134,14 +134,22 @@ class SelfSupModule(L.LightningModule):
     def elapsed(self) -> float:
         return self.elapsed_before + (time.monotonic() - self._t0)
 
-    def current_lr_factor(self) -> float:
-        total = self.total_steps()
-        warm = int(round(self.optim_cfg.warmup_epochs * self.steps_per_epoch()))
+    def schedule_step(self) -> int:
+        """The step the schedules are at: the optimizer step, or where the clock is when the schedule
+        follows a time budget and the clock is further along."""
         step = self.global_step
         if self.schedule_by_time and self.max_seconds > 0:
-            frac_time = self.elapsed() / self.max_seconds
-            step = max(step, int(frac_time * total))
-        return lr_factor(step, total, warm, self.optim_cfg)
+            step = max(step, int(self.elapsed() / self.max_seconds * self.total_steps()))
+        return step
+
+    def current_lr_factor(self) -> float:
+        warm = int(round(self.optim_cfg.warmup_epochs * self.steps_per_epoch()))
+        return lr_factor(self.schedule_step(), self.total_steps(), warm, self.optim_cfg)
+
+    def progress(self) -> float:
+        """The fraction of the planned training done, in [0, 1] (what the per-step schedules of the
+        weight decay and of a method, ``on_train_progress``, follow)."""
+        return min(1.0, self.schedule_step() / self.total_steps())
 
     # -- Lightning hooks ---------------------------------------------------------
     def on_fit_start(self) -> None:
@@ -192,10 +200,12 @@ class SelfSupModule(L.LightningModule):
                 hint=f"the checkpoint's loop counters are of a moment this Lightning ({L.__version__}) does not restart "
                 "from exactly: resume from an earlier checkpoint (move the newer ones out of RUN_DIR/checkpoints) or start "
                 "the run again, and report it")
-        factor = self.current_lr_factor()
+        factor, progress = self.current_lr_factor(), self.progress()
         for opt in self.trainer.optimizers:
-            for g in opt.param_groups:
-                g["lr"] = self.optim_cfg.lr * factor
+            set_schedules(opt, self.optim_cfg, factor, progress)
+        hook = getattr(self.method, "on_train_progress", None)
+        if hook is not None:  # the method's own per-step schedules (DINO: teacher temperature, EMA momentum)
+            hook(progress)
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor | None:
         self._skip_update = False

@@ -23,7 +23,7 @@ import sys
 import threading
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -67,6 +67,7 @@ class RunConfig:
     train: TrainConfig
     image_size: int | None = None
     data_dir: str | None = None
+    encoder_options: dict[str, Any] = field(default_factory=dict)  # the ViTs' patch / pool (encoders.registry)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -74,6 +75,7 @@ class RunConfig:
             "data": self.data,
             "encoder": self.encoder,
             "encoder_width": self.encoder_width,
+            **({"encoder_options": dict(self.encoder_options)} if self.encoder_options else {}),
             "image_size": self.image_size,
             "data_dir": self.data_dir,
             "method_config": to_dict(self.method_cfg),
@@ -89,6 +91,7 @@ def resolve_config(
     *,
     encoder: str = "small-cnn",
     encoder_width: float | None = None,
+    encoder_options: dict[str, Any] | None = None,
     overrides: dict[str, Any] | None = None,
     preset: str | None = None,
     image_size: int | None = None,
@@ -114,7 +117,7 @@ def resolve_config(
                        **{f"optim.{k}": v for k, v in spec.optim_defaults.items()}}
     routed = route_settings(sections, method_defaults, defaults, preset_of(spec, preset), overrides)
     cfg = RunConfig(method, data, encoder, encoder_width, routed["method"], routed["augment"], routed["optim"],
-                    routed["train"], image_size, data_dir)
+                    routed["train"], image_size, data_dir, dict(encoder_options or {}))
     if data_sections is None:
         return cfg
     return cfg, {name: routed[name] for name in data_sections}
@@ -168,13 +171,13 @@ def config_from_dict(d: dict[str, Any], changes: dict[str, Any] | None = None) -
     mcfg, aug, optim, train = _apply_routed(changes, mcfg, aug, optim, train)
     _validate(mcfg, aug, optim, train)
     return RunConfig(d["method"], d["data"], d["encoder"], d.get("encoder_width"), mcfg, aug, optim, train,
-                     d.get("image_size"), d.get("data_dir"))
+                     d.get("image_size"), d.get("data_dir"), dict(d.get("encoder_options") or {}))
 
 
 def build_method(cfg: RunConfig, spec: MethodSpec, info: DataInfo) -> torch.nn.Module:
     """Encoder + method from the registry, seeded."""
     torch.manual_seed(cfg.train.seed)
-    encoder = build_encoder(cfg.encoder, info.input_shape, cfg.encoder_width)
+    encoder = build_encoder(cfg.encoder, info.input_shape, cfg.encoder_width, **cfg.encoder_options)
     return spec.build(cfg.method_cfg, encoder, info, aug=cfg.aug, seed=cfg.train.seed)
 
 
@@ -322,6 +325,7 @@ def pretrain(cfg: RunConfig, run_dir: Path, *, data: Any = None, resume: bool = 
         # composite encoders (split-brain) record the registry name that rebuilds them
         "encoder": getattr(method.encoder, "registry_name", None) or cfg.encoder,
         "encoder_width": cfg.encoder_width,
+        **({"encoder_options": dict(cfg.encoder_options)} if cfg.encoder_options else {}),
         "input_shape": list(info.input_shape),
         "mean": list(mean),
         "std": list(std),
