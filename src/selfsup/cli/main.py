@@ -201,7 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int)
     s.add_argument("--precision", metavar="P", help="32, bf16-mixed (bf16 autocast of the forward pass, losses in "
                    "fp32), auto (bf16-mixed where the GPU or CPU does bf16 natively, else 32) or auto-gpu (bf16-mixed "
-                   "on GPUs only; the default); = --set precision=P. A resumed run keeps its precision unless given")
+                   "on GPUs only); = --set precision=P. Default: DEFAULT_PRECISION of selfsup/train/precision.py; "
+                   "run.json records what ran, and a resumed run keeps it unless given")
     s.add_argument("--config", help="YAML file of key: value settings")
     s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any method/optimizer/train setting (repeatable)")
     s.add_argument("--preset", help="a named preset of the method")
