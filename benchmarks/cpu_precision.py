@@ -6,8 +6,10 @@ one call, NT-Xent (in fp32 in every row), backward and the optimizer step. ``bf1
 ``precision="bf16-mixed"`` does on a CPU: ``torch.autocast("cpu", dtype=torch.bfloat16)`` around the
 training step (optimizer step outside). The configurations are run in ``--rounds`` interleaved rounds (each
 round times every configuration once), so the load of the shared machine hits all of them alike; the table
-gives the median images/s (an image counted once although it gives two views) and the ratio to the fp32
-row without channels_last. ``aug %`` is the share of the step spent making the views.
+gives the median images/s (with ``--clock cpu`` images per CPU-second; an image counted once although it
+gives two views) and the ratio to the fp32 row without channels_last. ``aug %`` is the share of the step
+spent making the views. Lightning's ``bf16-mixed`` plugin opens ``torch.autocast(..., cache_enabled=False)``
+around the same region (the views, the forward and the loss; not the optimizer step).
 
 ``--engine`` also times whole ``selfsup.pretrain`` runs (the Lightning engine, checkpoints and metrics
 included) at precision 32, at bf16-mixed through Lightning's plugin, and at 32 with autocast opened inside
@@ -57,7 +59,8 @@ def load_average() -> str:
 class StepBench:
     """One SimCLR method + optimizer on the Fashion-MNIST training images, stepped by hand."""
 
-    def __init__(self, encoder: str, bf16: bool, channels_last: bool, batch_size: int, data, seed: int = 0) -> None:
+    def __init__(self, encoder: str, bf16: bool, channels_last: bool, batch_size: int, data, seed: int = 0,
+                 clock=time.perf_counter) -> None:
         from selfsup.methods import DataInfo, get_method
         from selfsup.train.optim import build_optimizer
         from selfsup.train.run import build_method, resolve_config
@@ -74,6 +77,7 @@ class StepBench:
         self.batch_size = batch_size
         self.bf16 = bf16
         self.gen = torch.Generator().manual_seed(seed)
+        self.clock = clock
         self.name = f"{encoder} {'bf16-mixed' if bf16 else 'fp32'} {'channels_last' if channels_last else 'contiguous'}"
 
     def batch(self) -> torch.Tensor:
@@ -86,16 +90,16 @@ class StepBench:
     def step(self) -> tuple[float, float]:
         """One training step; returns (seconds of the step, seconds of its view making)."""
         x = self.batch()
-        t0 = time.perf_counter()
+        t0 = self.clock()
         with self.autocast():
             with torch.no_grad():
                 v1, v2 = self.method.views(x)
-            t_aug = time.perf_counter() - t0
+            t_aug = self.clock() - t0
             loss = self.method.loss_on_views(v1, v2)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
-        return time.perf_counter() - t0, t_aug
+        return self.clock() - t0, t_aug
 
     def run(self, steps: int, warmup: int) -> dict:
         for _ in range(warmup):
@@ -169,6 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=3, help="untimed steps first (each round)")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                   help="wall: perf_counter; cpu: the process's CPU time (with --threads 1: the work a step takes, "
+                   "robust to a machine so loaded that the process waits for a core most of the time)")
     p.add_argument("--engine", action="store_true", help="also time whole selfsup.pretrain runs (Lightning)")
     p.add_argument("--engine-steps", type=int, default=30)
     p.add_argument("--profile", action="store_true", help="print the top operators of the bf16 channels_last step")
@@ -183,17 +190,19 @@ def main(argv: list[str] | None = None) -> int:
     data = load_dataset("fashion-mnist")
     load_before = load_average()
     encoders = [e for e in args.encoders.split(",") if e]
-    benches = [StepBench(enc, bf16, cl, args.batch_size, data)
-               for enc in encoders for bf16 in (False, True) for cl in (False, True)]
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
+    benches = [StepBench(enc, bf16, cl, args.batch_size, data, clock=clock)
+               for enc in encoders for bf16 in (False, True) for cl in (False, True)] if args.rounds > 0 else []
     rounds: dict[str, list[dict]] = {b.name: [] for b in benches}
     for r in range(args.rounds):
         for b in benches:
             rounds[b.name].append(b.run(args.steps, args.warmup))
             log(f"round {r + 1}/{args.rounds}: {b.name}: {rounds[b.name][-1]['images_per_s']:.0f} img/s")
     rows = []
-    print(f"| encoder | precision | memory format | images/s (median of {args.rounds}) | vs fp32 contiguous | "
+    unit = "images per CPU-second" if args.clock == "cpu" else "images/s"
+    print(f"| encoder | precision | memory format | {unit} (median of {args.rounds}) | vs fp32 contiguous | "
           "per-round ratios | aug % |\n|---|---|---|---|---|---|---|")
-    for enc in encoders:
+    for enc in encoders if benches else []:
         base = f"{enc} fp32 contiguous"
         for b in (b for b in benches if b.name.startswith(enc + " ")):
             ips = statistics.median(x["images_per_s"] for x in rounds[b.name])
@@ -213,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         "torch_version": torch.__version__,
         "load_average_before_after": [load_before, load_average()],
         "command": "python benchmarks/cpu_precision.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "settings": {"batch_size": args.batch_size, "steps": args.steps, "warmup": args.warmup,
+        "settings": {"clock": args.clock, "batch_size": args.batch_size, "steps": args.steps, "warmup": args.warmup,
                      "rounds": args.rounds, "method": "simclr (its defaults: temperature 0.1, MLP head)"},
         "rows": rows,
     }
@@ -227,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
             for k, v in e.items():
                 print(f"| {k} | {v:.0f} | {v / base:.2f}x |")
     if args.profile:
-        bench = StepBench(encoders[0], True, True, args.batch_size, data)
+        bench = StepBench(encoders[0], True, True, args.batch_size, data, clock=clock)
         table = profile(bench, 5, 25)
         result["profile"] = table
         print(f"\nprofile of {bench.name} (5 steps):\n{table}")
