@@ -216,7 +216,9 @@ class ImageAugment:
         return x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
 
     def normalize(self, x: Tensor) -> Tensor:
-        return (x - self.mean.to(x.device)) / self.std.to(x.device)
+        if self.mean.device != x.device:  # moved once, not copied to the device at every call
+            self.mean, self.std = self.mean.to(x.device), self.std.to(x.device)
+        return (x - self.mean) / self.std
 
     def __call__(self, x: Tensor) -> Tensor:
         """Return one augmented, normalised view (B, C, size, size) of batch ``x``."""

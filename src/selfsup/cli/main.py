@@ -2,7 +2,8 @@
 
     selfsup list
     selfsup pretrain METHOD --data NAME --out RUN_DIR [--encoder E] [--epochs N] [--max-minutes M]
-                     [--batch-size B] [--seed S] [--config FILE.yaml] [--set key=value ...]
+                     [--batch-size B] [--seed S] [--precision 32|bf16-mixed|auto] [--config FILE.yaml]
+                     [--set key=value ...]
     selfsup pretrain --resume RUN_DIR
     selfsup evaluate RUN_DIR [--protocols knn,linear,finetune,fewshot] [--labels 1%,10%,100%]
     selfsup embed RUN_DIR INPUT -o OUT.npy
@@ -116,8 +117,11 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 
     progress = not args.no_progress
     if args.resume:
+        changes = parse_set(args.set)
+        if args.precision is not None:
+            changes["precision"] = args.precision
         api.resume(args.resume, data_dir=args.data_dir, download=args.download, skip_bad_files=args.skip_bad_files,
-                   progress=progress, **parse_set(args.set))
+                   progress=progress, **changes)
         return 0
     if not args.method:
         raise UserError("pretrain needs a METHOD (or --resume RUN_DIR)", hint="see `selfsup list`")
@@ -127,7 +131,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     if args.config:
         overrides.update(_load_yaml(args.config))
     overrides.update(parse_set(args.set))
-    for key in ("epochs", "max_minutes", "batch_size", "seed"):
+    for key in ("epochs", "max_minutes", "batch_size", "seed", "precision"):
         if getattr(args, key) is not None:
             overrides[key] = getattr(args, key)
     api.pretrain(args.method, args.data, args.out, encoder=args.encoder, preset=args.preset, data_dir=args.data_dir,
@@ -234,6 +238,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--batch-size", type=int, help="samples per step (default 256, or the whole training set when "
                    "it is smaller; a given size larger than the data is an error)")
     s.add_argument("--seed", type=int)
+    s.add_argument("--precision", metavar="P", help="32, bf16-mixed (bf16 autocast of the forward pass, losses in "
+                   "fp32), auto (bf16-mixed where the GPU or CPU does bf16 natively, else 32) or auto-gpu (bf16-mixed "
+                   "on GPUs only); = --set precision=P. Default: DEFAULT_PRECISION of selfsup/train/precision.py; "
+                   "run.json records what ran, and a resumed run keeps it unless given")
     s.add_argument("--config", help="YAML file of key: value settings")
     s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any method/optimizer/train setting (repeatable)")
     s.add_argument("--preset", help="a named preset of the method")

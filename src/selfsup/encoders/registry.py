@@ -10,6 +10,7 @@ from torch import nn
 
 from selfsup.encoders.mlp import MLPEncoder
 from selfsup.encoders.resnet import ResNet18
+from selfsup.encoders.resnet_imagenet import ImageNetResNet
 from selfsup.encoders.small_cnn import SmallCNN
 from selfsup.errors import UserError, unknown_name
 
@@ -35,6 +36,16 @@ def _small_cnn_2x2(shape: tuple[int, ...], width: float = 32) -> nn.Module:
 def _resnet18(shape: tuple[int, ...], width: float = 1.0) -> nn.Module:
     _needs_image("resnet18", shape)
     return ResNet18(in_channels=shape[0], width=width)
+
+
+def _resnet18_imagenet(shape: tuple[int, ...], width: float = 1.0) -> nn.Module:
+    _needs_image("resnet18-imagenet", shape)
+    return ImageNetResNet(18, in_channels=shape[0], width=width)
+
+
+def _resnet50(shape: tuple[int, ...], width: float = 1.0) -> nn.Module:
+    _needs_image("resnet50", shape)
+    return ImageNetResNet(50, in_channels=shape[0], width=width)
 
 
 def _mlp(shape: tuple[int, ...], width: float = 512) -> nn.Module:
@@ -86,6 +97,10 @@ ENCODERS: dict[str, tuple[Callable[..., nn.Module], str]] = {
     "vit-tiny": (_vit("vit-tiny"), "ViT-Tiny (192-d, 12 blocks, 3 heads; patch 4 up to 32 px, else 16: --set "
                                    "encoder_patch=P; --set encoder_pool=mean|cls; encoder_width sets D)"),
     "vit-small": (_vit("vit-small"), "ViT-Small (384-d, 12 blocks, 6 heads; encoder_patch, encoder_pool as vit-tiny)"),
+    "resnet18-imagenet": (_resnet18_imagenet, "ImageNet-style ResNet-18 (7x7 stride-2 stem, max-pool; for ~224-px "
+                                              "images), 512-d"),
+    "resnet50": (_resnet50, "ImageNet-style ResNet-50 (bottlenecks 3-4-6-3, 7x7 stem, max-pool), 2048-d; "
+                            "--set encoder_width=0.5 halves every stage"),
     "mlp": (_mlp, "MLP on flattened inputs (2 x 512)"),
     "pca": (_pca, "PCA projection fitted by `selfsup pretrain pca` (width = components)"),
     "gmm": (_gmm, "PCA + Gaussian mixture responsibilities, fitted by `selfsup pretrain gmm`"),

@@ -12,7 +12,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from selfsup.functional.precision import float32_loss
 
+
+@float32_loss
 def cpc_logits(pred: Tensor, z: Tensor, k: int) -> tuple[Tensor, Tensor]:
     """Logits and positive indices for prediction step ``k``.
 
@@ -35,6 +38,7 @@ def cpc_logits(pred: Tensor, z: Tensor, k: int) -> tuple[Tensor, Tensor]:
     return logits, torch.arange(q.shape[0], device=z.device)
 
 
+@float32_loss
 def cpc_loss(preds: list[Tensor], z: Tensor, valid: Tensor | None = None) -> Tensor:
     """Mean InfoNCE over steps k = 1..len(preds); ``preds[k-1]`` is (B, T, D) for step k.
 

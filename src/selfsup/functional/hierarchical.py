@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from selfsup.functional.precision import float32_loss
+
 
 def _pair_contrast(z1: Tensor, z2: Tensor) -> Tensor:
     """Contrast along dim 1: z1, z2 (G, N, D) -> mean loss; positive of row i is row i of the other view."""
@@ -42,6 +44,7 @@ def temporal_contrast(z1: Tensor, z2: Tensor) -> Tensor:
     return _pair_contrast(z1.float(), z2.float())
 
 
+@float32_loss
 def hierarchical_contrast(z1: Tensor, z2: Tensor, alpha: float = 0.5) -> Tensor:
     """Mean over scales of ``alpha * instance + (1 - alpha) * temporal`` (TS2Vec's loss)."""
     total, d = z1.new_zeros((), dtype=torch.float32), 0

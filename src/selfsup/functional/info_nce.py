@@ -17,7 +17,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from selfsup.functional.precision import float32_loss
 
+
+@float32_loss
 def info_nce(
     query: Tensor,
     positive: Tensor,

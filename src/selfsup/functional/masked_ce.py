@@ -5,7 +5,10 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 
+from selfsup.functional.precision import float32_loss
 
+
+@float32_loss
 def masked_ce(logits: Tensor, labels: Tensor, ignore_index: int = -100) -> Tensor:
     """Mean cross-entropy over the positions whose label is not ``ignore_index``.
 

@@ -34,6 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from selfsup.functional.precision import float32_loss
+
 
 def _check(pos: Tensor, neg: Tensor, temperature: float) -> None:
     if temperature <= 0:
@@ -54,6 +56,7 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
     raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got '{reduction}'")
 
 
+@float32_loss
 def nce_log_z(neg: Tensor, temperature: float, num_samples: int) -> Tensor:
     """Monte-Carlo estimate of ``log Z`` (Wu et al., eq. 5-6) from sampled similarities.
 
@@ -77,6 +80,7 @@ def nce_log_z(neg: Tensor, temperature: float, num_samples: int) -> Tensor:
     return math.log(num_samples) + torch.logsumexp(logits, dim=0) - math.log(logits.numel())
 
 
+@float32_loss
 def nce_loss(
     pos: Tensor,
     neg: Tensor,
@@ -113,6 +117,7 @@ def nce_loss(
     return _reduce(loss, reduction)
 
 
+@float32_loss
 def info_nce_scores(pos: Tensor, neg: Tensor, temperature: float, *, reduction: str = "mean") -> Tensor:
     """InfoNCE (sampled softmax) over precomputed similarities, with negatives per query.
 

@@ -15,7 +15,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from selfsup.functional.precision import float32_loss
 
+
+@float32_loss
 def negative_cosine(p: Tensor, z: Tensor) -> Tensor:
     """Mean of ``-cos(p_i, z_i)``; ``z`` is detached (the stop-gradient)."""
     return -F.cosine_similarity(p.float(), z.detach().float(), dim=-1).mean()
@@ -26,6 +29,7 @@ def _off_diagonal(m: Tensor) -> Tensor:
     return m.flatten()[:-1].view(n - 1, n + 1)[:, 1:].flatten()
 
 
+@float32_loss
 def barlow_twins_loss(z1: Tensor, z2: Tensor, lambd: float = 5e-3, eps: float = 1e-5) -> Tensor:
     """Barlow Twins redundancy-reduction loss of two (N, D) embeddings (N >= 2)."""
     if z1.shape != z2.shape or z1.dim() != 2 or z1.shape[0] < 2:
@@ -40,6 +44,7 @@ def barlow_twins_loss(z1: Tensor, z2: Tensor, lambd: float = 5e-3, eps: float = 
     return on + lambd * off
 
 
+@float32_loss
 def vicreg_loss(
     z1: Tensor,
     z2: Tensor,

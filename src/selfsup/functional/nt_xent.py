@@ -17,7 +17,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from selfsup.functional.precision import float32_loss
 
+
+@float32_loss
 def nt_xent(z: Tensor, temperature: float = 0.5, *, reduction: str = "mean") -> Tensor:
     """NT-Xent loss over a batch of paired views.
 

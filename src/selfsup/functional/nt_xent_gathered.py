@@ -12,7 +12,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from selfsup.functional.precision import float32_loss
 
+
+@float32_loss
 def nt_xent_gathered(z_local: Tensor, z_all: Tensor, rank: int, temperature: float = 0.5) -> Tensor:
     """Mean NT-Xent over the local rows, against all gathered rows (pure function)."""
     if temperature <= 0:

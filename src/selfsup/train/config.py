@@ -8,6 +8,7 @@ from typing import Any
 
 from selfsup.config import Checked, bounded
 from selfsup.errors import UserError
+from selfsup.train.precision import DEFAULT_PRECISION, PRECISIONS
 
 DEFAULT_BATCH_SIZE = 256
 DEFAULT_EPOCHS = 10
@@ -33,7 +34,10 @@ class TrainConfig(Checked):
             (small data): 10 epochs of 160 images at batch 160 are 10 steps, too few to learn from.
         max_minutes: wall-clock budget for training (0 = none).
         seed: seed for weights, data order and augmentation.
-        precision: "auto" (bf16 mixed on GPUs that support it, else fp32), "32", "bf16-mixed", "16-mixed".
+        precision: "32", "bf16-mixed" (bf16 autocast of the forward pass; losses in fp32), "auto" (bf16-mixed
+            where the GPU or CPU does bf16 natively, else 32), "auto-gpu" (bf16-mixed on GPUs only), "16-mixed"
+            (see :mod:`selfsup.train.precision`). Default :data:`~selfsup.train.precision.DEFAULT_PRECISION`.
+            A run stores the precision it resolved to, and a resume keeps it.
         accelerator: Lightning accelerator ("auto", "cpu", "gpu", ...).
         devices: Lightning devices ("auto", an int, or a list like "0,1").
         num_nodes: machines for multi-node runs.
@@ -55,7 +59,7 @@ class TrainConfig(Checked):
     min_steps: int = bounded(1000, ge=1)
     max_minutes: float = bounded(0.0, ge=0)
     seed: int = 0
-    precision: str = "auto"
+    precision: str = DEFAULT_PRECISION
     accelerator: str = "auto"
     devices: str = "auto"
     num_nodes: int = 1
@@ -74,8 +78,8 @@ class TrainConfig(Checked):
         if self.epochs is not None and self.epochs <= 0:
             raise UserError(f"epochs must be > 0, got {self.epochs}",
                             hint="leave it unset to let the data size and --max-minutes decide")
-        if self.precision not in ("auto", "32", "32-true", "bf16-mixed", "16-mixed", "bf16-true"):
-            raise UserError(f"unknown precision '{self.precision}'", hint="use auto, 32, bf16-mixed or 16-mixed")
+        if self.precision not in PRECISIONS:
+            raise UserError(f"unknown precision '{self.precision}'", hint=f"use one of {', '.join(PRECISIONS)}")
         if self.on_nonfinite not in ("stop", "skip"):
             raise UserError(f"unknown on_nonfinite '{self.on_nonfinite}'", hint="use stop or skip")
 

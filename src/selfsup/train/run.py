@@ -23,7 +23,7 @@ import sys
 import threading
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -51,6 +51,7 @@ from selfsup.train.hooks import RegimeHooks
 from selfsup.train.loader import BatchLoader
 from selfsup.train.module import SelfSupModule
 from selfsup.train.optim import OptimConfig
+from selfsup.train.precision import resolve_precision
 
 
 @dataclass
@@ -167,7 +168,11 @@ def config_from_dict(d: dict[str, Any], changes: dict[str, Any] | None = None) -
     mcfg = apply_overrides(base.method_cfg, {**former, **stored_method})
     aug = apply_overrides(base.aug, d.get("augment", {}))
     optim = apply_overrides(base.optim, d.get("optim", {}))
-    train = apply_overrides(base.train, d.get("train", {}))
+    stored_train = dict(d.get("train", {}))
+    if stored_train.get("precision") == "auto":
+        # written before runs stored the precision they resolved to: "auto" then meant bf16 on GPUs only
+        stored_train["precision"] = "auto-gpu"
+    train = apply_overrides(base.train, stored_train)
     mcfg, aug, optim, train = _apply_routed(changes, mcfg, aug, optim, train)
     _validate(mcfg, aug, optim, train)
     return RunConfig(d["method"], d["data"], d["encoder"], d.get("encoder_width"), mcfg, aug, optim, train,
@@ -179,14 +184,6 @@ def build_method(cfg: RunConfig, spec: MethodSpec, info: DataInfo) -> torch.nn.M
     torch.manual_seed(cfg.train.seed)
     encoder = build_encoder(cfg.encoder, info.input_shape, cfg.encoder_width, **cfg.encoder_options)
     return spec.build(cfg.method_cfg, encoder, info, aug=cfg.aug, seed=cfg.train.seed)
-
-
-def _precision(p: str) -> str:
-    if p == "auto":
-        if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
-            return "bf16-mixed"
-        return "32-true"
-    return "32-true" if p == "32" else p
 
 
 def write_loss_plot(run_dir: Path) -> None:
@@ -295,6 +292,14 @@ def pretrain(cfg: RunConfig, run_dir: Path, *, data: Any = None, resume: bool = 
         method = build_method(cfg, spec, info)
     if getattr(cfg.method_cfg, "channels_last", False):
         method = method.to(memory_format=torch.channels_last)
+    # the precision this machine gives the requested one, stored in the config: a resume keeps it anywhere
+    requested_precision = cfg.train.precision
+    if resume and (run_dir / "run.json").is_file():  # what the first segment was asked for
+        with contextlib.suppress(OSError, ValueError):
+            requested_precision = json.loads((run_dir / "run.json").read_text()).get("precision_requested",
+                                                                                   requested_precision)
+    precision = resolve_precision(cfg.train.precision, cfg.train.accelerator, warn=not secondary)
+    cfg = replace(cfg, train=replace(cfg.train, precision=precision))
     if loader is not None:
         stored = _read_plan(run_dir) if resume else None
         plan = stored or plan
@@ -332,6 +337,8 @@ def pretrain(cfg: RunConfig, run_dir: Path, *, data: Any = None, resume: bool = 
         "config": cfg.to_dict(),
         # the batch size used and the stopping rule, and why (a resumed run keeps them)
         "training_plan": plan.to_dict(),
+        "precision": precision,
+        "precision_requested": requested_precision,
         "status": "running",
         "command": "pretrain",  # the command that wrote this run (quickstart's --fresh replaces only its own)
         **(extra_meta or {}),
@@ -351,7 +358,7 @@ def pretrain(cfg: RunConfig, run_dir: Path, *, data: Any = None, resume: bool = 
         num_nodes=cfg.train.num_nodes,
         strategy=cfg.train.strategy,
         sync_batchnorm=cfg.train.sync_batchnorm,
-        precision=_precision(cfg.train.precision),
+        precision=precision,
         max_epochs=-1 if by_budget else math.ceil(plan.epochs),
         max_steps=-1 if by_budget else plan.max_steps,
         max_time=timedelta(seconds=max_seconds) if max_seconds > 0 else None,
