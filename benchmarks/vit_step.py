@@ -41,7 +41,7 @@ def step(m, opt, x: torch.Tensor, i: int) -> float:
     hook = getattr(m, "on_after_optimizer_step", None)
     if hook is not None:
         hook(i)
-    return float(out.loss)
+    return float(out.loss.detach())
 
 
 def main() -> int:
