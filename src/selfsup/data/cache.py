@@ -33,6 +33,7 @@ import hashlib
 import json
 import os
 import resource
+import socket
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -307,6 +308,25 @@ def _publish(tmp: Path, final: Path) -> None:
     os.replace(tmp, final)
 
 
+def _remove_stale(root: Path, stem: str) -> None:
+    """Remove the temporary files of this cache left by killed writers on this machine (the pid in their
+    name is gone); a file of another machine (a shared cache folder) or of a live writer is left alone."""
+    host = socket.gethostname()
+    for p in root.glob(f"{TMP_PREFIX}{stem}.{host}-*"):
+        pid = p.name[len(f"{TMP_PREFIX}{stem}.{host}-"):].split(".")[0]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+            alive = int(pid) != os.getpid()
+        except ProcessLookupError:
+            alive = False
+        except PermissionError:
+            alive = True
+        if not alive:
+            p.unlink(missing_ok=True)
+
+
 # what a test may set to count how often a cache is written (decoded or copied)
 WRITES: list[str] = []
 
@@ -325,10 +345,10 @@ def build_entry(root: Path, stem: str, write: Callable[[BinaryIO], dict[str, Any
         entry = open_entry(root, stem)  # another process may have written it while we waited
         if entry is not None:
             return entry
-        for stale in root.glob(f"{TMP_PREFIX}{stem}.*"):  # a killed writer's (we hold the lock: not in use)
-            stale.unlink()
+        _remove_stale(root, stem)
         data, rows_f, rec_f = _paths(root, stem)
-        tmp = root / f"{TMP_PREFIX}{stem}.u8"
+        tag = f"{socket.gethostname()}-{os.getpid()}"
+        tmp = root / f"{TMP_PREFIX}{stem}.{tag}.u8"
         WRITES.append(stem)
         try:
             with open(tmp, "wb") as f:
@@ -337,12 +357,12 @@ def build_entry(root: Path, stem: str, write: Callable[[BinaryIO], dict[str, Any
             tmp.unlink(missing_ok=True)  # temporary file, never trusted, removed by the next writer)
             raise
         rows = record.pop("rows")
-        tmp_rows = root / f"{TMP_PREFIX}{stem}.rows.npz"
+        tmp_rows = root / f"{TMP_PREFIX}{stem}.{tag}.rows.npz"
         with open(tmp_rows, "wb") as f:
             np.savez(f, **rows)
         _publish(tmp, data)
         _publish(tmp_rows, rows_f)
-        tmp_rec = root / f"{TMP_PREFIX}{stem}.json"
+        tmp_rec = root / f"{TMP_PREFIX}{stem}.{tag}.json"
         tmp_rec.write_text(json.dumps(record, indent=1))
         _publish(tmp_rec, rec_f)
     entry = open_entry(root, stem)
@@ -363,6 +383,11 @@ class NpyMember:
     shape: tuple[int, ...]
     dtype: np.dtype
     fortran: bool
+    stored_bytes: int  # what the file holds after the header (less than the shape needs: truncated)
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.shape)) * self.dtype.itemsize
 
     @contextlib.contextmanager
     def stream(self) -> Iterator[BinaryIO]:
@@ -399,14 +424,16 @@ def npy_members(path: Path) -> dict[str, NpyMember]:
     if path.suffix == ".npy":
         with open(path, "rb") as f:
             shape, fortran, dtype = _read_header(f)
-        return {"x": NpyMember(path, None, tuple(shape), np.dtype(dtype), fortran)}
+            stored = os.path.getsize(path) - f.tell()
+        return {"x": NpyMember(path, None, tuple(shape), np.dtype(dtype), fortran, stored)}
     with zipfile.ZipFile(path) as z:
-        for name in z.namelist():
-            if not name.endswith(".npy"):
+        for info in z.infolist():
+            if not info.filename.endswith(".npy"):
                 continue
-            with z.open(name) as f:
+            with z.open(info) as f:
                 shape, fortran, dtype = _read_header(f)
-            out[name[:-4]] = NpyMember(path, name, tuple(shape), np.dtype(dtype), fortran)
+                stored = info.file_size - f.tell()
+            out[info.filename[:-4]] = NpyMember(path, info.filename, tuple(shape), np.dtype(dtype), fortran, stored)
     return out
 
 
@@ -414,6 +441,8 @@ def image_layout(m: NpyMember) -> tuple[tuple[int, ...], bool] | None:
     """The (C, H, W) an array's rows become as images and whether they are stored HWC, or None when
     the array is not an image array (the rules of :func:`selfsup.data.arrays._as_images_or_vectors`)."""
     s = m.shape
+    if m.fortran or m.stored_bytes < m.nbytes or not s or min(s) < 1:  # truncated, empty: the memory path says so
+        return None
     if len(s) == 3 and m.dtype == np.uint8:
         return (1, s[1], s[2]), False
     if len(s) == 4 and m.dtype.kind in "uif":
