@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import lzma
 import tokenize
 import zipfile
 import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -79,19 +81,90 @@ def _labels(y: np.ndarray, n: int, path: Path, key: str) -> np.ndarray:
     return y.astype(np.int64)
 
 
-@register_dataset("npz", "numpy arrays: x (N, ...) and optional y, x_test, y_test (.npz or .npy)", prefix=True)
-def load_npz(path_str: str, **_: object) -> ArrayDataset:
-    """Load user arrays; without ``x_test`` a fixed stratified 80/20 split (seed 0) is made."""
-    path = Path(path_str).expanduser()
-    arrays = _load_arrays(path)
-    if "x" not in arrays:
-        raise UserError(f"{path} has no array named 'x' (found: {', '.join(arrays) or 'none'})",
+def _check_keys(path: Path, keys: Any) -> None:
+    if "x" not in keys:
+        raise UserError(f"{path} has no array named 'x' (found: {', '.join(keys) or 'none'})",
                         hint="save with numpy.savez(path, x=inputs, y=labels)")
-    if "y_test" in arrays and "x_test" not in arrays:
+    if "y_test" in keys and "x_test" not in keys:
         raise UserError(f"{path} has 'y_test' but no 'x_test'", hint="save x_test with y_test, or drop y_test")
-    if "x_test" in arrays and ("y" in arrays) != ("y_test" in arrays):
+    if "x_test" in keys and ("y" in keys) != ("y_test" in keys):
         raise UserError(f"{path}: labels for only one split ('y' and 'y_test' must both be present or both absent)",
                         hint="save numpy.savez(path, x=..., y=..., x_test=..., y_test=...)")
+
+
+def _disk_layout(path: Path, mode: str) -> dict | None:
+    """The headers of the arrays when ``mode`` sends them to the disk cache, else None (memory path)."""
+    from selfsup.data.cache import image_layout, npy_members, use_disk
+
+    if mode == "memory" or not path.exists():
+        return None
+    try:
+        members = npy_members(path)
+    except NUMPY_LOAD_ERRORS as e:
+        if mode == "disk":
+            raise UserError(f"cannot read arrays from {path}: {type(e).__name__}: {e}", hint=SAVE_HINT) from None
+        return None  # the memory path reports it
+    x = members.get("x")
+    layout = None if x is None else image_layout(x)
+    if layout is None:
+        if mode == "disk":
+            _check_keys(path, members)
+            raise UserError(f"{path}: 'x' of shape {x.shape} ({x.dtype}) is not images; only images can be cached "
+                            "on disk", hint="use --set data_cache=memory")
+        return None
+    n = x.shape[0] + (members["x_test"].shape[0] if "x_test" in members else 0)
+    return members if use_disk(mode, n * int(np.prod(layout[0]))) else None
+
+
+def _load_npz_cached(path: Path, members: dict, cache_dir: str | None) -> ArrayDataset:
+    """Images of an npz copied a chunk at a time into the on-disk cache (:mod:`selfsup.data.cache`)."""
+    from selfsup.data.cache import build_entry, cache_key, cache_root, image_layout, write_npz_images
+
+    _check_keys(path, members)
+    x_m, xt_m = members["x"], members.get("x_test")
+    if xt_m is not None and image_layout(xt_m) != image_layout(x_m):
+        raise UserError(f"{path}: x_test shape {xt_m.shape} does not match x {x_m.shape}")
+    with np.load(path, allow_pickle=False) if path.suffix == ".npz" else contextlib.nullcontext({}) as z:
+        y = _labels(z["y"], x_m.shape[0], path, "y") if "y" in members else None
+        yt = _labels(z["y_test"], xt_m.shape[0], path, "y_test") if "y_test" in members else None
+    stem = f"npz-{path.stem}-{cache_key('npz', [path], {})}"
+
+    def write(f: Any) -> dict:
+        counts = write_npz_images([x_m] + ([xt_m] if xt_m is not None else []), f)
+        n = counts[0]
+        if xt_m is not None:
+            rows = {"train_rows": np.arange(n), "test_rows": np.arange(n, n + counts[1])}
+            labels = {"y_train": y, "y_test": yt}
+        else:
+            tr, te = stratified_split(y, n, 0.2, seed=0) if n >= 5 else (np.arange(n), np.arange(0))
+            rows = {"train_rows": tr, "test_rows": te}
+            labels = {"y_train": None if y is None else y[tr], "y_test": None if y is None else y[te]}
+        rows.update({k: v for k, v in labels.items() if v is not None})
+        return {"total": sum(counts), "item_shape": list(image_layout(x_m)[0]), "source": str(path), "rows": rows}
+
+    entry = build_entry(cache_root(cache_dir), stem, write)
+    t = (lambda a: None if a is None else torch.from_numpy(a))
+    return ArrayDataset(
+        name=f"npz:{path}", x_train=entry.images("train"), y_train=t(entry.labels("train")),
+        x_test=entry.images("test"), y_test=t(entry.labels("test")), modality="image",
+        meta={"source": str(path), "cache": str(entry.data)},
+    )
+
+
+@register_dataset("npz", "numpy arrays: x (N, ...) and optional y, x_test, y_test (.npz or .npy)", prefix=True)
+def load_npz(path_str: str, data_cache: str = "auto", cache_dir: str | None = None, **_: object) -> ArrayDataset:
+    """Load user arrays; without ``x_test`` a fixed stratified 80/20 split (seed 0) is made.
+
+    ``data_cache``: ``memory`` loads the arrays into tensors, ``disk`` copies image arrays into the on-disk
+    cache in ``cache_dir`` (:mod:`selfsup.data.cache`), ``auto`` does so when they would not fit in memory."""
+    from selfsup.data.cache import check_mode
+
+    path = Path(path_str).expanduser()
+    members = _disk_layout(path, check_mode(data_cache))
+    if members is not None:
+        return _load_npz_cached(path, members, cache_dir)
+    arrays = _load_arrays(path)
+    _check_keys(path, arrays)
     x, modality = _as_images_or_vectors(arrays["x"], path, "x")
     y = _labels(arrays["y"], len(x), path, "y") if "y" in arrays else None
     if "x_test" in arrays:

@@ -13,7 +13,8 @@ from torch import Tensor
 class ArrayDataset:
     """Data decoded once into memory.
 
-    Images are uint8 (N, C, H, W); other arrays float32 (N, ...). Labels are
+    Images are uint8 (N, C, H, W); other arrays float32 (N, ...). Images too large for memory are a
+    :class:`selfsup.data.cache.DiskImages` instead of a tensor (read by index from the on-disk cache). Labels are
     int64 (N,) or ``None`` (unlabeled). ``x_test``/``y_test`` hold the official
     test split (or a fixed, seeded split when the source has none).
     """
@@ -45,6 +46,8 @@ class ArrayDataset:
     def channel_stats(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
         """Per-channel mean and std of the training images, in [0, 1] units."""
         x = self.x_train
+        if hasattr(x, "channel_stats"):  # images in the on-disk cache: one streaming pass
+            return x.channel_stats(10_000)
         if x.dim() != 4:
             return (0.0,), (1.0,)
         n = min(len(x), 10_000)

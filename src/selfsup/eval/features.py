@@ -54,12 +54,17 @@ class Featurizer:
         self.encoder.eval()
         state = next(iter([*self.encoder.parameters(), *self.encoder.buffers()]), None)  # fitted encoders: buffers only
         dev = state.device if state is not None else torch.device("cpu")
-        out = []
+        out: Tensor | None = None
         rng = range(0, len(x), batch_size)
         for i in tqdm(rng, desc=desc, disable=desc is None or len(x) < 20 * batch_size, leave=False):
-            out.append(self.encoder(self.preprocess(x[i : i + batch_size]).to(dev)).float().cpu())
+            f = self.encoder(self.preprocess(x[i : i + batch_size]).to(dev)).float().cpu()
+            if out is None:
+                # one result tensor, filled in place: small per-batch results kept alive between the large
+                # temporaries fragment the heap, and RSS then grows with every batch (seen on data larger than RAM)
+                out = torch.empty((len(x), *f.shape[1:]), dtype=f.dtype)
+            out[i : i + len(f)] = f
         self.encoder.train(was_training)
-        return torch.cat(out) if out else torch.zeros(0)
+        return out if out is not None else torch.zeros(0)
 
 
 def load_run_encoder(run_dir: Path) -> tuple[Featurizer, dict]:

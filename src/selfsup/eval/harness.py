@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from selfsup.data.cache import is_on_disk, select_rows
 from selfsup.eval.baselines import (
     fit_pca,
     gmm_features,
@@ -171,6 +172,10 @@ def finetune_protocol(featurizer: Featurizer, xtr: Tensor, ytr: Tensor, xte: Ten
                                cfg.seeds, ft_cfg, reinit, prepare, log=log, name="supervised" if reinit else "finetune")
 
 
+# baselines computed from all the raw pixels at once
+PIXEL_BASELINES = ("raw", "pca", "gmm", "kmeans")
+
+
 def evaluate(
     featurizer: Featurizer | None,
     data: Any,
@@ -213,7 +218,7 @@ def evaluate(
         # choosing between runs or settings: the validation split plays the test set, the pool the training
         # set (the protocols carve their own inner validation split from it); the test set is never read
         pool, va = validation_split(ytr, cfg.val_fraction, cfg.val_seed)
-        xtr, ytr, xte, yte = xtr[pool.cpu()], ytr[pool], xtr[va.cpu()], ytr[va]
+        xtr, ytr, xte, yte = select_rows(xtr, pool.cpu()), ytr[pool], select_rows(xtr, va.cpu()), ytr[va]
         if features is not None:
             features = (features[0][pool], features[0][va])
     if features is None:
@@ -229,7 +234,15 @@ def evaluate(
     baselines: dict[str, Any] = {}
     selection = {**selection_record(ytr, cfg), "reported_split": cfg.split}
     frozen_cfg = EvalConfig(**{**cfg.__dict__, "protocols": tuple(p for p in cfg.protocols if p != "finetune")})
-    raw_tr, raw_te = raw_features(xtr), raw_features(xte)
+    if is_on_disk(xtr) and any(b in cfg.baselines for b in PIXEL_BASELINES):
+        # images larger than memory (the on-disk cache): the pixel baselines would hold every image as floats
+        skipped = [b for b in cfg.baselines if b in PIXEL_BASELINES]
+        log(f"skipping the pixel baselines {', '.join(skipped)}: the images are read from the on-disk cache "
+            "(too large for memory); pass --baselines random_init to silence this")
+        selection["skipped_baselines"] = {"baselines": skipped, "why": "images in the on-disk cache"}
+        cfg = EvalConfig(**{**cfg.__dict__, "baselines": tuple(b for b in cfg.baselines if b not in PIXEL_BASELINES)})
+    raw_tr, raw_te = ((raw_features(xtr), raw_features(xte)) if any(b in cfg.baselines for b in PIXEL_BASELINES)
+                      else (None, None))
     if "raw" in cfg.baselines:
         log("baseline raw:")
         baselines["raw"] = protocols_on_features(raw_tr, ytr, raw_te, yte, frozen_cfg, c, log)

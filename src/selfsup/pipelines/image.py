@@ -19,6 +19,7 @@ IMAGE_DEFAULT_ENCODER = "small-cnn-2x2"
 
 def pretrain_image(req: PretrainRequest, spec: Any, overrides: dict[str, Any]) -> dict[str, Any]:
     from selfsup.data import load_dataset
+    from selfsup.data.cache import data_options
     from selfsup.encoders.registry import OPTION_ENCODERS, encoder_options
     from selfsup.train.run import pretrain, resolve_config
 
@@ -33,7 +34,7 @@ def pretrain_image(req: PretrainRequest, spec: Any, overrides: dict[str, Any]) -
                          encoder_options=enc_options,
                          overrides=overrides, preset=req.preset, image_size=req.image_size, data_dir=req.data_dir)
     data = load_dataset(req.data, data_dir=req.data_dir, image_size=req.image_size,
-                        download_ok=req.download, skip_bad_files=req.skip_bad_files)
+                        download_ok=req.download, skip_bad_files=req.skip_bad_files, **data_options(cfg.train))
     print(data.summary())
     meta = pretrain(cfg, Path(req.out), data=data, progress=req.progress)
     print(f"pretrained {req.method} for {meta['epochs']} epochs, {meta['steps']} steps ({meta['train_seconds']} s): "

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from selfsup.data import load_dataset
+from selfsup.data.cache import data_options
 from selfsup.eval.features import load_run_encoder
 from selfsup.eval.harness import EvalConfig, evaluate
 from selfsup.eval.report import (
@@ -22,7 +23,8 @@ def evaluate_run(run_dir: Path, cfg: EvalConfig, *, data_dir: str | None = None,
     featurizer, meta = load_run_encoder(run_dir)
     conf = meta["config"]
     if data is None:
-        data = load_dataset(meta["dataset"], data_dir=data_dir or conf.get("data_dir"), image_size=conf.get("image_size"))
+        data = load_dataset(meta["dataset"], data_dir=data_dir or conf.get("data_dir"), image_size=conf.get("image_size"),
+                            **data_options(conf.get("train", {})))
     res = evaluate(featurizer, data, cfg, log=log)
     results = {
         "method": meta["method"],

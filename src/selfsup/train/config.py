@@ -52,6 +52,10 @@ class TrainConfig(Checked):
         train_samples: train on the first N training samples only (0 = all), for quick trials.
         threads: CPU threads for torch (0 = torch's default).
         log_every_steps: how often a row is written to metrics.csv.
+        data_cache: where ``folder:`` / ``npz:`` images are decoded to: "memory" (one uint8 tensor),
+            "disk" (the on-disk cache, read by index: data larger than memory), or "auto" (the disk
+            cache when the decoded images would take more than half of the memory available).
+        cache_dir: the on-disk cache's folder ("" = ``$SELFSUP_CACHE_DIR``, else ``~/.cache/selfsup/decoded``).
     """
 
     epochs: float | None = None
@@ -72,6 +76,8 @@ class TrainConfig(Checked):
     train_samples: int = bounded(0, ge=0)
     threads: int = 0
     log_every_steps: int = 10
+    data_cache: str = "auto"
+    cache_dir: str = ""
 
     def validate(self) -> None:
         super().validate()
@@ -80,6 +86,8 @@ class TrainConfig(Checked):
                             hint="leave it unset to let the data size and --max-minutes decide")
         if self.precision not in PRECISIONS:
             raise UserError(f"unknown precision '{self.precision}'", hint=f"use one of {', '.join(PRECISIONS)}")
+        if self.data_cache not in ("auto", "memory", "disk"):
+            raise UserError(f"unknown data_cache '{self.data_cache}'", hint="use auto, memory or disk")
         if self.on_nonfinite not in ("stop", "skip"):
             raise UserError(f"unknown on_nonfinite '{self.on_nonfinite}'", hint="use stop or skip")
 

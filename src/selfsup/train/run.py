@@ -34,6 +34,7 @@ import yaml
 from selfsup import __version__
 from selfsup.augment import ImageAugConfig
 from selfsup.config import apply_overrides, preset_of, route_settings, to_dict
+from selfsup.data.cache import data_options, select_rows
 from selfsup.encoders import build_encoder
 from selfsup.errors import UserError
 from selfsup.methods import DataInfo, MethodSpec, get_method
@@ -146,7 +147,7 @@ def _validate(*configs: Any) -> None:
 # rule a resumed run uses are its first segment's, from run.json's training_plan; max_minutes then changes
 # the budget, never the rule.)
 RESUME_KEYS = ("on_nonfinite", "lr", "temperature", "precision", "max_minutes", "ckpt_every_steps",
-               "ckpt_every_minutes", "keep_checkpoints", "threads", "log_every_steps")
+               "ckpt_every_minutes", "keep_checkpoints", "threads", "log_every_steps", "data_cache", "cache_dir")
 
 
 def config_from_dict(d: dict[str, Any], changes: dict[str, Any] | None = None) -> RunConfig:
@@ -282,7 +283,7 @@ def pretrain(cfg: RunConfig, run_dir: Path, *, data: Any = None, resume: bool = 
         mean, std = info.mean, info.std
     else:
         if data is None:
-            data = load_dataset(cfg.data, data_dir=cfg.data_dir, image_size=cfg.image_size)
+            data = load_dataset(cfg.data, data_dir=cfg.data_dir, image_size=cfg.image_size, **data_options(cfg.train))
         if spec.modality == "image" and data.modality != "image" and cfg.encoder != "mlp":
             raise UserError(f"{cfg.method} with encoder {cfg.encoder} needs images; {cfg.data} holds vectors",
                             hint="use --encoder mlp")
@@ -304,7 +305,8 @@ def pretrain(cfg: RunConfig, run_dir: Path, *, data: Any = None, resume: bool = 
         stored = _read_plan(run_dir) if resume else None
         plan = stored or plan
     else:
-        x_train = data.x_train[: cfg.train.train_samples] if cfg.train.train_samples > 0 else data.x_train
+        x_train = (select_rows(data.x_train, slice(0, cfg.train.train_samples)) if cfg.train.train_samples > 0
+                   else data.x_train)
         plan = _stored_plan(run_dir, len(x_train), cfg) if resume else None
         if plan is None:
             plan = plan_training(cfg.train, len(x_train), _planned_world(cfg.train))
