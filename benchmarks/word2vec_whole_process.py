@@ -64,6 +64,12 @@ def write_corpus(name: str, folder: Path) -> tuple[Path, int, int]:
 
     path = folder / f"{name}.txt"
     lines = tokens = 0
+    if path.is_file():  # written by an earlier run into the same --work folder
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                lines += 1
+                tokens += len(line.split())
+        return path, lines, tokens
     with open(path, "w", encoding="utf-8") as f:
         for sent in load_text_corpus(name):
             f.write(" ".join(sent) + "\n")
@@ -181,20 +187,44 @@ def main() -> None:
     ap.add_argument("--cold", action="store_true", help="one more round first, with our numba cache emptied")
     ap.add_argument("--out", default=str(Path(__file__).with_suffix(".json")))
     ap.add_argument("--work", default=None, help="folder for the corpus files and outputs (default: a temporary one)")
+    ap.add_argument("--first-round", type=int, default=1, help="number of the first warm round (its parity sets "
+                    "which side goes first, its number the seed): to run rounds as separate processes")
+    ap.add_argument("--numba-cache", default=None, help="our numba cache folder (default: WORK/numba-cache); "
+                    "'package': selfsup's own (next to the engine), already filled by earlier runs")
+    ap.add_argument("--merge", nargs="+", metavar="JSON", help="only combine the runs of these result files "
+                    "into --out (summary and table)")
     args = ap.parse_args()
+    if args.merge:
+        merged = json.loads(Path(args.merge[0]).read_text())
+        merged["runs"] = [r for f in args.merge for r in json.loads(Path(f).read_text())["runs"]]
+        merged["merged_from"] = args.merge
+        for f in args.merge[1:]:
+            merged["corpora"].update(json.loads(Path(f).read_text())["corpora"])
+        keys = sorted({(r["corpus"], r["mode"]) for r in merged["runs"]})
+        merged["summary"] = {f"{c}/{m}": summarise([r for r in merged["runs"] if (r["corpus"], r["mode"]) == (c, m)])
+                             for c, m in keys}
+        merged["markdown"] = markdown(merged)
+        Path(args.out).write_text(json.dumps(merged, indent=2))
+        print(merged["markdown"])
+        return
     import gensim
     import numba
 
     work = Path(args.work or tempfile.mkdtemp(prefix="w2v-whole-"))
     work.mkdir(parents=True, exist_ok=True)
     (work / "gensim_word2vec.py").write_text(GENSIM_SCRIPT.format(hp=HP))
-    cache = work / "numba-cache"  # ours only: emptied for the cold rounds
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(cache), "PYTHONPATH": str(ROOT / "src") + os.pathsep
-           + os.environ.get("PYTHONPATH", "")}
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    if args.numba_cache == "package":
+        if args.cold:
+            raise SystemExit("--cold empties the cache: give it a folder of its own, not 'package'")
+        env.pop("NUMBA_CACHE_DIR", None)
+    else:
+        cache = Path(args.numba_cache) if args.numba_cache else work / "numba-cache"  # emptied for the cold rounds
+        env["NUMBA_CACHE_DIR"] = str(cache)
     results: dict = {
         "command": "python benchmarks/word2vec_whole_process.py " + " ".join(
-            f"--{k} {v}" for k, v in vars(args).items() if k not in ("out", "work", "cold")) + (
-            " --cold" if args.cold else ""),
+            f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
+            if k not in ("out", "work", "cold", "merge") and v is not None) + (" --cold" if args.cold else ""),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                                  cwd=ROOT).stdout.strip(),
@@ -209,7 +239,7 @@ def main() -> None:
         for mode in args.modes.split(","):
             sg = 1 if mode == "sg" else 0
             rounds = [("cold", 0)] if args.cold else []
-            rounds += [("warm", i) for i in range(1, args.rounds + 1)]
+            rounds += [("warm", i) for i in range(args.first_round, args.first_round + args.rounds)]
             for kind, i in rounds:
                 if kind == "cold":
                     shutil.rmtree(cache, ignore_errors=True)
