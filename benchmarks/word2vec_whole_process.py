@@ -158,8 +158,9 @@ def summarise(runs: list[dict]) -> dict:
 
 
 def markdown(results: dict) -> str:
-    lines = ["| corpus | mode | runs | gensim s | selfsup s | ratio (gensim s / ours), per round | CPU ratio | load | "
-             "WS353 ours / gensim | SimLex ours / gensim | analogy ours / gensim |",
+    lines = ["| corpus | mode | runs | wall s gensim / ours | wall ratio (gensim / ours), per round | "
+             "CPU s gensim / ours | CPU ratio, per round | load | WS353 ours / gensim | SimLex ours / gensim | "
+             "analogy ours / gensim |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for key, s in results["summary"].items():
         corpus, mode = key.split("/")
@@ -168,10 +169,12 @@ def markdown(results: dict) -> str:
                 continue
             k = s[kind]
             per = ", ".join(f"{x:.2f}" for x in k["ratio_wall"])
+            per_cpu = ", ".join(f"{x:.2f}" for x in k["ratio_cpu"])
             lines.append(
-                f"| {corpus} | {mode} | {kind} x{k['rounds']} | {k['gensim_wall_seconds']:.1f} | "
-                f"{k['selfsup_wall_seconds']:.1f} | **{k['ratio_wall_mean']:.2f}x** ({per}) | "
-                f"{k['ratio_cpu_mean']:.2f}x | {k['load']:.1f} | "
+                f"| {corpus} | {mode} | {kind} x{k['rounds']} | {k['gensim_wall_seconds']:.1f} / "
+                f"{k['selfsup_wall_seconds']:.1f} | {k['ratio_wall_mean']:.2f}x ({per}) | "
+                f"{k['gensim_cpu_seconds']:.1f} / {k['selfsup_cpu_seconds']:.1f} | "
+                f"{k['ratio_cpu_mean']:.2f}x ({per_cpu}) | {k['load']:.1f} | "
                 f"{s['selfsup_wordsim353']:.3f} / {s['gensim_wordsim353']:.3f} | "
                 f"{s['selfsup_simlex999']:.3f} / {s['gensim_simlex999']:.3f} | "
                 f"{s['selfsup_analogy']:.4f} / {s['gensim_analogy']:.4f} |")
