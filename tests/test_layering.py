@@ -4,7 +4,7 @@ import ast
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "selfsup"
-BASE = {"errors", "config", "__init__", "__version__"}
+BASE = {"errors", "config", "runfiles", "__init__", "__version__"}  # runfiles: torch-free run files
 # layer -> the library packages it may import (besides BASE modules and itself)
 ALLOWED = {
     "functional": set(),

@@ -64,7 +64,7 @@ class Run:
 
 def open_run(run: str | Path | Run) -> Run:
     """A :class:`Run` from its directory (a clear error when it is none)."""
-    from selfsup.train.run import load_run
+    from selfsup.runfiles import load_run
 
     if isinstance(run, Run):
         run = run.path

@@ -92,9 +92,9 @@ def cmd_list(args: argparse.Namespace) -> int:
     print("encoders:")
     for name, (_, desc) in sorted(ENCODERS.items()):
         print(f"  {name:<18} {desc}")
-    from selfsup.pipelines.modality import MODALITIES, get_modality
+    from selfsup.pipelines.modality import MODALITIES, load_modalities
 
-    get_modality("image")  # imports the built-in modalities
+    load_modalities()
     print("modalities (what a run holds; `selfsup embed` takes):")
     for name, m in MODALITIES.items():
         print(f"  {name:<18} {m.inputs}")

@@ -1,6 +1,7 @@
 """Dataset registry and loaders: offline sources first, the user's own data, clear errors."""
 
-from selfsup.data.base import ArrayDataset
+from typing import Any
+
 from selfsup.data.registry import (
     DATASETS,
     dataset_names,
@@ -9,3 +10,11 @@ from selfsup.data.registry import (
 )
 
 __all__ = ["DATASETS", "ArrayDataset", "dataset_names", "load_dataset", "register_dataset"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ArrayDataset":  # imported on use: the text loaders (word2vec) need no torch
+        from selfsup.data.base import ArrayDataset
+
+        return ArrayDataset
+    raise AttributeError(f"module 'selfsup.data' has no attribute {name!r}")

@@ -1,4 +1,4 @@
-"""One file per method; importing this package registers them all.
+"""One file per method.
 
 | family | methods |
 |---|---|
@@ -11,21 +11,50 @@
 | temporal (video) | frame-order, time-contrastive, tracking |
 | context / temporal (text) | mlm, bert (mlm + nsp); nsp, utterance-order |
 
+Importing this package registers none of them: :func:`get_method` imports a method's module on
+first use, ``METHODS`` (the whole registry) all of them.
+
 Frames shared by the methods of one kind (views, ``embed``, ``build``; each method's file keeps
 its pretext task, heads and loss): ``two_view`` (image methods on two augmented views),
 ``frame_method`` (video), ``text_method``, ``series_method``, ``graph_method`` (node methods).
 """
 
-from selfsup.methods import simclr  # noqa: F401
-from selfsup.methods import barlow_twins, byol, memory_bank, moco, simsiam, vicreg  # noqa: F401
-from selfsup.methods import dino  # noqa: F401
-from selfsup.methods import dgi, grace  # noqa: F401
-from selfsup.methods import cpc, temporal_contrast, ts2vec  # noqa: F401
-from selfsup.methods import word2vec  # noqa: F401  (word2vec, deepwalk)
-from selfsup.methods import frame_order, time_contrastive, tracking  # noqa: F401
-from selfsup.methods import bert, mlm, nsp, utterance_order  # noqa: F401
-from selfsup.methods import autoencoder, gmm, kmeans, pca, split_brain  # noqa: F401
-from selfsup.methods import ijepa, mae  # noqa: F401  (ViT masked-image methods)
-from selfsup.methods.base import METHODS, DataInfo, MethodSpec, StepOutput, get_method, register_method
+import importlib
+from typing import Any
 
-__all__ = ["METHODS", "DataInfo", "MethodSpec", "StepOutput", "get_method", "register_method"]
+from selfsup.methods.base import DataInfo, MethodSpec, StepOutput, get_method, register_method
+
+# the modules of the built-in methods, imported on first use: ``get_method("word2vec")`` imports only
+# ``selfsup.methods.word2vec`` (numpy/numba, no torch), the registry as a whole (``METHODS``) all of them
+BUILTIN_MODULES = ("simclr", "barlow_twins", "byol", "memory_bank", "moco", "simsiam", "vicreg", "dgi", "grace", "cpc",
+                   "temporal_contrast", "ts2vec", "word2vec", "frame_order", "time_contrastive", "tracking", "bert",
+                   "mlm", "nsp", "utterance_order", "autoencoder", "gmm", "kmeans", "pca", "split_brain", "dino", "mae",
+                   "ijepa")
+
+
+def load_builtin(name: str | None = None) -> None:
+    """Register the built-in methods: with ``name``, the module named after it first (``moco-v2`` -> none:
+    then all); without, all of them."""
+    from selfsup.methods.base import METHODS
+
+    if name is not None:
+        module = name.replace("-", "_")
+        if module in BUILTIN_MODULES:
+            importlib.import_module(f"selfsup.methods.{module}")
+            if name in METHODS:
+                return
+    for module in BUILTIN_MODULES:
+        importlib.import_module(f"selfsup.methods.{module}")
+
+
+def __getattr__(name: str) -> Any:
+    if name == "METHODS":  # the whole registry: every built-in method registered
+        from selfsup.methods.base import METHODS
+
+        load_builtin()
+        return METHODS
+    raise AttributeError(f"module 'selfsup.methods' has no attribute {name!r}")
+
+
+__all__ = ["BUILTIN_MODULES", "METHODS", "DataInfo", "MethodSpec", "StepOutput", "get_method", "load_builtin",
+           "register_method"]

@@ -21,11 +21,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
-
-from torch import Tensor, nn
+from typing import TYPE_CHECKING, Any
 
 from selfsup.errors import unknown_name
+
+if TYPE_CHECKING:  # annotations only: the registry imports without torch (the word2vec path needs none)
+    from torch import Tensor, nn
 
 
 @dataclass
@@ -142,8 +143,12 @@ def register_method(spec: MethodSpec) -> MethodSpec:
 
 
 def get_method(name: str) -> MethodSpec:
-    from selfsup import methods  # noqa: F401  (registers the built-in methods)
+    """The registered method ``name``; the built-in ones are imported on first use (its own module
+    first, so that one method does not import every other one and their dependencies)."""
+    from selfsup.methods import load_builtin
 
+    if name not in METHODS:
+        load_builtin(name)
     if name not in METHODS:
         raise unknown_name("method", name, METHODS)
     return METHODS[name]

@@ -61,10 +61,21 @@ def register_modality(m: Modality) -> Modality:
     return m
 
 
-def get_modality(name: str) -> Modality:
-    """The registered modality ``name`` (importing the built-in ones first)."""
+def load_modalities() -> dict[str, Modality]:
+    """Every built-in modality, registered (all of :data:`MODULES` imported)."""
     for mod in MODULES:
         importlib.import_module(f"selfsup.pipelines.{mod}")
+    return MODALITIES
+
+
+def get_modality(name: str) -> Modality:
+    """The registered modality ``name``: the module named after it is imported first (``words`` does
+    not import torch or lightning), the other built-in ones only when that does not declare it."""
+    if name in MODULES and name not in MODALITIES:
+        importlib.import_module(f"selfsup.pipelines.{name}")
+    if name in MODALITIES:
+        return MODALITIES[name]
+    load_modalities()
     if name not in MODALITIES:
         from selfsup.errors import unknown_name
 

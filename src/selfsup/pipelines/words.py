@@ -32,7 +32,7 @@ from selfsup.pipelines.modality import (
     register_modality,
 )
 from selfsup.pipelines.requests import EvalRequest, PretrainRequest
-from selfsup.train.checkpoint import atomic_write_text
+from selfsup.runfiles import atomic_write_text
 
 PROBE_WORDS = ("king", "france", "computer", "war", "music", "water", "god", "three")
 

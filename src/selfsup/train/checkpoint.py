@@ -14,20 +14,18 @@
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import os
 import re
-import tempfile
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
 
+# the atomic writes live in a torch-free module (the word2vec path writes its run files without torch)
+from selfsup.runfiles import _replacing, atomic_write_bytes, atomic_write_text  # noqa: F401
 from selfsup.errors import UserError
 
 CKPT_RE = re.compile(r"^step-(\d{8})\.ckpt$")
@@ -37,66 +35,6 @@ TMP_RE = re.compile(r"^\.(?:step-\d{8}\.ckpt(?:\.sha256)?|[\w.-]+\.(?:json|yaml|
                     r"\.[a-z0-9_]{8}\.tmp$")
 CHECKSUM_SUFFIX = ".sha256"
 FORMAT = 1  # version of the content of ``checkpoint["selfsup"]``; bump when it changes
-_NO_SPACE = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
-
-
-def _no_space_error(path: Path, e: OSError) -> UserError:
-    return UserError(
-        f"no space left on the device while writing {path} ({e.strerror})",
-        hint="free disk space, then continue with: selfsup pretrain --resume RUN_DIR "
-        "(the run directory keeps its last complete checkpoint; the partial file was removed)",
-    )
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-@contextmanager
-def _replacing(path: Path) -> Iterator[Path]:
-    """A temporary file beside ``path``, renamed onto it when the block ends without error.
-
-    On any error the temporary file is removed; a full disk is a :class:`UserError` naming ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name + ".", suffix=".tmp")
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    except BaseException as e:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        if isinstance(e, OSError) and e.errno in _NO_SPACE:
-            raise _no_space_error(path, e) from None
-        raise
-
-
-def atomic_write_bytes(path: Path, write: Any, before_replace: Any = None) -> None:
-    """Write a file through ``write(fileobj)`` atomically (temp file, fsync, rename).
-
-    ``before_replace(tmp_path)``, if given, runs after the fsync and before the rename (e.g. to
-    write a checksum of the complete temporary file)."""
-    with _replacing(Path(path)) as tmp:
-        with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        if before_replace is not None:
-            before_replace(tmp)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, lambda f: f.write(text.encode("utf-8")))
 
 
 def file_sha256(path: Path) -> str:

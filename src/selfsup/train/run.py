@@ -38,6 +38,7 @@ from selfsup.data.cache import data_options, select_rows
 from selfsup.encoders import build_encoder
 from selfsup.errors import UserError
 from selfsup.methods import DataInfo, MethodSpec, get_method
+from selfsup.runfiles import load_run  # noqa: F401  (re-exported: it lives in a torch-free module)
 from selfsup.train.callbacks import AtomicCheckpoint, MetricsCSV, RunProgressBar
 from selfsup.train.checkpoint import (
     TMP_RE,
@@ -558,18 +559,6 @@ def _devices(spec: str) -> Any:
         return int(s)
     except ValueError:
         return s
-
-
-def load_run(run_dir: Path) -> dict[str, Any]:
-    """Read ``run.json`` of a run directory with a clear error."""
-    path = Path(run_dir) / "run.json"
-    if not path.is_file():
-        raise UserError(f"{run_dir} is not a selfsup run directory (no run.json)",
-                        hint="pass the --out directory of a `selfsup pretrain` run")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise UserError(f"{path} is corrupt: {e}") from None
 
 
 def env_threads() -> int:

@@ -106,8 +106,9 @@ class KeyedVectors:
                 for w, row in zip(self.words, vec):
                     f.write(w.encode("utf-8") + b" " + row.tobytes() + b"\n")
             else:
-                for w, row in zip(self.words, self.vectors):
-                    f.write((w + " " + " ".join(repr(float(x)) for x in row) + "\n").encode("utf-8"))
+                rows = format_rows(self.vectors)
+                for w, row in zip(self.words, rows):
+                    f.write(w.encode("utf-8") + b" " + row + b"\n")
         os.replace(tmp, path)
 
     @classmethod
@@ -159,3 +160,54 @@ def _looks_binary(body: bytes, dim: int) -> bool:
         return len(first.decode("utf-8").split()) != dim + 1
     except UnicodeDecodeError:
         return True
+
+
+TEXT_DIGITS = 9  # significant digits of a value in the text format: enough to read every float32 back exactly
+
+
+def format_rows(vectors: np.ndarray) -> list[bytes]:
+    """Each row of a float32 matrix as ASCII ``"v1 v2 ... vD"``, every value with :data:`TEXT_DIGITS`
+    significant digits (``-1.23456789e-02``), so that reading it back gives the same float32 values.
+
+    Vectorised with numpy (a Python ``repr`` per value took seconds for a 15k-word vocabulary); values
+    that are not finite are written by ``%.9g`` (``nan``, ``inf``).
+    """
+    x = np.asarray(vectors, dtype=np.float32).astype(np.float64)
+    if x.size == 0:
+        return [b""] * x.shape[0]
+    if not np.isfinite(x).all():
+        fmt = " ".join(["%.9g"] * x.shape[1])
+        return [(fmt % tuple(row)).encode() for row in x.tolist()]
+    a = np.abs(x)
+    with np.errstate(divide="ignore"):
+        e = np.floor(np.log10(a))
+    e[a == 0] = 0
+    top = TEXT_DIGITS - 1
+    m = np.rint(a * 10.0 ** (top - e))  # the digits as an integer in [10**8, 10**9)
+    over = m >= 10.0**TEXT_DIGITS  # log10 rounded down or the digits rounded up to 10**9: one exponent more
+    e[over] += 1
+    m[over] = np.rint(a[over] * 10.0 ** (top - e[over]))
+    under = (a > 0) & (m < 10.0**top)  # log10 rounded up: one exponent less
+    e[under] -= 1
+    m[under] = np.rint(a[under] * 10.0 ** (top - e[under]))
+    m = m.astype(np.int64)
+    e = e.astype(np.int64)
+    v, d = x.shape
+    width = TEXT_DIGITS + 7  # sign, digit, '.', 8 digits, 'e', sign, 2 exponent digits, ' '
+    out = np.empty((v, d, width), dtype=np.uint8)
+    out[..., 0] = np.where(np.signbit(x), ord("-"), ord("+"))
+    for k in range(TEXT_DIGITS + 1, 0, -1):  # digits right to left; column 2 is the decimal point
+        if k == 2:
+            continue
+        q = m // 10
+        out[..., k] = m - q * 10 + ord("0")
+        m = q
+    out[..., 2] = ord(".")
+    out[..., TEXT_DIGITS + 2] = ord("e")
+    out[..., TEXT_DIGITS + 3] = np.where(e < 0, ord("-"), ord("+"))
+    ae = np.abs(e)  # float32: at most 45
+    out[..., TEXT_DIGITS + 4] = ae // 10 + ord("0")
+    out[..., TEXT_DIGITS + 5] = ae % 10 + ord("0")
+    out[..., width - 1] = ord(" ")
+    flat = out.reshape(v, d * width)
+    return [row[:-1].tobytes() for row in flat]

@@ -11,8 +11,9 @@ over get the same behaviour:
 from __future__ import annotations
 
 import heapq
+from itertools import chain, repeat
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,13 +34,21 @@ class Vocab:
         return len(self.words)
 
 
-def build_vocab(sentences: Iterable[list[str]], min_count: int = 5, max_vocab_size: int | None = None) -> Vocab:
-    """Count tokens; keep words with ``count >= min_count`` (then the ``max_vocab_size`` most frequent)."""
-    counter: Counter[str] = Counter()
-    raw = 0
+def _with_lengths(sentences: Iterable[list[str]], lengths: list[int]) -> Iterator[list[str]]:
+    """Yield the sentences, appending each one's length to ``lengths`` (one pass over any iterable)."""
     for sent in sentences:
-        counter.update(sent)
-        raw += len(sent)
+        lengths.append(len(sent))
+        yield sent
+
+
+def build_vocab(sentences: Iterable[list[str]], min_count: int = 5, max_vocab_size: int | None = None) -> Vocab:
+    """Count tokens; keep words with ``count >= min_count`` (then the ``max_vocab_size`` most frequent).
+
+    One ``Counter`` over the chained sentences (counted in C, not one ``update`` call per sentence).
+    """
+    lengths: list[int] = []
+    counter: Counter[str] = Counter(chain.from_iterable(_with_lengths(sentences, lengths)))
+    raw = sum(lengths)
     # Counter preserves first-insertion order; sorted() is stable -> ties keep first-seen order.
     items = [(w, c) for w, c in counter.items() if c >= min_count]
     items.sort(key=lambda wc: -wc[1])
@@ -119,18 +128,21 @@ def encode_corpus(sentences: Iterable[list[str]], vocab: Vocab) -> tuple[np.ndar
     Returns:
         ids (N,) int32, offsets (S+1,) int64, raw_tokens.
     """
-    index = vocab.index
-    chunks: list[np.ndarray] = []
     lengths: list[int] = []
-    raw = 0
-    for sent in sentences:
-        raw += len(sent)
-        ids = [index[w] for w in sent if w in index]
-        for start in range(0, len(ids), MAX_SENTENCE_LEN):
-            piece = ids[start : start + MAX_SENTENCE_LEN]
-            chunks.append(np.asarray(piece, dtype=np.int32))
-            lengths.append(len(piece))
-    flat = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int32)
-    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    return flat, offsets, raw
+    tokens = chain.from_iterable(_with_lengths(sentences, lengths))
+    ids = np.fromiter(map(vocab.index.get, tokens, repeat(-1)), dtype=np.int64)  # -1: out of the vocabulary
+    lengths_arr = np.asarray(lengths, dtype=np.int64)
+    known = ids >= 0
+    sentence = np.repeat(np.arange(len(lengths_arr)), lengths_arr)[known]
+    flat = ids[known].astype(np.int32)
+    kept = np.bincount(sentence, minlength=len(lengths_arr))
+    kept = kept[kept > 0]  # sentences left without a known word are dropped
+    if len(kept) and kept.max() > MAX_SENTENCE_LEN:
+        pieces: list[int] = []
+        for n in kept.tolist():
+            whole, rest = divmod(n, MAX_SENTENCE_LEN)
+            pieces += [MAX_SENTENCE_LEN] * whole + ([rest] if rest else [])
+        kept = np.asarray(pieces, dtype=np.int64)
+    offsets = np.zeros(len(kept) + 1, dtype=np.int64)
+    np.cumsum(kept, out=offsets[1:])
+    return flat, offsets, int(lengths_arr.sum())
