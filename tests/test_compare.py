@@ -177,3 +177,37 @@ def test_plan_checks_and_what_auto_picks():
     assert [r["id"] for r in plan["runs"]] == ["simclr-s0", "moco-v2-fast-s0", "simclr-s1", "moco-v2-fast-s1"]
     assert plan["budget"] == {"minutes_per_method": 3.0, "epochs_per_method": None}
     assert plan["metric"]["protocol"] == "knn" and plan["metric"]["labels"] == "100%"
+
+
+def test_text_comparisons_are_scored_on_a_task_and_word_vectors_on_word_similarity(tmp_path):
+    from selfsup.pipelines.compare import ALL, metric_value, read_results
+
+    assert new_plan("fortunes", methods="mlm")["task"] == "fortunes"  # the corpus's own task
+    assert new_plan("kjv", methods="mlm,nsp")["task"] == "kjv-testament"
+    assert new_plan("kjv", methods="mlm", task="kjv-book")["task"] == "kjv-book"
+    with pytest.raises(UserError, match="--task"):
+        new_plan("digits", methods="simclr", task="fortunes")
+    words = new_plan("kjv", methods="word2vec:skipgram,word2vec:cbow")
+    assert words["task"] is None and words["metric"]["protocol"] == "wordsim353" and words["metric"]["labels"] == ALL
+    # word2vec / DeepWalk train by passes, without a clock: a minutes budget leaves them at their default epochs
+    from selfsup.pipelines.compare import run_settings
+
+    assert "max_minutes" not in run_settings(words, words["runs"][0])
+    graph = new_plan("cora", methods="dgi,deepwalk", minutes_per_method=2)
+    assert [run_settings(graph, r).get("max_minutes") for r in graph["runs"][:2]] == [2.0, None]
+    p = tmp_path / "results.json"
+    p.write_text(json.dumps({"protocols": {"wordsim353": {"spearman": 0.31, "evaluated": 48},
+                                           "analogy": {"accuracy": 0.02}}}))
+    res = read_results(p)
+    assert metric_value(res, words["metric"]) == pytest.approx(0.31)
+    assert res["protocols"]["analogy"][ALL]["mean"] == pytest.approx(0.02)
+    assert "all" not in json.loads(p.read_text())["protocols"]["wordsim353"]  # nothing written back
+
+
+def test_a_comparison_whose_every_run_fails_exits_non_zero(tmp_path, capsys):
+    # a temperature below zero is refused by SimCLR's config: the only run fails with a user error
+    out = tmp_path / "cmp"
+    rc = main(["compare", "--data", "digits", "--methods", "simclr", "--epochs-per-method", "1", "--seeds", "0",
+               "--encoder", "mlp", "--set", "temperature=-1", "--out", str(out), "--no-progress"])
+    assert rc == 1 and "every run failed" in capsys.readouterr().err
+    assert json.loads((out / "leaderboard.json").read_text())["failed"]

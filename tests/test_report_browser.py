@@ -6,6 +6,7 @@ The comparison folder is built directly (runs with run.json / results.json / met
 then written by the same code as `selfsup compare` (leaderboard.json, leaderboard.md, report.html)."""
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -14,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import NEED_FMNIST, NEED_KJV, NEED_PLANETOID
 from selfsup.cli.main import main
 from selfsup.pipelines.compare import Ops, new_plan, write_outputs
 
@@ -134,3 +136,84 @@ def test_selfsup_report_writes_the_page_of_one_run(tmp_path, capsys):
     dom, requested = chromium(run / "report.html", tmp_path, "--dump-dom")
     assert requested == [] and "simclr: training loss" in dom
     assert main(["report", str(tmp_path)]) == 2  # neither a run nor a comparison
+
+
+# ---------------------------------------------------------------- real comparisons, one per modality
+# Tiny budgets (one method, one seed, a few epochs): what is checked is that a comparison of each kind of data,
+# trained and evaluated for real, ends with a page that opens offline with its row, baselines and inline plots.
+# The full-size comparisons of BENCHMARKS.md ("selfsup compare") are checked the same way by pointing
+# SELFSUP_COMPARE_DIRS at their folders (os.pathsep-separated).
+
+
+def _have_fmnist() -> bool:
+    from selfsup.data.fashion_mnist import FILES, _find, candidate_dirs
+
+    return all(_find(f, candidate_dirs(None)) for f, _ in FILES.values())
+
+
+def _have_cora() -> bool:
+    root = Path(os.environ.get("SELFSUP_DATA_DIR", "")) / "planetoid" / "Cora" / "raw"
+    return root.is_dir() and any(root.iterdir())
+
+
+def _have_fortunes() -> bool:
+    return Path(os.environ.get("SELFSUP_FORTUNES", "/usr/share/games/fortunes")).is_dir()
+
+
+REAL = {  # name: (compare arguments, the method's row name, what the machine needs, why it is missing)
+    "series": (["--data", "ucr:GunPoint", "--methods", "cpc", "--epochs-per-method", "2"], "cpc", None, None),
+    "graph": (["--data", "cora", "--methods", "dgi", "--epochs-per-method", "3", "--protocols", "linear"], "dgi",
+              _have_cora, NEED_PLANETOID),
+    "video": (["--data", "moving-fashion-mnist", "--methods", "time-contrastive", "--epochs-per-method", "1",
+               "--set", "train_clips=64", "--set", "test_clips=48", "--set", "frames=10", "--set", "encoder_width=4",
+               "--protocols", "linear", "--labels", "100%", "--label-seeds", "0"], "time-contrastive",
+              _have_fmnist, NEED_FMNIST),
+    "text": (["--data", "fortunes", "--methods", "mlm", "--epochs-per-method", "0.05", "--protocols", "linear",
+              "--labels", "100%", "--label-seeds", "0", "--baselines", "none"], "mlm", _have_fortunes,
+             "fortunes not found: `apt-get install fortunes` (what `make test` does where apt exists)"),
+    "words": (["--data", "kjv", "--methods", "word2vec:skipgram", "--epochs-per-method", "1"], "word2vec:skipgram",
+              lambda: shutil.which("bible") is not None, NEED_KJV),
+}
+
+
+def _check_page(cmp_dir: Path, tmp: Path, plots: bool = True) -> dict:
+    """The comparison's report.html, alone in a folder, in headless Chromium: every ranked row of its
+    leaderboard.json is in the DOM, the plots are inline, the page asked for nothing, the screenshot is not blank."""
+    from PIL import Image
+
+    board = json.loads((cmp_dir / "leaderboard.json").read_text())
+    page = tmp / "report.html"
+    shutil.copy(cmp_dir / "report.html", page)
+    dom, requested = chromium(page, tmp, "--dump-dom")
+    assert requested == []
+    names = re.findall(r'<tr class="method[^"]*">.*?<td class="name">([^<]*)</td>', dom, re.S)
+    assert names and names == [r["method"] for r in board["rows"]]  # the row's name: method[:preset]
+    imgs = re.findall(r'<img src="([^"]*)"', dom)
+    assert all(s.startswith("data:image/png;base64,") for s in imgs) and (imgs or not plots)
+    shot = tmp / "shot.png"
+    chromium(page, tmp, f"--screenshot={shot}", "--window-size=1200,1600")
+    img = np.asarray(Image.open(shot).convert("RGB"))
+    assert (img.min(axis=2) < 235).mean() > 0.02
+    return board
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", list(REAL))
+def test_a_real_comparison_of_each_kind_of_data_ends_with_a_page_that_opens(kind, tmp_path):
+    args, row, have, why = REAL[kind]
+    if have is not None and not have():
+        pytest.skip(why)
+    out = tmp_path / "cmp"
+    assert main(["compare", *args, "--seeds", "0", "--out", str(out), "--no-progress"]) == 0
+    board = _check_page(out, tmp_path, plots=kind != "words")  # word vectors: no loss curve, no labeled items to map
+    assert [r["method"] for r in board["rows"]] == [row] and not board.get("failed")
+
+
+COMPARE_DIRS = [Path(p) for p in os.environ.get("SELFSUP_COMPARE_DIRS", "").split(os.pathsep) if p]
+
+
+@pytest.mark.skipif(not COMPARE_DIRS, reason="set SELFSUP_COMPARE_DIRS to folders written by `selfsup compare` "
+                    "(BENCHMARKS.md, 'selfsup compare') to open their pages")
+@pytest.mark.parametrize("cmp_dir", COMPARE_DIRS or [None], ids=str)
+def test_the_pages_of_full_size_comparisons_open(cmp_dir, tmp_path):
+    _check_page(cmp_dir, tmp_path)

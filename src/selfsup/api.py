@@ -214,7 +214,7 @@ def compare(data: str | None = None, out: str | Path | None = None, *, methods: 
             minutes_per_method: float | None = None, epochs_per_method: float | None = None, seeds: Any = (0, 1, 2),
             protocols: Any = None, labels: Any = None, encoder: str | None = None, metric: str | None = None,
             label_seeds: Any = None, baselines: Any = None, data_dir: str | None = None, resume: str | Path | None = None,
-            progress: bool = True, **settings: Any) -> dict[str, Any]:
+            progress: bool = True, task: str | None = None, **settings: Any) -> dict[str, Any]:
     """Pretrain every applicable method on ``data`` under one budget, evaluate each the same way, rank them.
 
     Each (method, seed) is one run of :func:`pretrain` + :func:`evaluate` in ``out/runs/<method>-s<seed>``;
@@ -233,6 +233,8 @@ def compare(data: str | None = None, out: str | Path | None = None, *, methods: 
         encoder: the encoder of every method (None = the modality's default).
         metric: ``"PROTOCOL:LABELS"`` ranked on; None = the linear probe at the smallest label fraction.
         data_dir: where dataset files are.
+        task: text only: the labeled task every run is scored on (None = the corpus's own: fortunes,
+            kjv -> kjv-testament, polarity; other corpora need one).
         resume: a comparison folder to continue instead (the other arguments are then read from it).
         progress: the one progress line per step of the comparison, on stderr.
         **settings: settings given to every run (the ``--set`` keys).
@@ -252,7 +254,7 @@ def compare(data: str | None = None, out: str | Path | None = None, *, methods: 
     check_new_folder(out)
     plan = new_plan(data, methods=methods, minutes_per_method=minutes_per_method, epochs_per_method=epochs_per_method,
                     seeds=seeds, protocols=protocols, labels=labels, encoder=encoder, metric=metric,
-                    label_seeds=label_seeds, baselines=baselines, data_dir=data_dir, settings=settings)
+                    label_seeds=label_seeds, baselines=baselines, data_dir=data_dir, settings=settings, task=task)
     out.mkdir(parents=True, exist_ok=True)
     (out / PLAN).write_text(json.dumps(plan, indent=2))
     return run_comparison(out, ops, progress=progress)

@@ -198,12 +198,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
                                 protocols=_csv_or_none(args.protocols), labels=_csv_or_none(args.labels),
                                 encoder=args.encoder, metric=args.metric, label_seeds=_csv_or_none(args.label_seeds),
                                 baselines=_csv_or_none(args.baselines), data_dir=args.data_dir, progress=progress,
-                                **parse_set(args.set))
+                                task=args.task, **parse_set(args.set))
             out = args.out
     except KeyboardInterrupt:
         return 130  # the comparison said how to continue
     print((Path(out) / "leaderboard.md").read_text())
     print(f"wrote {out}/leaderboard.json, leaderboard.md, report.html ({len(board['rows'])} methods ranked)")
+    if not board["rows"] and board.get("failed"):
+        print("selfsup compare: every run failed (the reasons are above and in leaderboard.json); nothing is ranked",
+              file=sys.stderr)
+        return 1
     return 0
 
 
@@ -306,6 +310,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--baselines", help="baselines, evaluated once (default: the modality's; 'none' for none)")
     s.add_argument("--encoder", help="encoder of every method (default: the modality's)")
     s.add_argument("--metric", help="PROTOCOL:LABELS to rank on (default: linear at the smallest label fraction)")
+    s.add_argument("--task", help="text: the labeled task every run is scored on (default: the corpus's own, e.g. "
+                   "fortunes; kjv -> kjv-testament)")
     s.add_argument("--set", action="append", metavar="KEY=VALUE", help="a setting given to every run (repeatable)")
     s.add_argument("--resume", metavar="DIR", help="continue an interrupted comparison")
     s.add_argument("--data-dir")

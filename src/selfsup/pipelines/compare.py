@@ -141,8 +141,8 @@ def run_id(entry: dict[str, Any], seed: int) -> str:
 def new_plan(data: str, *, methods: Any = "auto", minutes_per_method: float | None = None,
              epochs_per_method: float | None = None, seeds: Any = DEFAULT_SEEDS, protocols: Any = None,
              labels: Any = None, encoder: str | None = None, metric: str | None = None, label_seeds: Any = None,
-             baselines: Any = None, data_dir: str | None = None, settings: dict[str, Any] | None = None
-             ) -> dict[str, Any]:
+             baselines: Any = None, data_dir: str | None = None, settings: dict[str, Any] | None = None,
+             task: str | None = None) -> dict[str, Any]:
     """The content of ``compare.json`` for a new comparison (every name checked before anything runs)."""
     from selfsup.pipelines.requests import as_tuple
 
@@ -155,6 +155,8 @@ def new_plan(data: str, *, methods: Any = "auto", minutes_per_method: float | No
             raise UserError(f"{what} must be positive, got {v}")
     kind = data_kind(data)
     entries = parse_methods(methods, data)
+    words = words_only(entries)
+    task = None if words and not task else comparison_task(data, kind, task)
     seed_list = [int(s) for s in (as_tuple(seeds) or ())]
     if not seed_list:
         raise UserError("--seeds needs at least one seed", hint="e.g. --seeds 0,1,2")
@@ -172,10 +174,30 @@ def new_plan(data: str, *, methods: Any = "auto", minutes_per_method: float | No
         "protocols": list(protos) if protos else None, "labels": list(labs) if labs else None,
         "label_seeds": [int(s) for s in as_tuple(label_seeds)] if label_seeds is not None else None,
         "baselines": list(as_tuple(baselines)) if baselines is not None else None,
-        "encoder": encoder, "metric": parse_metric(metric, protos, labs), "settings": dict(settings or {}),
-        "auto_excluded": AUTO_EXCLUDED_REGIMES if methods == "auto" else {},
+        "encoder": encoder, "settings": dict(settings or {}),
+        "metric": ({"protocol": "wordsim353", "labels": ALL, "default": True} if words and not metric
+                   else parse_metric(metric, protos, labs)),
+        "task": task, "auto_excluded": AUTO_EXCLUDED_REGIMES if methods == "auto" else {},
         "baselines_from": None, "created": _now(), "status": "planned", "runs": runs,
     }
+
+
+def comparison_task(data: str, kind: str, task: str | None) -> str | None:
+    """The labeled task a text comparison is scored on: ``task``, else the corpus's own (``fortunes`` ->
+    fortunes, ``kjv`` -> kjv-testament, ``polarity`` -> polarity); other kinds of data have none."""
+    if AUTO_KIND.get(kind, kind) != "text":
+        if task:
+            raise UserError(f"--task is for text comparisons; {data} is {kind} data", hint="leave --task out")
+        return None
+    if task:
+        return task
+    from selfsup.data.text_tasks import CORPUS_TASKS, TASKS
+
+    own = CORPUS_TASKS.get(data)
+    if not own:
+        raise UserError(f"a text comparison is scored on a labeled task, and {data} has none of its own",
+                        hint=f"pass --task (one of {', '.join(TASKS)})")
+    return own[0]
 
 
 def _now() -> str:
@@ -259,11 +281,33 @@ def _hms(s: float) -> str:
     return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 
 
+# word vectors are scored without labels: one number per protocol (Spearman's rho, analogy accuracy)
+SCALAR_PROTOCOLS = {"wordsim353": "spearman", "simlex999": "spearman", "analogy": "accuracy"}
+ALL = "all"  # the label cell a scalar protocol's number is read into
+
+
+def read_results(path: Path) -> dict[str, Any]:
+    """A run's results.json, with each scalar protocol's number also as the cell ``"all"`` (``{"mean": v,
+    "std": 0, "values": [v]}``) so that word vectors rank like the labeled protocols (nothing is written)."""
+    res = json.loads(Path(path).read_text())
+    for proto, key in SCALAR_PROTOCOLS.items():
+        entry = (res.get("protocols") or {}).get(proto)
+        if isinstance(entry, dict) and isinstance(entry.get(key), (int, float)) and ALL not in entry:
+            entry[ALL] = {"mean": float(entry[key]), "std": 0.0, "values": [float(entry[key])]}
+    return res
+
+
+def words_only(entries: list[dict[str, Any]]) -> bool:
+    from selfsup.methods import get_method
+
+    return bool(entries) and all(get_method(e["method"]).regime == "word2vec" for e in entries)
+
+
 def results_complete(run_dir: Path, plan: dict[str, Any]) -> bool:
     """Whether ``run_dir`` holds a finished run whose results.json has every planned protocol and the metric."""
     try:
         meta = json.loads((run_dir / "run.json").read_text())
-        res = json.loads((run_dir / "results.json").read_text())
+        res = read_results(run_dir / "results.json")
     except (OSError, ValueError):
         return False
     if meta.get("status", "finished") != "finished" or not isinstance(res.get("protocols"), dict):
@@ -276,21 +320,31 @@ def results_complete(run_dir: Path, plan: dict[str, Any]) -> bool:
     return m["labels"] is None or m["labels"] in entry
 
 
+# regimes that train by passes over a corpus with no clock (word2vec, DeepWalk: seconds to a minute here):
+# a minutes budget leaves them at their default epochs; --epochs-per-method sets their epochs like any other's
+CLOCKLESS_REGIMES = ("word2vec", "walks")
+
+
 def run_settings(plan: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
     """The settings one run is pretrained with: the budget, its seed, the comparison's ``--set`` keys."""
+    from selfsup.methods import get_method
+
     b = plan["budget"]
     s = dict(plan.get("settings") or {})
     if b.get("epochs_per_method") is not None:
         s["epochs"] = b["epochs_per_method"]
-    else:
+    elif get_method(run["method"]).regime not in CLOCKLESS_REGIMES:
         s["max_minutes"] = b["minutes_per_method"]
     s["seed"] = run["seed"]
     return s
 
 
 def eval_kwargs(plan: dict[str, Any], with_baselines: bool) -> dict[str, Any]:
-    return {"protocols": plan.get("protocols"), "labels": plan.get("labels"), "seeds": plan.get("label_seeds"),
-            "baselines": plan.get("baselines") if with_baselines else (), "data_dir": plan.get("data_dir")}
+    kw = {"protocols": plan.get("protocols"), "labels": plan.get("labels"), "seeds": plan.get("label_seeds"),
+          "baselines": plan.get("baselines") if with_baselines else (), "data_dir": plan.get("data_dir")}
+    if plan.get("task"):
+        kw["task"] = plan["task"]
+    return kw
 
 
 def _run_status(run_dir: Path) -> str | None:
@@ -480,7 +534,8 @@ def run_commands(out: Path, plan: dict[str, Any], run: dict[str, Any], with_base
     if plan.get("data_dir"):
         parts += ["--data-dir", plan["data_dir"]]
     ev = ["selfsup", "evaluate", str(d)]
-    for flag, key in (("--protocols", "protocols"), ("--labels", "labels"), ("--seeds", "label_seeds")):
+    for flag, key in (("--task", "task"), ("--protocols", "protocols"), ("--labels", "labels"),
+                      ("--seeds", "label_seeds")):
         if plan.get(key):
             ev += [flag, ",".join(str(v) for v in plan[key])]
     if not with_baselines:
@@ -522,7 +577,7 @@ def build_leaderboard(out: Path, plan: dict[str, Any], wall_seconds: float | Non
     for run in plan["runs"]:
         d = out / run["dir"]
         if run["status"] == "evaluated" and (d / "results.json").is_file():
-            results[run["id"]] = json.loads((d / "results.json").read_text())
+            results[run["id"]] = read_results(d / "results.json")
             metas[run["id"]] = json.loads((d / "run.json").read_text())
     metric = resolve_metric_labels(plan["metric"], list(results.values()))
     base_res = results.get(plan.get("baselines_from") or "", {}).get("baselines") or {}
@@ -579,7 +634,8 @@ def build_leaderboard(out: Path, plan: dict[str, Any], wall_seconds: float | Non
     b = plan["budget"]
     cmd += (["--epochs-per-method", f"{b['epochs_per_method']:g}"] if b.get("epochs_per_method") is not None
             else ["--minutes-per-method", f"{b['minutes_per_method']:g}"])
-    for flag, key in (("--protocols", "protocols"), ("--labels", "labels"), ("--encoder", "encoder")):
+    for flag, key in (("--task", "task"), ("--protocols", "protocols"), ("--labels", "labels"),
+                      ("--encoder", "encoder")):
         if plan.get(key):
             cmd += [flag, plan[key] if isinstance(plan[key], str) else ",".join(plan[key])]
     if metric.get("labels") is not None:
@@ -609,8 +665,10 @@ def leaderboard_markdown(board: dict[str, Any]) -> str:
     budget = (f"{b['epochs_per_method']:g} epochs" if b.get("epochs_per_method") is not None
               else f"{b['minutes_per_method']:g} minutes") + " of pretraining per run"
     lines = [f"# Comparison on {board['data']}", "",
-             f"Primary metric: {m['protocol']} at {m['labels']} labels (test accuracy, %, mean ± std over pretraining "
-             f"seeds {', '.join(map(str, board['seeds']))}); {budget}; every choice made on the validation split.", "",
+             (f"Primary metric: {m['protocol']} ({SCALAR_PROTOCOLS.get(m['protocol'], 'score')} x 100, mean ± std over "
+              f"pretraining seeds {', '.join(map(str, board['seeds']))}); {budget}." if m["labels"] == ALL else
+              f"Primary metric: {m['protocol']} at {m['labels']} labels (test accuracy, %, mean ± std over pretraining "
+              f"seeds {', '.join(map(str, board['seeds']))}); {budget}; every choice made on the validation split."), "",
              "| rank | method | metric | per seed | ≈ next | margin over best baseline | seconds | epochs | samples/s |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in board["rows"]:
