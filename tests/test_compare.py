@@ -202,6 +202,13 @@ def test_text_comparisons_are_scored_on_a_task_and_word_vectors_on_word_similari
     assert metric_value(res, words["metric"]) == pytest.approx(0.31)
     assert res["protocols"]["analogy"][ALL]["mean"] == pytest.approx(0.02)
     assert "all" not in json.loads(p.read_text())["protocols"]["wordsim353"]  # nothing written back
+    from selfsup.pipelines.compare import resolve_metric_labels
+
+    graph_res = {"protocols": {"linear": {"public": {"mean": 0.8}, "1%": {"mean": 0.6}, "100%": {"mean": 0.85}}}}
+    default = {"protocol": "linear", "labels": None, "default": True}
+    assert resolve_metric_labels(default, [graph_res])["labels"] == "public"  # a graph's standard split
+    del graph_res["protocols"]["linear"]["public"]
+    assert resolve_metric_labels(default, [graph_res])["labels"] == "1%"
 
 
 def test_a_comparison_whose_every_run_fails_exits_non_zero(tmp_path, capsys):

@@ -285,7 +285,8 @@ def pretrain(cfg: RunConfig, run_dir: Path, *, data: Any = None, resume: bool = 
     else:
         if data is None:
             data = load_dataset(cfg.data, data_dir=cfg.data_dir, image_size=cfg.image_size, **data_options(cfg.train))
-        if spec.modality == "image" and data.modality != "image" and cfg.encoder != "mlp":
+        if (spec.modality == "image" and data.modality != "image" and data.modality not in spec.modalities
+                and cfg.encoder != "mlp"):
             raise UserError(f"{cfg.method} with encoder {cfg.encoder} needs images; {cfg.data} holds vectors",
                             hint="use --encoder mlp")
         mean, std = data.channel_stats()
