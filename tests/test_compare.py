@@ -167,6 +167,8 @@ def test_plan_checks_and_what_auto_picks():
     assert {"simclr", "moco-v2", "memory-bank", "split-brain", "masked-ae", "autoencoder"} <= set(picked)
     assert not {"pca", "gmm", "kmeans", "cpc", "dgi"} & set(picked)
     assert auto_methods("ucr:GunPoint") == ["cpc", "split-brain", "temporal-contrast", "ts2vec"]
+    assert new_plan("ucr:GunPoint", methods="cpc")["metric"]["protocol"] == "svm"  # series: the SVM protocol
+    assert new_plan("ucr:GunPoint", methods="cpc", protocols="linear")["metric"]["protocol"] == "linear"
     with pytest.raises(UserError, match="not both"):
         new_plan("digits", minutes_per_method=1, epochs_per_method=1)
     with pytest.raises(UserError, match="PROTOCOL:LABELS"):

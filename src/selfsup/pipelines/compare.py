@@ -114,9 +114,16 @@ def parse_methods(methods: Any, data: str) -> list[dict[str, Any]]:
     return out
 
 
-def parse_metric(metric: str | None, protocols: tuple[str, ...] | None, labels: tuple[str, ...] | None) -> dict[str, Any]:
-    """``"linear:1%"`` -> ``{"protocol": "linear", "labels": "1%"}``. None: the linear probe (else the first
-    protocol) at the smallest label fraction (None there: the smallest one the results hold)."""
+# the protocol a kind of data is ranked on by default (others: the linear probe): series by the RBF SVM of the
+# series literature (TS2Vec's protocol), which their raw-input baseline is scored with too
+PRIMARY_PROTOCOL = {"series": "svm"}
+
+
+def parse_metric(metric: str | None, protocols: tuple[str, ...] | None, labels: tuple[str, ...] | None,
+                 kind: str | None = None) -> dict[str, Any]:
+    """``"linear:1%"`` -> ``{"protocol": "linear", "labels": "1%"}``. None: the kind's primary protocol
+    (:data:`PRIMARY_PROTOCOL`, else the linear probe; else the first protocol) at the smallest label fraction
+    (None there: the smallest one the results hold)."""
     from selfsup.eval.lowlabel import parse_fraction
 
     if metric:
@@ -124,7 +131,8 @@ def parse_metric(metric: str | None, protocols: tuple[str, ...] | None, labels: 
         if not sep or not proto or not lab:
             raise UserError(f"--metric {metric}: expected PROTOCOL:LABELS", hint="e.g. --metric linear:1% or knn:100%")
         return {"protocol": proto.strip(), "labels": lab.strip(), "default": False}
-    proto = "linear" if not protocols or "linear" in protocols else protocols[0]
+    first = PRIMARY_PROTOCOL.get(kind or "", "linear")
+    proto = first if not protocols or first in protocols else protocols[0]
     lab = None
     if labels:
         try:
@@ -176,7 +184,7 @@ def new_plan(data: str, *, methods: Any = "auto", minutes_per_method: float | No
         "baselines": list(as_tuple(baselines)) if baselines is not None else None,
         "encoder": encoder, "settings": dict(settings or {}),
         "metric": ({"protocol": "wordsim353", "labels": ALL, "default": True} if words and not metric
-                   else parse_metric(metric, protos, labs)),
+                   else parse_metric(metric, protos, labs, kind)),
         "task": task, "auto_excluded": AUTO_EXCLUDED_REGIMES if methods == "auto" else {},
         "baselines_from": None, "created": _now(), "status": "planned", "runs": runs,
     }
