@@ -126,6 +126,8 @@ def test_resume_after_an_interruption_reuses_finished_runs_and_ends_with_the_sam
     monkeypatch.setattr(byol_module.BYOL, "on_after_optimizer_step", original)
     plan = json.loads((out / "compare.json").read_text())
     assert [r["status"] for r in plan["runs"]] == ["evaluated", "interrupted"]
+    first_segment = plan["wall_seconds_done"]
+    assert first_segment > 4  # a whole run and part of another: longer than the page's writing (below)
     assert json.loads((out / "runs/byol-s0/run.json").read_text())["status"] == "interrupted"
     assert list((out / "runs/byol-s0/checkpoints").glob("step-*.ckpt"))
     first = out / "runs/simclr-s0/results.json"
@@ -135,13 +137,19 @@ def test_resume_after_an_interruption_reuses_finished_runs_and_ends_with_the_sam
     real_pretrain, real_resume = api.pretrain, api.resume
     monkeypatch.setattr(api, "pretrain", lambda *a, **k: calls.append("pretrain") or real_pretrain(*a, **k))
     monkeypatch.setattr(api, "resume", lambda *a, **k: calls.append("resume") or real_resume(*a, **k))
+    import time
+
+    t0 = time.monotonic()
     board = selfsup.compare(resume=out, progress=False)
+    resumed_s = time.monotonic() - t0
     assert calls == ["resume"]  # nothing started again: the finished run reused, the stopped one continued
     assert (first.read_bytes(), first.stat().st_mtime_ns) == before
     key = lambda b: [(r["method"], r["metric"], r["protocols"]) for r in b["rows"]]  # noqa: E731
     assert key(board) == key(ref)
     assert board["baselines"] == ref["baselines"]
     assert json.loads((out / "runs/byol-s0/run.json").read_text())["steps"] == 5
+    # the wall time of both segments (less the writing of the page), not of the resumed one only
+    assert first_segment + resumed_s - 4 <= board["wall_seconds"] <= first_segment + resumed_s, (first_segment, resumed_s)
 
 
 def test_a_foreign_folder_is_refused_and_left_alone(tmp_path, capsys):

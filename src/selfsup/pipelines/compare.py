@@ -370,6 +370,7 @@ def run_comparison(out: Path, ops: Ops, *, progress: bool = True) -> dict[str, A
     run evaluated. Ctrl-C stops after the current step, records where it stopped and re-raises."""
     out = Path(out)
     plan = read_plan(out)
+    before = float(plan.get("wall_seconds_done") or 0.0)  # earlier segments of a resumed comparison
     (out / "runs").mkdir(exist_ok=True)
     prog = Progress(plan, progress)
     plan["status"] = "running"
@@ -390,6 +391,7 @@ def run_comparison(out: Path, ops: Ops, *, progress: bool = True) -> dict[str, A
         except KeyboardInterrupt:
             run["status"] = "interrupted"
             plan["status"] = "interrupted"
+            plan["wall_seconds_done"] = round(before + time.monotonic() - prog.t0, 1)
             _write_json(out / PLAN, plan)
             print(f"selfsup compare: interrupted in {run['id']}; continue with: selfsup compare --resume {out}",
                   file=sys.stderr, flush=True)
@@ -403,11 +405,13 @@ def run_comparison(out: Path, ops: Ops, *, progress: bool = True) -> dict[str, A
             traceback.print_exc()
             run.update(status="failed", error=f"{type(e).__name__}: {e}")
             print(f"selfsup compare: {run['id']} failed: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
+        # the wall time of every segment of the comparison (a killed one: up to its last finished run)
+        plan["wall_seconds_done"] = round(before + time.monotonic() - prog.t0, 1)
         _write_json(out / PLAN, plan)
     plan["status"] = "finished" if all(r["status"] == "evaluated" for r in plan["runs"]) else "finished with failures"
     plan["updated"] = _now()
     _write_json(out / PLAN, plan)
-    return write_outputs(out, plan, ops, wall_seconds=time.monotonic() - prog.t0)
+    return write_outputs(out, plan, ops, wall_seconds=before + time.monotonic() - prog.t0)
 
 
 def _one_run(out: Path, plan: dict[str, Any], run: dict[str, Any], ops: Ops, prog: Progress, i: int, n: int) -> None:
