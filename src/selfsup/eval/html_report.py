@@ -201,11 +201,18 @@ def render_html(board: dict[str, Any], losses: dict[str, dict[str, tuple[list[in
     m, b = board["metric"], board["budget"]
     budget = (f"{b['epochs_per_method']:g} epochs" if b.get("epochs_per_method") is not None
               else f"{b['minutes_per_method']:g} minutes" if b.get("minutes_per_method") is not None else "–")
+    if m["labels"] == "all":  # word vectors: one score per protocol, no labels; they train by passes, no clock
+        if b.get("epochs_per_method") is None:
+            budget = "each method's default epochs"
+        metric = (f"primary metric <b>{html.escape(m['protocol'])}</b> (its score x 100, mean ± std over "
+                  "pretraining seeds).")
+    else:
+        metric = (f"primary metric <b>{html.escape(m['protocol'])} at {html.escape(str(m['labels']))} labels</b> "
+                  "(test accuracy in %, mean ± std over pretraining seeds; every choice made on the validation split).")
     parts = [f"<h1>{html.escape(title)}</h1>",
              f'<p>Data <b>{html.escape(str(board["data"]))}</b> ({html.escape(str(board.get("modality")))}); '
              f"pretraining budget {budget} per run; seeds {html.escape(', '.join(map(str, board['seeds'])))}; "
-             f"primary metric <b>{html.escape(m['protocol'])} at {html.escape(str(m['labels']))} labels</b> "
-             "(test accuracy in %, mean ± std over pretraining seeds; every choice made on the validation split)."
+             + metric
              + (f" Wall time {board['wall_seconds']:.0f} s." if board.get("wall_seconds") else "") + "</p>",
              "<h2>Leaderboard</h2>", leaderboard_table(board),
              f'<p class="note">≈: {html.escape(board["tie_rule"])}; ?: not measured. Margin: points over the best '
