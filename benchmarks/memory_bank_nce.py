@@ -3,8 +3,8 @@
 Three arms of ``selfsup pretrain memory-bank`` (small-cnn-2x2 encoder, ``--epochs E``, so the result does
 not depend on the machine's load, unlike a ``--max-minutes`` budget):
 
-* ``infonce``: the defaults (sampled InfoNCE over 4,096 negatives, the default head (linear since 2026-12-07; MLP when the json was measured), bank filled with the
-  initial network's features);
+* ``infonce``: the defaults (sampled InfoNCE over 4,096 negatives, the default head: linear since 2026-12-07,
+  MLP when the json was measured; bank filled with the initial network's features);
 * ``paper``: ``--preset paper`` (Wu et al.: NCE with Z fixed on the first batch, linear head, random bank);
 * ``nce``: the defaults with ``--set loss=nce`` (NCE on the default head and bank);
 
