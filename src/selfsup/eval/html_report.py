@@ -82,8 +82,9 @@ def accuracy_plots(board: dict[str, Any]) -> dict[str, str]:
         if not lines:
             continue
         fig, ax = plt.subplots(figsize=(5.4, 3.8))
-        for name, pts, style in lines:
-            ax.plot([100 * f for f, _ in pts], [v for _, v in pts], style, marker="o", ms=4,
+        cmap = plt.get_cmap("tab10" if len(lines) <= 10 else "tab20")  # one colour per line (15 methods + baselines)
+        for i, (name, pts, style) in enumerate(lines):
+            ax.plot([100 * f for f, _ in pts], [v for _, v in pts], style, marker="o", ms=4, color=cmap(i % cmap.N),
                     lw=1.1 if style == "--" else 1.8, label=name)
         ax.set_xscale("log")
         ax.set_xlabel("% of training labels")
