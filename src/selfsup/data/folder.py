@@ -8,6 +8,7 @@ Every image is resized to ``image_size`` x ``image_size``; gray folders stay
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -65,6 +66,29 @@ def decode_one(p: Path, size: int) -> tuple[np.ndarray, bool]:
         return np.asarray(im, dtype=np.uint8), gray
 
 
+def _decode_each(paths: list[Path], size: int, skip_bad: bool, desc: str,
+                 bad: list[tuple[str, str]]) -> Iterator[tuple[int, np.ndarray, bool]]:
+    """(index, uint8 array, is gray) of each readable image, decoded and resized one at a time; an unreadable
+    one raises, or with ``skip_bad`` is listed in ``bad`` (path, reason) and left out."""
+    errors = image_errors()
+    for i, p in enumerate(tqdm(paths, desc=desc, disable=len(paths) < 500, leave=False)):
+        try:
+            arr, gray = decode_one(p, size)
+        except errors as e:
+            if not skip_bad:
+                raise UserError(f"cannot read image {p}: {type(e).__name__}: {e}", hint=SKIP_HINT) from None
+            bad.append((str(p), f"{type(e).__name__}: {e}"))
+            continue
+        yield i, arr, gray
+
+
+def _some_read(n_kept: int, paths: list[Path], root: Path | None) -> None:
+    if not n_kept:
+        where = f" in {root}" if root is not None else ""
+        raise UserError(f"no readable images{where} ({len(paths)} files, all unreadable)",
+                        hint="check the files open in an image viewer; supported: " + ", ".join(sorted(EXTS)))
+
+
 def decode(paths: list[Path], size: int, skip_bad: bool = False, root: Path | None = None) -> tuple[np.ndarray, list[int]]:
     """Decode and resize images once into a uint8 (N, C, size, size) array.
 
@@ -76,27 +100,16 @@ def decode(paths: list[Path], size: int, skip_bad: bool = False, root: Path | No
 
     Returns the array and the indices of the paths that were kept.
     """
-    errors = image_errors()
     imgs: list[np.ndarray] = []
     kept: list[int] = []
     modes: set[str] = set()
     bad: list[tuple[str, str]] = []
-    for i, p in enumerate(tqdm(paths, desc="decoding images", disable=len(paths) < 500, leave=False)):
-        try:
-            arr, gray = decode_one(p, size)
-        except errors as e:
-            if not skip_bad:
-                raise UserError(f"cannot read image {p}: {type(e).__name__}: {e}", hint=SKIP_HINT) from None
-            bad.append((str(p), f"{type(e).__name__}: {e}"))
-            continue
+    for i, arr, gray in _decode_each(paths, size, skip_bad, "decoding images", bad):
         modes.add("L" if gray else "RGB")
         imgs.append(arr)
         kept.append(i)
     warn_skipped("images", bad)
-    if not imgs:
-        where = f" in {root}" if root is not None else ""
-        raise UserError(f"no readable images{where} ({len(paths)} files, all unreadable)",
-                        hint="check the files open in an image viewer; supported: " + ", ".join(sorted(EXTS)))
+    _some_read(len(kept), paths, root)
     if modes == {"L"}:
         arr = np.stack(imgs)[:, None]
     else:
@@ -122,17 +135,9 @@ def header_gray(paths: list[Path]) -> bool:
 def write_decoded(paths: list[Path], size: int, gray: bool, skip_bad: bool, root: Path, f: BinaryIO) -> list[int]:
     """Decode ``paths`` one image at a time into ``f`` as uint8 (C, size, size) rows (C = 1 if ``gray``
     else 3, gray images repeated to RGB as :func:`decode` does); returns the indices of the paths kept."""
-    errors = image_errors()
     kept: list[int] = []
     bad: list[tuple[str, str]] = []
-    for i, p in enumerate(tqdm(paths, desc="decoding images to the cache", disable=len(paths) < 500, leave=False)):
-        try:
-            arr, is_gray = decode_one(p, size)
-        except errors as e:
-            if not skip_bad:
-                raise UserError(f"cannot read image {p}: {type(e).__name__}: {e}", hint=SKIP_HINT) from None
-            bad.append((str(p), f"{type(e).__name__}: {e}"))
-            continue
+    for i, arr, is_gray in _decode_each(paths, size, skip_bad, "decoding images to the cache", bad):
         if gray:
             arr = arr[None]
         else:
@@ -140,9 +145,7 @@ def write_decoded(paths: list[Path], size: int, gray: bool, skip_bad: bool, root
         f.write(np.ascontiguousarray(arr).tobytes())
         kept.append(i)
     warn_skipped("images", bad, stacklevel=4)
-    if not kept:
-        raise UserError(f"no readable images in {root} ({len(paths)} files, all unreadable)",
-                        hint="check the files open in an image viewer; supported: " + ", ".join(sorted(EXTS)))
+    _some_read(len(kept), paths, root)
     return kept
 
 
