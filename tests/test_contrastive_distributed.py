@@ -3,7 +3,7 @@
 Each rank computes its loss on its half of the batch and its gradients are averaged over
 ranks (what DDP does); this must equal the loss and gradients of one process on the whole
 batch, step after step (2 steps, so the second step sees the queue / bank the first one wrote).
-Tolerance: atol 1e-5, rtol 1e-4 (float32; only summation order differs).
+Tolerance: tests/_distributed.py's (float32; only summation order differs).
 
 * SimCLR and the memory bank use an encoder without BatchNorm (and the bank a linear head):
   there the per-rank BN statistics would differ from the whole batch's by design.
@@ -16,13 +16,9 @@ Tolerance: atol 1e-5, rtol 1e-4 (float32; only summation order differs).
   process on the whole batch (features and dataset indices gathered from all ranks).
 """
 
-import os
-import tempfile
-
 import pytest
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
+from _distributed import assert_close, averaged_step, one_thread, rank_rows, run_ranks, sgd_step
 from torch import nn
 
 from selfsup.augment import ImageAugConfig
@@ -35,7 +31,6 @@ B = 8  # global batch
 STEPS = 2
 N = 100  # dataset size (memory bank rows)
 IDX = torch.tensor([3, 17, 42, 5, 99, 60, 0, 71])  # dataset indices of the global batch
-ATOL, RTOL = 1e-5, 1e-4
 
 _MOCO = {"queue_size": 20, "proj_out_dim": 5, "momentum": 0.9}
 _BANK = {"head": "linear", "feature_dim": 5, "bank_init": "random"}
@@ -85,7 +80,6 @@ def _run(case, sl):
     """STEPS steps on rows ``sl`` of the global batch; with several processes the gradients are averaged."""
     m = _model(case)
     method = CASES[case][0]
-    world = dist.get_world_size() if dist.is_initialized() else 1
     res = {"loss": [], "grads": []}
     seen = {"query": [], "key": []}  # step 1: the batches BatchNorm saw in the query and key encoders
     hooks = []
@@ -96,23 +90,10 @@ def _run(case, sl):
         v1, v2 = _views(step)
         m.views = (lambda x, a=v1[sl], b=v2[sl]: [a]) if method == "memory-bank" else (lambda x, a=v1[sl], b=v2[sl]: [a, b])
         x = torch.zeros(sl.stop - sl.start, 1, 8, 8, dtype=torch.uint8)  # pixels come from the fixed views
-        out = m.training_step((x, IDX[sl]))
-        out.loss.backward()
-        grads = {k: p.grad.clone() for k, p in m.named_parameters() if p.requires_grad}
-        loss = out.loss.detach().clone()
-        if world > 1:
-            dist.all_reduce(loss)
-            loss /= world
-            for g in grads.values():
-                dist.all_reduce(g)
-                g /= world
+        loss, grads = averaged_step(m, m.training_step((x, IDX[sl])).loss)
         res["loss"].append(loss)
         res["grads"].append(grads)
-        with torch.no_grad():
-            for k, p in m.named_parameters():
-                if p.requires_grad:
-                    p.sub_(0.1 * grads[k])
-                    p.grad = None
+        sgd_step(m, grads, 0.1)
         m.on_after_optimizer_step(step + 1)
         for h in hooks:
             h.remove()
@@ -129,40 +110,22 @@ def _run(case, sl):
     return res
 
 
-def _worker(rank, world, init_file, out_dir):
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
-    try:
-        n = B // world
-        sl = slice(rank * n, (rank + 1) * n)
-        res = {case: _run(case, sl) for case in CASES}
-        x = torch.arange(rank * 3, rank * 3 + 3).float().unsqueeze(1)  # local rows
-        xs, unshuf = batch_shuffle(x, torch.Generator().manual_seed(rank))  # ranks disagree on seeds
-        res["shuffle"] = {"x": x, "xs": xs, "back": batch_unshuffle(xs, unshuf)}
-        torch.save(res, os.path.join(out_dir, f"rank{rank}.pt"))
-    finally:
-        dist.destroy_process_group()
+def _rank(rank, world):
+    res = {case: _run(case, rank_rows(rank, world, B)) for case in CASES}
+    x = torch.arange(rank * 3, rank * 3 + 3).float().unsqueeze(1)  # local rows
+    xs, unshuf = batch_shuffle(x, torch.Generator().manual_seed(rank))  # ranks disagree on seeds
+    res["shuffle"] = {"x": x, "xs": xs, "back": batch_unshuffle(xs, unshuf)}
+    return res
 
 
 @pytest.fixture(scope="module")
 def results():
-    with tempfile.TemporaryDirectory() as d:
-        mp.spawn(_worker, args=(WORLD, os.path.join(d, "init"), d), nprocs=WORLD, join=True)
-        return [torch.load(os.path.join(d, f"rank{r}.pt")) for r in range(WORLD)]
+    return run_ranks(_rank, WORLD)
 
 
 @pytest.fixture(scope="module")
 def single():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return {case: _run(case, slice(0, B)) for case in CASES}
-    finally:
-        torch.set_num_threads(n)
-
-
-def _close(a, b, what):
-    torch.testing.assert_close(a, b, atol=ATOL, rtol=RTOL, msg=lambda m: f"{what}: {m}")
+    return one_thread(lambda: {case: _run(case, slice(0, B)) for case in CASES})
 
 
 @pytest.mark.slow
@@ -172,16 +135,16 @@ def test_two_processes_match_one_process(results, single, case):
     for r in range(WORLD):
         got = results[r][case]
         for step in range(STEPS):
-            _close(got["loss"][step], ref["loss"][step], f"{case} rank {r} step {step} loss")
+            assert_close(got["loss"][step], ref["loss"][step], f"{case} rank {r} step {step} loss")
             assert set(got["grads"][step]) == set(ref["grads"][step])
             for k, g in ref["grads"][step].items():
-                _close(got["grads"][step][k], g, f"{case} rank {r} step {step} grad {k}")
+                assert_close(got["grads"][step][k], g, f"{case} rank {r} step {step} grad {k}")
         if "queue" in ref:  # queues and key networks identical on every rank and equal to one process's
-            _close(got["queue"], ref["queue"], f"{case} rank {r} queue")
+            assert_close(got["queue"], ref["queue"], f"{case} rank {r} queue")
             for a, b in zip(got["key"], ref["key"]):
-                _close(a, b, f"{case} rank {r} key network")
+                assert_close(a, b, f"{case} rank {r} key network")
         if "bank" in ref:  # every rank's bank was updated from the whole batch
-            _close(got["bank"], ref["bank"], f"{case} rank {r} bank")
+            assert_close(got["bank"], ref["bank"], f"{case} rank {r} bank")
             assert torch.equal(got["visited"], ref["visited"])
 
 

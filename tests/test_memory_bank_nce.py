@@ -10,13 +10,10 @@
 
 import json
 import math
-import os
-import tempfile
 
 import pytest
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
+from _distributed import assert_close, averaged_step, one_thread, rank_rows, run_ranks, sgd_step
 from torch import nn
 
 from selfsup.augment import ImageAugConfig
@@ -350,59 +347,35 @@ IDX = torch.tensor([3, 17, 42, 5, 99, 60, 0, 71])
 
 def _run(sl):
     m = make(n=N, num_negatives=K, loss="nce", temperature=0.2)
-    world = dist.get_world_size() if dist.is_initialized() else 1
     res = {"loss": [], "grads": [], "log_z": []}
     for step in range(STEPS):
-        v = _views(B, 10 + step)[sl]
-        loss = m.loss_on_view(v, IDX[sl])
-        loss.backward()
-        grads = {k: p.grad.clone() for k, p in m.named_parameters() if p.requires_grad}
-        loss = loss.detach().clone()
-        if world > 1:
-            dist.all_reduce(loss)
-            loss /= world
-            for g in grads.values():
-                dist.all_reduce(g)
-                g /= world
+        loss, grads = averaged_step(m, m.loss_on_view(_views(B, 10 + step)[sl], IDX[sl]))
         res["loss"].append(loss)
         res["grads"].append(grads)
         res["log_z"].append(m.nce.log_z.clone())
-        with torch.no_grad():
-            for k, p in m.named_parameters():
-                if p.requires_grad:
-                    p.sub_(0.1 * grads[k])
-                    p.grad = None
+        sgd_step(m, grads, 0.1)
         m.on_after_optimizer_step(step + 1)
     res["bank"] = m.bank.bank.clone()
     return res
 
 
-def _worker(rank, world, init_file, out_dir):
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
-    try:
-        n = B // world
-        torch.save(_run(slice(rank * n, (rank + 1) * n)), os.path.join(out_dir, f"rank{rank}.pt"))
-    finally:
-        dist.destroy_process_group()
+def _rank(rank, world):
+    return _run(rank_rows(rank, world, B))
 
 
 @pytest.mark.slow
 def test_nce_in_two_processes_matches_one_process_on_the_whole_batch():
     """Z from the global first batch: both ranks hold the Z of one process on all 8 samples, and the loss,
     gradients and bank of 2 steps agree (only summation order differs)."""
-    with tempfile.TemporaryDirectory() as d:
-        mp.spawn(_worker, args=(WORLD, os.path.join(d, "init"), d), nprocs=WORLD, join=True)
-        got = [torch.load(os.path.join(d, f"rank{r}.pt")) for r in range(WORLD)]
-    ref = _run(slice(0, B))
-    close = dict(atol=1e-5, rtol=1e-4)
+    got = run_ranks(_rank, WORLD)
+    ref = one_thread(_run, slice(0, B))
     for r in range(WORLD):
         for step in range(STEPS):
-            torch.testing.assert_close(got[r]["log_z"][step], ref["log_z"][step], **close)
-            torch.testing.assert_close(got[r]["loss"][step], ref["loss"][step], **close)
+            assert_close(got[r]["log_z"][step], ref["log_z"][step], f"rank {r} step {step} log Z")
+            assert_close(got[r]["loss"][step], ref["loss"][step], f"rank {r} step {step} loss")
             for k, g in ref["grads"][step].items():
-                torch.testing.assert_close(got[r]["grads"][step][k], g, **close)
-        torch.testing.assert_close(got[r]["bank"], ref["bank"], **close)
+                assert_close(got[r]["grads"][step][k], g, f"rank {r} step {step} grad {k}")
+        assert_close(got[r]["bank"], ref["bank"], f"rank {r} bank")
         assert torch.equal(got[r]["log_z"][0], got[0]["log_z"][0])  # the same Z on every rank
     # a per-rank estimate (each rank's half only) would differ from the global one
     half = make(n=N, num_negatives=K, loss="nce", temperature=0.2)
