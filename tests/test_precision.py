@@ -117,13 +117,30 @@ def test_precision_flag_reaches_the_trainer_and_run_json_and_a_resume_keeps_it(t
     resumed = json.loads((run / "run.json").read_text())
     assert resumed["precision"] == "bf16-mixed" and resumed["steps"] == 20
 
-    default = tmp_path / "default"
-    assert main(["pretrain", "simclr", "--out", str(default), "--set", "train_samples=256", "--epochs", "1",
-                 "--batch-size", "128", "--data", "digits", "--no-progress"]) == 0
-    meta = json.loads((default / "run.json").read_text())
-    expected = resolve_precision(DEFAULT_PRECISION, "auto")
-    assert trainer_precisions[-1] == expected and meta["precision"] == expected
-    assert meta["precision_requested"] == DEFAULT_PRECISION
+    # without --precision: the method's own default (SimCLR's "auto", measured), else DEFAULT_PRECISION
+    small = ["--set", "train_samples=256", "--epochs", "1", "--batch-size", "128", "--data", "digits", "--no-progress"]
+    for method, requested in (("simclr", "auto"), ("byol", DEFAULT_PRECISION)):
+        default = tmp_path / f"default-{method}"
+        assert main(["pretrain", method, "--out", str(default), *small]) == 0
+        meta = json.loads((default / "run.json").read_text())
+        expected = resolve_precision(requested, "auto")
+        assert trainer_precisions[-1] == expected and meta["precision"] == expected
+        assert meta["precision_requested"] == requested
+    # the flag wins over the method's default
+    assert main(["pretrain", "simclr", "--out", str(tmp_path / "fp32"), "--precision", "32", *small]) == 0
+    assert trainer_precisions[-1] == "32-true"
+    assert json.loads((tmp_path / "fp32" / "run.json").read_text())["precision"] == "32-true"
+
+
+def test_simclr_defaults_to_bf16_where_the_cpu_does_bf16_and_the_others_stay_fp32_on_a_cpu():
+    from selfsup.train.run import resolve_config
+
+    assert resolve_config("simclr", "fashion-mnist").train.precision == "auto"
+    assert resolve_config("byol", "fashion-mnist").train.precision == DEFAULT_PRECISION == "auto-gpu"
+    assert resolve_config("simclr", "fashion-mnist", overrides={"precision": "32"}).train.precision == "32"
+    bf16_cpu = "flags\t\t: fpu sse avx512f avx512_bf16\n"
+    assert resolve_precision("auto", "cpu", cpuinfo=bf16_cpu) == "bf16-mixed"
+    assert resolve_precision("auto", "cpu", cpuinfo="flags\t\t: fpu sse avx2\n") == "32-true"
 
 
 def test_runs_stored_with_the_old_auto_resume_with_its_old_meaning():
@@ -133,3 +150,5 @@ def test_runs_stored_with_the_old_auto_resume_with_its_old_meaning():
     stored["train"]["precision"] = "bf16-mixed"
     assert config_from_dict(stored).train.precision == "bf16-mixed"
     assert config_from_dict(stored, {"precision": "32"}).train.precision == "32"
+    # a run stored without any precision (before the key existed) keeps fp32 on a CPU, not SimCLR's new default
+    assert config_from_dict({**stored, "train": {}}).train.precision == "auto-gpu"

@@ -107,7 +107,7 @@ def resolve_config(
 
     Sections, in the order that decides a key two of them own: ``data_sections`` (the modality's data
     settings, e.g. ``{"series": SeriesDataConfig()}``), then method, augment, optim, train. Layers, in
-    order: the method's ``aug_defaults``/``optim_defaults``, the modality's ``defaults``, the preset,
+    order: the method's ``aug_defaults``/``optim_defaults``/``train_defaults``, the modality's ``defaults``, the preset,
     then ``overrides`` (the ``--config`` file under ``--set``).
 
     Returns:
@@ -117,7 +117,8 @@ def resolve_config(
     sections = {**(data_sections or {}), "method": spec.config_cls(), "augment": ImageAugConfig(),
                 "optim": OptimConfig(), "train": TrainConfig()}
     method_defaults = {**{f"augment.{k}": v for k, v in spec.aug_defaults.items()},
-                       **{f"optim.{k}": v for k, v in spec.optim_defaults.items()}}
+                       **{f"optim.{k}": v for k, v in spec.optim_defaults.items()},
+                       **{f"train.{k}": v for k, v in spec.train_defaults.items()}}
     routed = route_settings(sections, method_defaults, defaults, preset_of(spec, preset), overrides)
     cfg = RunConfig(method, data, encoder, encoder_width, routed["method"], routed["augment"], routed["optim"],
                     routed["train"], image_size, data_dir, dict(encoder_options or {}))
@@ -171,8 +172,9 @@ def config_from_dict(d: dict[str, Any], changes: dict[str, Any] | None = None) -
     aug = apply_overrides(base.aug, d.get("augment", {}))
     optim = apply_overrides(base.optim, d.get("optim", {}))
     stored_train = dict(d.get("train", {}))
-    if stored_train.get("precision") == "auto":
-        # written before runs stored the precision they resolved to: "auto" then meant bf16 on GPUs only
+    if stored_train.get("precision", "auto") == "auto":
+        # written before runs stored the precision they resolved to (or before a method's own default, e.g.
+        # SimCLR's "auto"): "auto" then meant bf16 on GPUs only
         stored_train["precision"] = "auto-gpu"
     train = apply_overrides(base.train, stored_train)
     mcfg, aug, optim, train = _apply_routed(changes, mcfg, aug, optim, train)
