@@ -210,6 +210,11 @@ def test_text_comparisons_are_scored_on_a_task_and_word_vectors_on_word_similari
     assert new_plan("fortunes", methods="mlm")["task"] == "fortunes"  # the corpus's own task
     assert new_plan("kjv", methods="mlm,nsp")["task"] == "kjv-testament"
     assert new_plan("kjv", methods="mlm", task="kjv-book")["task"] == "kjv-book"
+    from selfsup.pipelines.compare import run_commands
+
+    text = new_plan("fortunes", methods="mlm", seeds="0", labels="1%,10%")
+    _, evaluate = run_commands(tmp_path, text, text["runs"][0], with_baselines=False)
+    assert "--task fortunes " in evaluate and "--labels 1%,10%" in evaluate  # the task is one name, not letters
     with pytest.raises(UserError, match="--task"):
         new_plan("digits", methods="simclr", task="fortunes")
     words = new_plan("kjv", methods="word2vec:skipgram,word2vec:cbow")

@@ -551,8 +551,9 @@ def run_commands(out: Path, plan: dict[str, Any], run: dict[str, Any], with_base
     ev = ["selfsup", "evaluate", str(d)]
     for flag, key in (("--task", "task"), ("--protocols", "protocols"), ("--labels", "labels"),
                       ("--seeds", "label_seeds")):
-        if plan.get(key):
-            ev += [flag, ",".join(str(v) for v in plan[key])]
+        if plan.get(key):  # the task is one name; the others are lists
+            v = plan[key]
+            ev += [flag, v if isinstance(v, str) else ",".join(str(x) for x in v)]
     if not with_baselines:
         ev += ["--baselines", "none"]
     elif plan.get("baselines") is not None:
