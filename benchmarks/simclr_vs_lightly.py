@@ -100,7 +100,8 @@ def run_ours(steps: int, args: argparse.Namespace, run_dir: Path, seed: int | No
     meta = json.loads((run_dir / "run.json").read_text())
     return {"images_per_s": round((last - w) * args.batch_size / seconds, 2), "steps": last,
             "timed_steps": last - w, "seconds": round(seconds, 3), "final_loss": meta.get("final_loss"),
-            "torch_version": meta["torch_version"], "selfsup_version": meta["selfsup_version"]}
+            "torch_version": meta["torch_version"], "selfsup_version": meta["selfsup_version"],
+            "precision": meta.get("precision", "32-true")}
 
 
 def score(train_x, train_y, test_x, test_y) -> dict:
