@@ -196,15 +196,23 @@ def leaderboard_table(board: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def budget_text(board: dict[str, Any]) -> str:
+    """The pretraining budget of a comparison in words ("3 minutes", "40 epochs"). Word vectors (a metric read
+    from the ``"all"`` cell: one score, no label fraction) train by passes without a clock: under a minutes
+    budget they keep their default epochs."""
+    b = board["budget"]
+    if b.get("epochs_per_method") is not None:
+        return f"{b['epochs_per_method']:g} epochs"
+    if board["metric"]["labels"] == "all":
+        return "each method's default epochs"
+    return f"{b['minutes_per_method']:g} minutes" if b.get("minutes_per_method") is not None else "–"
+
+
 def render_html(board: dict[str, Any], losses: dict[str, dict[str, tuple[list[int], list[float]]]],
                 maps: dict[str, Any], title: str) -> str:
     """The page's HTML text (see :func:`write_html_report`)."""
-    m, b = board["metric"], board["budget"]
-    budget = (f"{b['epochs_per_method']:g} epochs" if b.get("epochs_per_method") is not None
-              else f"{b['minutes_per_method']:g} minutes" if b.get("minutes_per_method") is not None else "–")
-    if m["labels"] == "all":  # word vectors: one score per protocol, no labels; they train by passes, no clock
-        if b.get("epochs_per_method") is None:
-            budget = "each method's default epochs"
+    m, budget = board["metric"], budget_text(board)
+    if m["labels"] == "all":  # word vectors: one score per protocol, no labels
         metric = (f"primary metric <b>{html.escape(m['protocol'])}</b> (its score x 100, mean ± std over "
                   "pretraining seeds).")
     else:

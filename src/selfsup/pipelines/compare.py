@@ -676,12 +676,10 @@ def _pct(v: Any) -> str:
 
 def leaderboard_markdown(board: dict[str, Any]) -> str:
     """leaderboard.md: the ranking, the baselines, the rule of the noise mark, the commands."""
+    from selfsup.eval.html_report import budget_text
+
     m = board["metric"]
-    b = board["budget"]
-    budget = (f"{b['epochs_per_method']:g} epochs" if b.get("epochs_per_method") is not None
-              else f"{b['minutes_per_method']:g} minutes") + " of pretraining per run"
-    if m["labels"] == ALL and b.get("epochs_per_method") is None:  # word vectors train by passes, without a clock
-        budget = "each method's default epochs (word vectors train by passes, without a clock)"
+    budget = budget_text(board) + " of pretraining per run"
     lines = [f"# Comparison on {board['data']}", "",
              (f"Primary metric: {m['protocol']} ({SCALAR_PROTOCOLS.get(m['protocol'], 'score')} x 100, mean ± std over "
               f"pretraining seeds {', '.join(map(str, board['seeds']))}); {budget}." if m["labels"] == ALL else
