@@ -130,6 +130,19 @@ def test_one_worker_is_deterministic_and_seeded():
     assert not np.allclose(a, c)
 
 
+def test_input_vectors_start_uniform_in_gensims_range():
+    # gensim 4 draws the input vectors uniformly in [-1/D, 1/D); half that range (word2vec.c's) trained a measurably
+    # weaker CBOW (BENCHMARKS.md, "word2vec"). The output vectors start at zero.
+    d = 50
+    m = Word2Vec(None, vector_size=d, min_count=1, seed=3)
+    m.build_vocab([[f"w{i}" for i in range(400)]])
+    v = m.syn0 * d
+    assert v.dtype == np.float32 and v.shape == (400, d)
+    assert -1.0 <= v.min() < -0.98 and 0.98 < v.max() < 1.0
+    assert abs(float(v.mean())) < 0.02 and abs(float(v.std()) - 1 / math.sqrt(3)) < 0.01
+    assert not m.syn1neg.any()
+
+
 def test_two_workers_train_and_count_all_words():
     sents = planted_corpus(300)
     m = Word2Vec(sents, vector_size=16, window=4, min_count=1, sample=0, epochs=4, workers=2, seed=1, sg=1)
