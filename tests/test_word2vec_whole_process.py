@@ -141,3 +141,25 @@ def test_every_method_module_is_listed():
     registering = {p.stem for p in (SRC / "selfsup" / "methods").glob("*.py") if "register_method(" in p.read_text()
                    and p.stem != "base"}
     assert registering == set(BUILTIN_MODULES)
+
+
+def test_install_step_compiles_both_kernels_into_the_cache(tmp_path):
+    # `make install` runs `python -m selfsup.word2vec`; afterwards the cache holds the training loop and the walks, so
+    # the first word2vec / DeepWalk command loads them instead of compiling (a cold cache cost ~2-3 s a process).
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path), "PYTHONPATH": str(SRC)}
+    first = subprocess.run([sys.executable, "-m", "selfsup.word2vec"], env=env, capture_output=True, text=True,
+                           check=True)
+    assert "compiled and cached" in first.stdout
+    index = sorted(p.name.split("-")[0] for p in tmp_path.rglob("*.nbi"))
+    assert index == ["engine._train_job", "walks._walks"]
+    assert len(list(tmp_path.rglob("*.nbc"))) == 2  # one compiled signature each: the types of the real calls
+    stamp = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.nb*")}
+    subprocess.run([sys.executable, "-m", "selfsup.word2vec"], env=env, capture_output=True, check=True)
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.nb*")} == stamp  # the second run only loads
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(" ".join(s) for s in random_corpus(0)) + "\n")
+    for preset in ("cbow", "skipgram"):  # a real command finds the kernel it needs in the cache: nothing new compiled
+        subprocess.run([sys.executable, "-m", "selfsup.cli.main", "pretrain", "word2vec", "--data", f"text:{corpus}",
+                        "--preset", preset, "--no-progress", "--out", str(tmp_path / preset), "--set", "min_count=1"],
+                       env=env, capture_output=True, check=True)
+        assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.nb*")} == stamp
