@@ -205,7 +205,8 @@ def test_plan_checks_and_what_auto_picks():
 
 
 def test_text_comparisons_are_scored_on_a_task_and_word_vectors_on_word_similarity(tmp_path):
-    from selfsup.pipelines.compare import ALL, metric_value, read_results
+    from selfsup.eval.wordsim import NO_LABELS as ALL
+    from selfsup.pipelines.compare import metric_value, read_results
 
     assert new_plan("fortunes", methods="mlm")["task"] == "fortunes"  # the corpus's own task
     assert new_plan("kjv", methods="mlm,nsp")["task"] == "kjv-testament"

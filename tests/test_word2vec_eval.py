@@ -75,6 +75,10 @@ def test_evaluation_agrees_with_gensim_on_its_files():
     g_score, _ = theirs.evaluate_word_analogies(str(benchmark_path("analogy")))
     assert r["analogy"]["accuracy"] == pytest.approx(g_score)
     assert r["analogy"]["evaluated"] > 0 and r["analogy"]["oov"] > 0
+    # each score is also the label-free cell that `selfsup compare` ranks by
+    assert r["wordsim353"]["all"] == {"mean": r["wordsim353"]["spearman"], "std": 0.0,
+                                      "values": [r["wordsim353"]["spearman"]]}
+    assert r["analogy"]["all"]["mean"] == r["analogy"]["accuracy"]
 
 
 def test_nearest_neighbours_and_unknown_protocol():

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from selfsup.eval.lowlabel import parse_fraction
+from selfsup.eval.wordsim import NO_LABELS
 
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px auto;max-width:1150px;
@@ -198,12 +199,12 @@ def leaderboard_table(board: dict[str, Any]) -> str:
 
 def budget_text(board: dict[str, Any]) -> str:
     """The pretraining budget of a comparison in words ("3 minutes", "40 epochs"). Word vectors (a metric read
-    from the ``"all"`` cell: one score, no label fraction) train by passes without a clock: under a minutes
+    from the :data:`~selfsup.eval.wordsim.NO_LABELS` cell: one score, no label fraction) train by passes without a clock: under a minutes
     budget they keep their default epochs."""
     b = board["budget"]
     if b.get("epochs_per_method") is not None:
         return f"{b['epochs_per_method']:g} epochs"
-    if board["metric"]["labels"] == "all":
+    if board["metric"]["labels"] == NO_LABELS:
         return "each method's default epochs"
     return f"{b['minutes_per_method']:g} minutes" if b.get("minutes_per_method") is not None else "–"
 
@@ -212,7 +213,7 @@ def render_html(board: dict[str, Any], losses: dict[str, dict[str, tuple[list[in
                 maps: dict[str, Any], title: str) -> str:
     """The page's HTML text (see :func:`write_html_report`)."""
     m, budget = board["metric"], budget_text(board)
-    if m["labels"] == "all":  # word vectors: one score per protocol, no labels
+    if m["labels"] == NO_LABELS:  # word vectors: one score per protocol, no labels
         metric = (f"primary metric <b>{html.escape(m['protocol'])}</b> (its score x 100, mean ± std over "
                   "pretraining seeds).")
     else:

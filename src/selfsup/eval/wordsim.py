@@ -190,9 +190,26 @@ def nearest_neighbours(kv: Any, word: str, topn: int = 10) -> list[tuple[str, fl
     return [(words[i], float(sims[i])) for i in top]
 
 
+# Word vectors are scored without labels: one number per protocol. Each protocol's entry also holds that number as
+# the label cell ``NO_LABELS`` ({"mean": v, "std": 0, "values": [v]}), so that word vectors rank and print like the
+# labeled protocols (``selfsup compare``, its page).
+SCORE_KEYS = {"wordsim353": "spearman", "simlex999": "spearman", "analogy": "accuracy"}
+NO_LABELS = "all"
+
+
+def add_score_cells(protocols: dict[str, Any]) -> dict[str, Any]:
+    """Add the ``NO_LABELS`` cell to each word protocol's entry of ``protocols`` that lacks one (in place; returned)."""
+    for name, key in SCORE_KEYS.items():
+        entry = protocols.get(name)
+        if isinstance(entry, dict) and isinstance(entry.get(key), (int, float)) and NO_LABELS not in entry:
+            entry[NO_LABELS] = {"mean": float(entry[key]), "std": 0.0, "values": [float(entry[key])]}
+    return protocols
+
+
 def word_protocols(kv: Any, protocols: tuple[str, ...] = ("wordsim353", "simlex999", "analogy"),
                    paths: dict[str, str] | None = None) -> dict[str, Any]:
-    """Run the named word protocols; ``paths`` maps a protocol to a user file (default: gensim's)."""
+    """Run the named word protocols; ``paths`` maps a protocol to a user file (default: gensim's). Each entry
+    carries its score also as the ``NO_LABELS`` cell."""
     paths = paths or {}
     out: dict[str, Any] = {}
     for name in protocols:
@@ -200,4 +217,4 @@ def word_protocols(kv: Any, protocols: tuple[str, ...] = ("wordsim353", "simlex9
             raise unknown_name("word protocol", name, BENCHMARK_FILES)
         p = benchmark_path(name, paths.get(name))
         out[name] = analogy(kv, p) if name == "analogy" else word_similarity(kv, p)
-    return out
+    return add_score_cells(out)

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from selfsup.errors import UserError
+from selfsup.eval.wordsim import NO_LABELS, SCORE_KEYS, add_score_cells
 
 FORMAT = "selfsup-compare"
 PLAN = "compare.json"
@@ -183,7 +184,7 @@ def new_plan(data: str, *, methods: Any = "auto", minutes_per_method: float | No
         "label_seeds": [int(s) for s in as_tuple(label_seeds)] if label_seeds is not None else None,
         "baselines": list(as_tuple(baselines)) if baselines is not None else None,
         "encoder": encoder, "settings": dict(settings or {}),
-        "metric": ({"protocol": "wordsim353", "labels": ALL, "default": True} if words and not metric
+        "metric": ({"protocol": "wordsim353", "labels": NO_LABELS, "default": True} if words and not metric
                    else parse_metric(metric, protos, labs, kind)),
         "task": task, "auto_excluded": AUTO_EXCLUDED_REGIMES if methods == "auto" else {},
         "baselines_from": None, "created": _now(), "status": "planned", "runs": runs,
@@ -289,19 +290,12 @@ def _hms(s: float) -> str:
     return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 
 
-# word vectors are scored without labels: one number per protocol (Spearman's rho, analogy accuracy)
-SCALAR_PROTOCOLS = {"wordsim353": "spearman", "simlex999": "spearman", "analogy": "accuracy"}
-ALL = "all"  # the label cell a scalar protocol's number is read into
-
-
 def read_results(path: Path) -> dict[str, Any]:
-    """A run's results.json, with each scalar protocol's number also as the cell ``"all"`` (``{"mean": v,
-    "std": 0, "values": [v]}``) so that word vectors rank like the labeled protocols (nothing is written)."""
+    """A run's results.json. Word vectors' results written before their evaluation wrote the label-free cell
+    (:data:`~selfsup.eval.wordsim.NO_LABELS`) get it here, in memory (the file is not changed)."""
     res = json.loads(Path(path).read_text())
-    for proto, key in SCALAR_PROTOCOLS.items():
-        entry = (res.get("protocols") or {}).get(proto)
-        if isinstance(entry, dict) and isinstance(entry.get(key), (int, float)) and ALL not in entry:
-            entry[ALL] = {"mean": float(entry[key]), "std": 0.0, "values": [float(entry[key])]}
+    if isinstance(res.get("protocols"), dict):
+        add_score_cells(res["protocols"])
     return res
 
 
@@ -681,8 +675,8 @@ def leaderboard_markdown(board: dict[str, Any]) -> str:
     m = board["metric"]
     budget = budget_text(board) + " of pretraining per run"
     lines = [f"# Comparison on {board['data']}", "",
-             (f"Primary metric: {m['protocol']} ({SCALAR_PROTOCOLS.get(m['protocol'], 'score')} x 100, mean ± std over "
-              f"pretraining seeds {', '.join(map(str, board['seeds']))}); {budget}." if m["labels"] == ALL else
+             (f"Primary metric: {m['protocol']} ({SCORE_KEYS.get(m['protocol'], 'score')} x 100, mean ± std over "
+              f"pretraining seeds {', '.join(map(str, board['seeds']))}); {budget}." if m["labels"] == NO_LABELS else
               f"Primary metric: {m['protocol']} at {m['labels']} labels (test accuracy, %, mean ± std over pretraining "
               f"seeds {', '.join(map(str, board['seeds']))}); {budget}; every choice made on the validation split."), "",
              "| rank | method | metric | per seed | ≈ next | margin over best baseline | seconds | epochs | samples/s |",
