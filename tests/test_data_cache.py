@@ -133,6 +133,21 @@ load_dataset("npz:{npz}", data_cache="disk", cache_dir={cdir!r})
 """
 
 
+def test_arrays_too_large_for_memory_point_to_the_disk_cache(tmp_path, monkeypatch):
+    # under a memory limit numpy raises MemoryError while loading: that is not a format problem, and the message says
+    # what to do (the 3.3 GB benchmark's in-memory control run had got the format hint)
+    src = _npz(tmp_path / "a.npz")
+    from selfsup.data import arrays
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError("Unable to allocate 3.07 GiB for an array with shape (1074218, 3, 32, 32)")
+
+    monkeypatch.setattr(arrays.np, "load", no_memory)
+    with pytest.raises(UserError, match="do not fit in memory") as err:
+        load_dataset(f"npz:{src}", data_cache="memory", cache_dir=tmp_path / "c")
+    assert "data_cache=disk" in err.value.hint and "object arrays" not in str(err.value)
+
+
 def test_a_killed_write_leaves_no_usable_cache_and_the_next_run_rebuilds(tmp_path, writes):
     src, cdir = _npz(tmp_path / "a.npz"), tmp_path / "c"
     proc = subprocess.run([sys.executable, "-c", CRASH.format(src=SRC, npz=src, cdir=str(cdir))])

@@ -35,6 +35,11 @@ def _load_arrays(path: Path) -> dict[str, np.ndarray]:
             return {"x": np.load(path, allow_pickle=False)}
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
+    except MemoryError as e:  # a well-formed file too large for this process's memory (not a format problem)
+        raise UserError(f"the arrays of {path} do not fit in memory: {e}",
+                        hint="images can be read from the on-disk uint8 cache instead: --set data_cache=disk "
+                             "(data_cache=auto picks it when the decoded images would take more than half of the "
+                             "memory available)") from None
     except NUMPY_LOAD_ERRORS as e:
         raise UserError(f"cannot read arrays from {path}: {type(e).__name__}: {e}", hint=SAVE_HINT) from None
 
