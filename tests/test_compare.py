@@ -68,6 +68,30 @@ def test_outputs_and_their_documented_keys(uninterrupted):
     assert "| 1 | " + top["method"] in md and "baseline: raw" in md
 
 
+def test_report_on_a_comparison_counts_run_folders_copied_in(uninterrupted, tmp_path):
+    # docs/compare.md: runs made elsewhere are copied into DIR/runs; `selfsup report DIR` ranks them (and takes the
+    # baselines from the one that has them) without running anything and without rewriting compare.json
+    import shutil
+
+    out, board = uninterrupted
+    other = tmp_path / "other"
+    shutil.copytree(out, other)
+    plan = json.loads((other / "compare.json").read_text())
+    for r in plan["runs"]:
+        r["status"] = "planned"
+    plan["baselines_from"] = None
+    (other / "compare.json").write_text(json.dumps(plan))
+    for name in ("leaderboard.json", "leaderboard.md", "report.html"):
+        (other / name).unlink()
+    before = (other / "compare.json").read_text()
+    assert main(["report", str(other)]) == 0
+    again = json.loads((other / "leaderboard.json").read_text())
+    assert [(r["method"], r["metric"]["mean"]) for r in again["rows"]] == [
+        (r["method"], r["metric"]["mean"]) for r in board["rows"]]
+    assert again["baselines"] == board["baselines"] and again["best_baseline"] == board["best_baseline"]
+    assert (other / "compare.json").read_text() == before
+
+
 def _fake_comparison(tmp_path, values, baseline=0.75):
     """A comparison folder with evaluated runs whose results hold the given linear-10% accuracies."""
     out = tmp_path / "fake"

@@ -356,6 +356,19 @@ def _run_status(run_dir: Path) -> str | None:
         return None
 
 
+def adopt_finished(out: Path, plan: dict[str, Any], run: dict[str, Any]) -> bool:
+    """Whether ``run``'s folder holds a finished run with complete results (its own, or one copied in from a
+    comparison run elsewhere); if so it is marked evaluated in ``plan`` (in memory), and its baselines become the
+    comparison's when the plan has none yet."""
+    run_dir = Path(out) / run["dir"]
+    if not results_complete(run_dir, plan):
+        return False
+    run["status"] = "evaluated"
+    if plan["baselines_from"] is None and json.loads((run_dir / "results.json").read_text()).get("baselines"):
+        plan["baselines_from"] = run["id"]
+    return True
+
+
 def run_comparison(out: Path, ops: Ops, *, progress: bool = True) -> dict[str, Any]:
     """Run (or continue) the comparison planned in ``out/compare.json``; returns the leaderboard.
 
@@ -371,13 +384,7 @@ def run_comparison(out: Path, ops: Ops, *, progress: bool = True) -> dict[str, A
     _write_json(out / PLAN, plan)
     n = len(plan["runs"])
     for i, run in enumerate(plan["runs"], 1):
-        run_dir = out / run["dir"]
-        if results_complete(run_dir, plan):
-            if run["status"] != "evaluated":
-                run["status"] = "evaluated"
-            if plan["baselines_from"] is None and (json.loads((run_dir / "results.json").read_text())
-                                                   .get("baselines")):
-                plan["baselines_from"] = run["id"]
+        if adopt_finished(out, plan, run):
             prog.show(i, run, "finished earlier, reused", n - i)
             continue
         try:
@@ -767,7 +774,10 @@ def report_run(run_dir: Path, ops: Ops) -> Path:
     comparison folder, its leaderboard and page again."""
     run_dir = Path(run_dir)
     if (run_dir / PLAN).is_file():
-        write_outputs(run_dir, read_plan(run_dir), ops)
+        plan = read_plan(run_dir)  # run folders copied in since the plan was written count (compare.json unchanged)
+        for run in plan["runs"]:
+            adopt_finished(run_dir, plan, run)
+        write_outputs(run_dir, plan, ops)
         return run_dir / "report.html"
     from selfsup.eval.html_report import write_html_report
 
