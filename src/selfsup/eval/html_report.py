@@ -199,8 +199,8 @@ def leaderboard_table(board: dict[str, Any]) -> str:
 
 def budget_text(board: dict[str, Any]) -> str:
     """The pretraining budget of a comparison in words ("3 minutes", "40 epochs"). Word vectors (a metric read
-    from the :data:`~selfsup.eval.wordsim.NO_LABELS` cell: one score, no label fraction) train by passes without a clock: under a minutes
-    budget they keep their default epochs."""
+    from the :data:`~selfsup.eval.wordsim.NO_LABELS` cell: one score, no label fraction) train by passes without a
+    clock: under a minutes budget they keep their default epochs."""
     b = board["budget"]
     if b.get("epochs_per_method") is not None:
         return f"{b['epochs_per_method']:g} epochs"
