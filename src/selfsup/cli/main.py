@@ -172,9 +172,10 @@ def cmd_embed(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------- quickstart
 def cmd_quickstart(args: argparse.Namespace) -> int:
-    from selfsup.pipelines.quickstart import run_quickstart
+    from selfsup.pipelines.quickstart import QUICKSTART_MINUTES, run_quickstart
 
-    run_quickstart(Path(args.out), minutes=args.minutes, data_dir=args.data_dir, download=args.download,
+    minutes = QUICKSTART_MINUTES if args.minutes is None else args.minutes
+    run_quickstart(Path(args.out), minutes=minutes, data_dir=args.data_dir, download=args.download,
                    fresh=args.fresh)
     return 0
 
@@ -287,7 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("quickstart", help="pretrain SimCLR on Fashion-MNIST and evaluate it against baselines")
     s.add_argument("--out", default="runs/quickstart", help="output directory (default runs/quickstart)")
-    s.add_argument("--minutes", type=float, default=3.0, help="pretraining budget in minutes (default 3)")
+    s.add_argument("--minutes", type=float, help="pretraining budget in minutes (default 4, chosen on validation: "
+                   "BENCHMARKS.md \"quickstart\")")
     s.add_argument("--data-dir")
     s.add_argument("--download", action="store_true")
     s.add_argument("--fresh", action="store_true", help="replace an earlier quickstart run in --out (only a folder that `selfsup quickstart` wrote; anything else is refused)")
