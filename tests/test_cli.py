@@ -120,3 +120,15 @@ def test_tampered_checkpoint_is_refused(tmp_path):
         load_checkpoint(ck / "step-00000001.ckpt")
     with pytest.warns(UserWarning):
         assert latest_valid_checkpoint(ck) is None
+
+
+def test_quickstart_minutes_default_is_the_recipe_budget(monkeypatch, tmp_path):
+    """`selfsup quickstart` without --minutes runs the recipe's budget (QUICKSTART_MINUTES), with it the given one."""
+    import selfsup.pipelines.quickstart as qs
+    from selfsup.cli.main import main
+
+    seen = []
+    monkeypatch.setattr(qs, "run_quickstart", lambda out, minutes, **kw: seen.append(minutes) or {})
+    assert main(["quickstart", "--out", str(tmp_path / "a")]) == 0
+    assert main(["quickstart", "--out", str(tmp_path / "b"), "--minutes", "0.5"]) == 0
+    assert seen == [qs.QUICKSTART_MINUTES, 0.5]

@@ -16,12 +16,11 @@ from selfsup.train.rundir import clear_run_dir
 # SimCLR on Fashion-MNIST for each encoder x temperature, scored by kNN-100% on 6,000 held-out training labels:
 # small-cnn-2x2 0.875 (T=0.1) / 0.866 (T=0.2), small-cnn 0.849 / 0.845. small-cnn-2x2 pools the last map to 2x2 cells
 # instead of globally, at the same step cost.
-# The stronger views (blur_p 0.5, solarize_p 0.2) by validation linear-1% at 3 epochs (benchmarks/
-# sweep_quickstart_aug.json: 0.8201 without either, 0.8244 / 0.8245 with one, 0.8284 with both; kNN-100% unchanged),
-# (jitter_p 1.0 on top scored 0.8316 at one seed, benchmarks/quickstart_linear1_factors.json: not adopted, its three
-# test seeds not measured),
-# and 4 minutes rather than 3 because validation linear-1% still rises with epochs (3 / 6 / 10 epochs: 0.819 / 0.828 /
-# 0.830, benchmarks/quickstart_linear1_factors.json) while `make demo` stays within 600 s.
+# The stronger views (blur_p 0.5, solarize_p 0.2) were chosen by validation linear-1% at 3 epochs
+# (benchmarks/sweep_quickstart_aug.json: 0.8201 without either, 0.8244 / 0.8245 with one, 0.8284 with both; validation
+# kNN-100% within 0.003 of the recipe's, benchmarks/quickstart_linear1_factors.json), and 4 minutes rather than 3
+# because validation linear-1% still rises with epochs (3 / 6 / 10: 0.819 / 0.828 / 0.830, same file) while `make demo`
+# stays within 600 s. jitter_p 1.0 on top scored 0.8316 at one seed (same file): not adopted, its test seeds not run.
 QUICKSTART_ENCODER = "small-cnn-2x2"
 QUICKSTART_MINUTES = 4.0
 QUICKSTART_SETTINGS = {
