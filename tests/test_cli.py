@@ -132,3 +132,12 @@ def test_quickstart_minutes_default_is_the_recipe_budget(monkeypatch, tmp_path):
     assert main(["quickstart", "--out", str(tmp_path / "a")]) == 0
     assert main(["quickstart", "--out", str(tmp_path / "b"), "--minutes", "0.5"]) == 0
     assert seen == [qs.QUICKSTART_MINUTES, 0.5]
+
+
+def test_evaluate_k_help_states_the_harness_grid():
+    """`selfsup evaluate --help` names the kNN grid the harness chooses k from (written out there to keep --help
+    free of torch), so the two cannot drift apart."""
+    from selfsup.cli.main import KNN_K_GRID_HELP
+    from selfsup.eval.harness import EvalConfig
+
+    assert KNN_K_GRID_HELP == ",".join(str(k) for k in EvalConfig().knn_k_grid)

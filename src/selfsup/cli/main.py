@@ -29,6 +29,8 @@ from typing import Any
 from selfsup.errors import UserError
 
 EXIT_USER_ERROR = 2
+# EvalConfig.knn_k_grid, written out so that `--help` does not import torch (tests/test_cli.py checks they agree)
+KNN_K_GRID_HELP = "1,5,10,20,50,100,200"
 
 
 def _quiet_lightning() -> None:
@@ -267,7 +269,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--labels", help="label fractions, e.g. 1%%,10%%,100%%")
     s.add_argument("--seeds", help="label-subset seeds, e.g. 0,1,2")
     s.add_argument("--baselines", help="comma list of raw,pca,random_init,supervised,gmm,kmeans or 'none'")
-    s.add_argument("--k", type=int, help="neighbours of the kNN classifier (default: chosen on the validation split from 10,20,50,100,200)")
+    s.add_argument("--k", type=int, help="neighbours of the kNN classifier (default: chosen on the validation split from "
+                   f"{KNN_K_GRID_HELP})")
     s.add_argument("--task", help="downstream task for modalities with several (e.g. text: fortunes, polarity)")
     s.add_argument("--transductive", action="store_true", help="text runs: accept (and report as transductive) a "
                    "task whose test texts are in the run's pretraining corpus, instead of refusing it")
