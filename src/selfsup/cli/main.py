@@ -291,8 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("quickstart", help="pretrain SimCLR on Fashion-MNIST and evaluate it against baselines")
     s.add_argument("--out", default="runs/quickstart", help="output directory (default runs/quickstart)")
-    s.add_argument("--minutes", type=float, help="pretraining budget in minutes (default 4, chosen on validation: "
-                   "BENCHMARKS.md \"quickstart\")")
+    s.add_argument("--minutes", type=float, help="pretraining budget in minutes (default 4.5: the longest that keeps `make demo` "
+                   "within 600 s; BENCHMARKS.md \"quickstart\")")
     s.add_argument("--data-dir")
     s.add_argument("--download", action="store_true")
     s.add_argument("--fresh", action="store_true", help="replace an earlier quickstart run in --out (only a folder that `selfsup quickstart` wrote; anything else is refused)")
