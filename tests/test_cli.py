@@ -132,6 +132,11 @@ def test_quickstart_minutes_default_is_the_recipe_budget(monkeypatch, tmp_path):
     assert main(["quickstart", "--out", str(tmp_path / "a")]) == 0
     assert main(["quickstart", "--out", str(tmp_path / "b"), "--minutes", "0.5"]) == 0
     assert seen == [qs.QUICKSTART_MINUTES, 0.5]
+    from selfsup.cli.main import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command" or getattr(a, "choices", None))
+    minutes = next(a for a in sub.choices["quickstart"]._actions if a.dest == "minutes")
+    assert f"default {qs.QUICKSTART_MINUTES:g}" in minutes.help  # the help's prose states the recipe's budget
 
 
 def test_evaluate_k_help_states_the_harness_grid():
