@@ -3,7 +3,8 @@ folders are no longer together, so `selfsup report DIR` cannot rank them again.
 
 Each row's cells are means over the seeds that leaderboard holds (`metric.n`); the pooled cell is their mean weighted
 by n, and the pooled primary metric is the mean of the per-seed values. The baselines are taken from the first file
-that has them (`--baselines none` parts have none). Prints a Markdown table and writes the pooled json.
+that has them (`--baselines none` parts have none). images/s is pooled the same way: where the parts ran on different
+machines, quote each part's own rate instead. Prints a Markdown table and writes the pooled json.
 
     python benchmarks/merge_leaderboards.py A.json B.json C.json --out pooled.json
 """
@@ -16,6 +17,12 @@ import statistics
 from pathlib import Path
 
 CELLS = [("linear", "1%"), ("linear", "10%"), ("linear", "100%"), ("knn", "1%"), ("knn", "100%")]
+
+
+def weighted_mean(pairs: list[tuple[float | None, int]]) -> float | None:
+    """Mean of the values weighted by their seed counts, over the values that exist."""
+    pairs = [(v, n) for v, n in pairs if v is not None]
+    return sum(v * n for v, n in pairs) / sum(n for _, n in pairs) if pairs else None
 
 
 def pool(boards: list[dict]) -> dict:
@@ -39,15 +46,12 @@ def pool(boards: list[dict]) -> dict:
     out_rows = []
     for method, acc in rows.items():
         seeds = [acc["per_seed"][s] for s in sorted(acc["per_seed"], key=int)]
-        def wmean(pairs):
-            pairs = [(v, n) for v, n in pairs if v is not None]
-            return sum(v * n for v, n in pairs) / sum(n for _, n in pairs) if pairs else None
         out_rows.append({"method": method, "n": acc["n"],
                          "metric": {"mean": statistics.mean(seeds),
                                     "std": statistics.stdev(seeds) if len(seeds) > 1 else 0.0,
                                     "per_seed": {s: acc["per_seed"][s] for s in sorted(acc["per_seed"], key=int)}},
-                         "cells": {k: wmean(v) for k, v in acc["cells"].items()},
-                         "samples_per_s": wmean(acc["samples_per_s"]), "epochs": wmean(acc["epochs"])})
+                         "cells": {k: weighted_mean(v) for k, v in acc["cells"].items()},
+                         "samples_per_s": weighted_mean(acc["samples_per_s"]), "epochs": weighted_mean(acc["epochs"])})
     out_rows.sort(key=lambda r: -r["metric"]["mean"])
     baselines = next((b["baselines"] for b in boards if b.get("baselines")), {})
     return {"metric": boards[0]["metric"], "rows": out_rows, "baselines": baselines}
