@@ -1,21 +1,15 @@
 """benchmarks/gpu_step.py runs on a CPU at a tiny size and reports every field it promises."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
+from _bench import load_benchmark
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_step.py"
-
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("gpu_step", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("gpu_step")
 
 
 def test_gpu_step_runs_on_a_cpu_at_a_tiny_size(tmp_path, capsys):

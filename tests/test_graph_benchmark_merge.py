@@ -1,18 +1,12 @@
 """benchmarks/graph.py: runs of separate processes merge by seed (none is dropped), each keeps its provenance."""
 
-import importlib.util
 import json
 import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
+from _bench import load_benchmark
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("graph_bench", ROOT / "benchmarks" / "graph.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("graph")
 
 
 def _env(commit, date):

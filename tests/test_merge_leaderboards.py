@@ -1,19 +1,12 @@
 """benchmarks/merge_leaderboards.py: leaderboards of one comparison made in parts pool by seed, weighted by how many
 seeds each part holds, and a seed given twice is refused."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
+from _bench import load_benchmark
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("merge_leaderboards", ROOT / "benchmarks" / "merge_leaderboards.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("merge_leaderboards")
 
 
 def _board(method, per_seed, linear1, knn100, sps, baselines=None):

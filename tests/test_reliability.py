@@ -2,7 +2,6 @@
 checkpoints that are atomic, checksummed, pruned and never taken for good when damaged."""
 
 import errno
-import importlib.util
 import json
 import signal
 import subprocess
@@ -27,15 +26,11 @@ from selfsup.train.checkpoint import (
 )
 from selfsup.train.module import TrainingFault
 from selfsup.train.run import pretrain, resolve_config
-
-REPO = Path(__file__).resolve().parents[1]
+from _bench import load_benchmark
 
 
 def _fault_injection():
-    spec = importlib.util.spec_from_file_location("fault_injection", REPO / "benchmarks" / "fault_injection.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("fault_injection")
 
 
 def _same_weights(a: Path, b: Path) -> bool:

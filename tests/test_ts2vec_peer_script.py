@@ -1,16 +1,10 @@
 """benchmarks/ts2vec_official.py's table builder: mean ± sample std over seeds, seed counts, failed runs left out."""
 
-import importlib.util
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
+from _bench import load_benchmark
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("ts2vec_official", ROOT / "benchmarks" / "ts2vec_official.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("ts2vec_official")
 
 
 def _run(method, seed, acc, secs=10.0, dataset="GunPoint"):
