@@ -95,3 +95,63 @@ def test_selfsup_list_shows_the_vits_and_the_masked_image_methods(capsys):
     out = capsys.readouterr().out
     lines = {line.split()[0] for line in out.splitlines() if line.startswith("  ")}
     assert {"vit-tiny", "vit-small", "mae", "ijepa"} <= lines
+
+
+def _qkv(dtype=torch.float64, b=3, h=2, n=7, d=8):
+    gen = torch.Generator().manual_seed(0)
+    return [torch.randn(b, h, n, d, generator=gen, dtype=dtype).requires_grad_() for _ in range(3)]
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_explicit_attention_matches_the_fused_kernel_values_and_gradients(masked):
+    import torch.nn.functional as F
+
+    from selfsup.encoders.transformer import explicit_attention
+
+    mask = None
+    if masked:  # padding: sample 0 sees all 7 keys, sample 1 the first 4, sample 2 the first 1
+        lengths = torch.tensor([7, 4, 1])
+        mask = (torch.arange(7)[None, :] < lengths[:, None])[:, None, None, :]  # (B, 1, 1, L)
+    q, k, v = _qkv()
+    ours = explicit_attention(q, k, v, mask)
+    grads = torch.autograd.grad(ours.pow(2).sum(), (q, k, v))
+    ref = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    ref_grads = torch.autograd.grad(ref.pow(2).sum(), (q, k, v))
+    torch.testing.assert_close(ours, ref)
+    for g, r in zip(grads, ref_grads):
+        torch.testing.assert_close(g, r)
+
+
+def test_attention_takes_the_explicit_path_for_bf16_on_a_cpu_and_the_fused_kernel_otherwise(monkeypatch):
+    import torch.nn.functional as F
+
+    from selfsup.encoders import transformer
+
+    calls = []
+    real = F.scaled_dot_product_attention
+    monkeypatch.setattr(transformer.F, "scaled_dot_product_attention",
+                        lambda *a, **kw: calls.append("fused") or real(*a, **kw))
+    q, k, v = _qkv(torch.float32)
+    transformer.attention(q, k, v)
+    assert calls == ["fused"]
+    qb, kb, vb = (t.detach().bfloat16() for t in (q, k, v))
+    out = transformer.attention(qb, kb, vb)
+    assert calls == ["fused"] and out.dtype == torch.bfloat16  # not called again
+    torch.testing.assert_close(out, transformer.explicit_attention(qb, kb, vb))
+    # and bf16 stays close to the float32 result (bf16 keeps ~3 significant digits)
+    torch.testing.assert_close(out.float(), real(q, k, v), atol=3e-2, rtol=3e-2)
+
+
+def test_vit_under_bf16_autocast_on_a_cpu_runs_explicit_attention_and_stays_close_to_fp32(monkeypatch):
+    from selfsup.encoders import transformer
+
+    vit = small_vit()
+    x = torch.randn(4, 1, 16, 16)
+    ref = vit(x)
+    dtypes = []
+    real = transformer.explicit_attention
+    monkeypatch.setattr(transformer, "explicit_attention", lambda q, *a: dtypes.append(q.dtype) or real(q, *a))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = vit(x)
+    assert dtypes == [torch.bfloat16] * 2  # one call per block, on bf16 queries
+    torch.testing.assert_close(out.float(), ref, atol=0.1, rtol=0.05)

@@ -64,6 +64,33 @@ class _Embedding(nn.Embedding):
         self._fill_padding_idx_with_zero()
 
 
+def explicit_attention(q: Tensor, k: Tensor, v: Tensor, attn_mask: Tensor | None = None) -> Tensor:
+    """``softmax(q k^T / sqrt(d)) v`` with the (B, H, L, L) score matrix in memory, the softmax in at least
+    float32 (bf16 / fp16 scores are upcast for it).
+
+    Args:
+        q, k, v: (B, H, L, d) queries, keys and values.
+        attn_mask: None, or a boolean mask broadcastable to (B, H, L, L), True where a query may attend.
+    """
+    s = torch.matmul(q, k.transpose(-2, -1)) * (q.shape[-1] ** -0.5)  # (B, H, L, L)
+    if attn_mask is not None:
+        s = s.masked_fill(~attn_mask, float("-inf"))
+    return torch.matmul(s.to(torch.promote_types(s.dtype, torch.float32)).softmax(dim=-1).to(v.dtype), v)
+
+
+def attention(q: Tensor, k: Tensor, v: Tensor, attn_mask: Tensor | None = None) -> Tensor:
+    """Multi-head attention (B, H, L, d) -> (B, H, L, d) by the fastest kernel measured for the case.
+
+    ``scaled_dot_product_attention`` everywhere except bf16 / fp16 on a CPU, where PyTorch's fused CPU
+    kernel is 2-6x slower forward + backward than :func:`explicit_attention` at the token counts used here
+    (17-197 tokens, head width 64; ``benchmarks/attention_cpu.py``, BENCHMARKS.md "attention on a CPU").
+    In float32 the fused kernel is as fast or faster, and on a GPU it is the one to use.
+    """
+    if q.device.type == "cpu" and q.dtype in (torch.bfloat16, torch.float16):
+        return explicit_attention(q, k, v, attn_mask)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
+
+
 class PreLNBlock(nn.Module):
     """One pre-LN Transformer block: multi-head self-attention and a GELU MLP."""
 
@@ -81,7 +108,7 @@ class PreLNBlock(nn.Module):
     def forward(self, x: Tensor, attn_mask: Tensor) -> Tensor:
         b, n, d = x.shape
         q, k, v = self.qkv(self.ln1(x)).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-        a = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)  # (B, H, L, D/H)
+        a = attention(q, k, v, attn_mask)  # (B, H, L, D/H)
         x = x + self.drop(self.proj(a.transpose(1, 2).reshape(b, n, d)))
         return x + self.drop(self.mlp(self.ln2(x)))
 

@@ -2,7 +2,7 @@
 
 The image is cut into ``patch x patch`` patches by a strided convolution (one token each), a learned
 positional embedding is added, a learned [CLS] token is prepended, then ``depth`` pre-LN Transformer
-blocks (:class:`selfsup.encoders.transformer.PreLNBlock`, attention by ``scaled_dot_product_attention``)
+blocks (:class:`selfsup.encoders.transformer.PreLNBlock`, attention by :func:`selfsup.encoders.transformer.attention`)
 and a final LayerNorm. ``forward(x) -> (B, D)`` pools the [CLS] state or the mean of the patch states.
 
 Masked methods (MAE, I-JEPA) pass ``keep``: (B, K) indices of the patch tokens to keep (the same K for
