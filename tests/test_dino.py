@@ -166,6 +166,20 @@ def test_one_step_finite_loss_and_no_gradient_into_the_teacher():
     assert trainable == {id(p) for p in student}  # the teacher and the centre are not optimised
 
 
+def test_under_bf16_autocast_the_targets_and_the_loss_are_float32():
+    # the teacher's logits are divided by tau_t = 0.04 before its softmax: in bf16 (3 significant digits)
+    # that amplifies the rounding of the logits 25x, so the targets and the cross-entropy run in float32
+    m = _method()
+    with torch.no_grad():
+        crops = m.views(_images())
+    ref, _ = m.loss_on_crops(crops)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low, _ = m.loss_on_crops(crops)
+        probs = sharpened_centred_softmax(torch.randn(4, 16).bfloat16(), torch.zeros(16), 0.04)
+    assert low.dtype == torch.float32 and probs.dtype == torch.float32
+    assert low.item() == pytest.approx(ref.item(), rel=0.02)
+
+
 def test_teacher_sees_only_the_global_crops():
     m = _method(n_local_crops=4)
     seen = {"teacher": [], "student": []}

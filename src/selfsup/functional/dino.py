@@ -21,7 +21,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from selfsup.functional.precision import float32_loss
 
+
+@float32_loss
 def sharpened_centred_softmax(teacher_logits: Tensor, center: Tensor, temperature: float) -> Tensor:
     """The teacher's targets ``softmax((teacher_logits - center) / temperature)`` over the last dim.
 
@@ -36,6 +39,7 @@ def sharpened_centred_softmax(teacher_logits: Tensor, center: Tensor, temperatur
     return torch.softmax((teacher_logits - center) / temperature, dim=-1)
 
 
+@float32_loss
 def dino_loss(student_logits: Tensor, teacher_probs: Tensor) -> Tensor:
     """Mean cross-entropy between the teacher's targets of each global crop and the student's
     distribution of every other crop of the same image.

@@ -139,7 +139,7 @@ class DINO(nn.Module):
         feats = self._features(self.encoder, crops.global_crops)  # (G*B, D)
         if crops.local_crops.shape[0] > 0:  # a second call: the local crops have another size
             feats = torch.cat([feats, self._features(self.encoder, crops.local_crops)])  # (V*B, D)
-        student = self.head(feats) / self.cfg.student_temp  # (V*B, K)
+        student = self.head(feats).float() / self.cfg.student_temp  # (V*B, K), float32 under bf16 autocast too
         tau_t = self.teacher_temperature()
         with torch.no_grad():
             teacher = self.teacher_head(self._features(self.teacher_encoder, crops.global_crops))  # (G*B, K)
