@@ -109,8 +109,8 @@ def test_explicit_attention_matches_the_fused_kernel_values_and_gradients(masked
     from selfsup.encoders.transformer import explicit_attention
 
     mask = None
-    if masked:  # padding: sample 0 sees all 7 keys, sample 1 the first 4, sample 2 the first 1
-        lengths = torch.tensor([7, 4, 1])
+    if masked:  # padding: sample 0 sees all 7 keys, sample 1 the first 4, sample 2 none (zero output, as fused)
+        lengths = torch.tensor([7, 4, 0])
         mask = (torch.arange(7)[None, :] < lengths[:, None])[:, None, None, :]  # (B, 1, 1, L)
     q, k, v = _qkv()
     ours = explicit_attention(q, k, v, mask)
@@ -120,6 +120,8 @@ def test_explicit_attention_matches_the_fused_kernel_values_and_gradients(masked
     torch.testing.assert_close(ours, ref)
     for g, r in zip(grads, ref_grads):
         torch.testing.assert_close(g, r)
+    if masked:
+        assert ours[2].abs().sum() == 0 and all(torch.isfinite(g).all() for g in grads)
 
 
 def test_attention_takes_the_explicit_path_for_bf16_on_a_cpu_and_the_fused_kernel_otherwise(monkeypatch):

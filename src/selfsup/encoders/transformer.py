@@ -70,23 +70,30 @@ def explicit_attention(q: Tensor, k: Tensor, v: Tensor, attn_mask: Tensor | None
 
     Args:
         q, k, v: (B, H, L, d) queries, keys and values.
-        attn_mask: None, or a boolean mask broadcastable to (B, H, L, L), True where a query may attend.
+        attn_mask: None, or a boolean mask broadcastable to (B, H, L, L), True where a query may attend. A query
+            that may attend nowhere gets a zero output (and zero gradients), as from the fused kernel.
     """
     s = torch.matmul(q, k.transpose(-2, -1)) * (q.shape[-1] ** -0.5)  # (B, H, L, L)
-    if attn_mask is not None:
-        s = s.masked_fill(~attn_mask, float("-inf"))
-    return torch.matmul(s.to(torch.promote_types(s.dtype, torch.float32)).softmax(dim=-1).to(v.dtype), v)
+    s = s.to(torch.promote_types(s.dtype, torch.float32))
+    if attn_mask is None:
+        return torch.matmul(s.softmax(dim=-1).to(v.dtype), v)
+    # a finite fill, not -inf: a fully masked row then gives a finite (uniform) softmax, zeroed below, where
+    # -inf would give NaN values and NaN gradients
+    p = s.masked_fill(~attn_mask, torch.finfo(s.dtype).min).softmax(dim=-1).masked_fill(~attn_mask, 0.0)
+    return torch.matmul(p.to(v.dtype), v)
 
 
 def attention(q: Tensor, k: Tensor, v: Tensor, attn_mask: Tensor | None = None) -> Tensor:
     """Multi-head attention (B, H, L, d) -> (B, H, L, d) by the fastest kernel measured for the case.
 
     ``scaled_dot_product_attention`` everywhere except bf16 / fp16 on a CPU, where PyTorch's fused CPU
-    kernel is 2-6x slower forward + backward than :func:`explicit_attention` at the token counts used here
+    kernel is 1.4-6x slower forward + backward than :func:`explicit_attention` at the token counts used here
     (17-197 tokens, head width 64; ``benchmarks/attention_cpu.py``, BENCHMARKS.md "attention on a CPU").
+    A float (additive) mask always goes to the fused kernel.
     In float32 the fused kernel is as fast or faster, and on a GPU it is the one to use.
     """
-    if q.device.type == "cpu" and q.dtype in (torch.bfloat16, torch.float16):
+    if (q.device.type == "cpu" and q.dtype in (torch.bfloat16, torch.float16)
+            and (attn_mask is None or attn_mask.dtype == torch.bool)):
         return explicit_attention(q, k, v, attn_mask)
     return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
 
