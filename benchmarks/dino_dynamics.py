@@ -68,14 +68,16 @@ def target_entropies(m: DINO, images: torch.Tensor) -> tuple[float, float]:
         return h, -(pm * pm.clamp_min(1e-12).log()).sum().item()
 
 
-def run(setting: str, encoder: str, x: torch.Tensor, steps: int, batch: int, every: int) -> dict:
+def run(setting: str, encoder: str, x: torch.Tensor, stats: tuple[tuple[float, ...], tuple[float, ...]], steps: int,
+        batch: int, every: int) -> dict:
+    """One setting stepped ``steps`` times on batches drawn from ``x`` (uint8 (N, 1, 28, 28)); ``stats`` the
+    dataset's (mean, std) per channel (``ArrayDataset.channel_stats``)."""
     over = parse_setting(setting)
     lr = float(over.pop("lr", 5e-4))
     torch.manual_seed(0)
     cfg = DINOConfig(**over)
-    mean, std = (x[:10000].float() / 255).mean().item(), (x[:10000].float() / 255).std().item()
     aug = ImageAugConfig(crop_scale_min=0.4, blur_p=0.5, solarize_p=0.1)  # DINO's aug_defaults
-    m = DINO.build(cfg, build_encoder(encoder, (1, 28, 28)), DataInfo((1, 28, 28), (mean,), (std,), 10), aug=aug, seed=0)
+    m = DINO.build(cfg, build_encoder(encoder, (1, 28, 28)), DataInfo((1, 28, 28), *stats, len(x)), aug=aug, seed=0)
     opt = torch.optim.AdamW(list(m.encoder.parameters()) + list(m.head.parameters()), lr=lr, weight_decay=0.04)
     gen = torch.Generator().manual_seed(0)
     probe = x[:256]
@@ -108,10 +110,11 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "dino_dynamics.json")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    x = load_fashion_mnist().x_train[: args.images]
+    ds = load_fashion_mnist()
+    x, stats = ds.x_train[: args.images], ds.channel_stats()
     results = []
     for setting in args.setting if args.setting is not None else DEFAULT_SETTINGS:
-        r = run(setting, args.encoder, x, args.steps, args.batch, args.every)
+        r = run(setting, args.encoder, x, stats, args.steps, args.batch, args.every)
         last = r["log"][-1]
         trace = " ".join(f"{e['step']}:{e['loss']:.2f}/{e['H']:.2f}/{e['Hm']:.2f}" for e in r["log"])
         print(f"{r['setting']:45s} ln K {r['ln_K']:.3f} | end: loss {last['loss']:.3f} H {last['H']:.2f} "

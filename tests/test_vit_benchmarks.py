@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from tests._bench import load_benchmark
+from _bench import load_benchmark
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,7 @@ def test_settings_parse_to_numbers(dino_dynamics):
 
 def test_a_tiny_dynamics_run_logs_bounded_entropies(dino_dynamics):
     x = torch.randint(0, 256, (300, 1, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
-    r = dino_dynamics.run("out_dim=64,n_local_crops=2", "small-cnn", x, steps=3, batch=8, every=1)
+    r = dino_dynamics.run("out_dim=64,n_local_crops=2", "small-cnn", x, ((0.3,), (0.3,)), steps=3, batch=8, every=1)
     assert [e["step"] for e in r["log"]] == [0, 1, 2] and r["ln_K"] == round(math.log(64), 3)
     for e in r["log"]:
         assert math.isfinite(e["loss"]) and 0 <= e["H"] <= e["Hm"] + 1e-3 <= math.log(64) + 1e-3
